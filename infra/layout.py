@@ -1,0 +1,48 @@
+"""Where things live on the machines and how they reach each other.
+
+The one source for the paths, ports and names that the program and the machine payloads share.
+The program passes these to the bootstrap scripts as arguments and to the hub in its settings
+file; no payload hard-codes them. docs/machines.md describes the same layout for people.
+"""
+
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# The login user of Debian's AMIs; pulumi-command connects as this user and uses sudo.
+LOGIN_USER = "admin"
+
+# Delivered by CopyToRemote, readable by the login user.
+PAYLOAD_DIR = "/opt/camphub"
+SCRIPTS_DIR = f"{PAYLOAD_DIR}/scripts"
+HUB_IMAGE_CONTEXT = f"{PAYLOAD_DIR}/images/hub"
+NOTEBOOK_IMAGE_CONTEXT = f"{PAYLOAD_DIR}/images/notebook"
+NGINX_TEMPLATE_DIR = f"{PAYLOAD_DIR}/nginx"
+
+# Hub configuration on the hub machine, mounted read-only into the hub container.
+HUB_ETC_DIR = "/etc/camphub"
+HUB_SETTINGS_FILE = f"{HUB_ETC_DIR}/hub-settings.json"
+USERLIST_FILE = f"{HUB_ETC_DIR}/userlist.json"
+SECRETS_DIR = f"{HUB_ETC_DIR}/secrets"
+HUB_STATE_DIR = "/var/lib/camphub/hub"
+
+# Student homes: the NFS server's data volume, and where every other node mounts it.
+NFS_EXPORT_DIR = "/srv/nfs/homes"
+HOMES_MOUNT_DIR = "/srv/camphub/homes"
+STUDENT_UID = 1000
+STUDENT_GID = 100
+
+# The swarm and the hub.
+OVERLAY_NETWORK = "camphub"
+HUB_CONTAINER = "camphub-hub"
+HUB_PORT = 8000  # published on 127.0.0.1 only; nginx is the way in
+HUB_API_PORT = 8081  # on the overlay network, for the students' servers
+
+# Ports the security groups open (swarm mode and NFSv4).
+SWARM_MANAGER_PORT = 2377
+SWARM_GOSSIP_PORT = 7946
+SWARM_VXLAN_PORT = 4789
+NFS_PORT = 2049
+HTTP_PORT = 80
+HTTPS_PORT = 443
+SSH_PORT = 22
