@@ -101,4 +101,3 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 
 _BlockStyleDumper.add_representer(str, _represent_str)
-

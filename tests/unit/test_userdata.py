@@ -106,6 +106,9 @@ def test_unknown_role_is_refused():
         render_user_data("manager")
 
 
+WRITES_X_CONF = "#cloud-config\nwrite_files:\n  - path: /etc/x.conf\n"
+
+
 @pytest.fixture
 def cloud_init_tree(tmp_path, monkeypatch):
     """A throwaway cloud-init/ tree the renderer reads instead of the real one."""
@@ -116,8 +119,8 @@ def cloud_init_tree(tmp_path, monkeypatch):
 
 
 def test_a_missing_file_names_the_path_it_looked_for(cloud_init_tree):
-    (cloud_init_tree / "hub.yaml").write_text("#cloud-config\nwrite_files:\n  - path: /etc/x.conf\n")
-    with pytest.raises(UserDataError, match="files/etc/x.conf does not exist"):
+    (cloud_init_tree / "hub.yaml").write_text(WRITES_X_CONF)
+    with pytest.raises(UserDataError, match=r"files/etc/x\.conf does not exist"):
         render_user_data("hub")
 
 
@@ -136,5 +139,5 @@ def test_a_file_without_the_header_is_refused(cloud_init_tree):
 def test_layout_names_are_filled_in_file_contents_too(cloud_init_tree):
     (cloud_init_tree / "files" / "etc").mkdir(parents=True)
     (cloud_init_tree / "files" / "etc" / "x.conf").write_text("dir={{ HUB_ETC_DIR }}\n")
-    (cloud_init_tree / "hub.yaml").write_text("#cloud-config\nwrite_files:\n  - path: /etc/x.conf\n")
+    (cloud_init_tree / "hub.yaml").write_text(WRITES_X_CONF)
     assert rendered("hub")["write_files"][0]["content"] == f"dir={layout.HUB_ETC_DIR}\n"
