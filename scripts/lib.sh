@@ -1,0 +1,80 @@
+# shellcheck shell=bash
+# Helpers shared by camphub's bootstrap scripts (sourced, never run). The scripts run as root via
+# sudo from pulumi-command: stdout is what the program records, so it stays short and secret-free;
+# diagnostics go to stderr.
+
+script_name=$(basename "$0")
+
+# Stops the script with a message that names it.
+die() {
+  echo "$script_name: $*" >&2
+  exit 1
+}
+
+# One short line of what the script did, on stdout.
+report() {
+  echo "$script_name: $*"
+}
+
+# Fails unless "$2" (the value following option "$1") is present and non-empty.
+need_value() {
+  [[ $# -ge 2 && -n $2 ]] || die "option $1 needs a value"
+}
+
+# Fails unless every named variable is set, naming the missing option.
+require_options() {
+  local name
+  for name in "$@"; do
+    [[ -n ${!name:-} ]] || die "missing --${name//_/-}"
+  done
+}
+
+require_root() {
+  ((EUID == 0)) || die "must run as root (use sudo)"
+}
+
+# Runs "$@" until it succeeds, at most $1 seconds; $2 says what is awaited for the error message.
+wait_until() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@"; do
+    ((SECONDS < deadline)) || die "gave up after ${seconds}s waiting for $what"
+    sleep 1
+  done
+}
+
+# Installs stdin as file $1 (mode $2, owned by root) if its content differs; returns 1 if unchanged.
+install_if_changed() {
+  local target=$1 mode=$2 staged
+  staged=$(mktemp "$(dirname "$target")/.staged.XXXXXX")
+  cat >"$staged"
+  if [[ -f $target ]] && cmp -s "$staged" "$target"; then
+    rm -f "$staged"
+    return 1
+  fi
+  chmod "$mode" "$staged"
+  chown root:root "$staged"
+  mv -f "$staged" "$target"
+}
+
+# Replaces the /etc/fstab line for mount point $1 with $2 (never appends a second one); returns 1
+# if the entry was already exactly that.
+set_fstab_entry() {
+  local mount_point=$1 entry=$2
+  {
+    awk -v mp="$mount_point" '$2 != mp' /etc/fstab
+    printf '%s\n' "$entry"
+  } | install_if_changed /etc/fstab 0644
+}
+
+# Reports the changes made ("a; b"), or that nothing changed.
+report_changes() {
+  if (($# == 0)); then
+    report "nothing changed"
+    return
+  fi
+  local line
+  line=$(printf '%s; ' "$@")
+  report "${line%; }"
+}
