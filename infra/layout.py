@@ -12,12 +12,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The login user of Debian's AMIs; pulumi-command connects as this user and uses sudo.
 LOGIN_USER = "admin"
 
-# Delivered by CopyToRemote, readable by the login user.
+# Delivered by CopyToRemote (scripts/, nginx/, images/<name>/; see infra/payload.py), owned by
+# the login user.
 PAYLOAD_DIR = "/opt/camphub"
-SCRIPTS_DIR = f"{PAYLOAD_DIR}/scripts"
-HUB_IMAGE_CONTEXT = f"{PAYLOAD_DIR}/images/hub"
-NOTEBOOK_IMAGE_CONTEXT = f"{PAYLOAD_DIR}/images/notebook"
-NGINX_TEMPLATE_DIR = f"{PAYLOAD_DIR}/nginx"
 
 # Hub configuration on the hub machine, mounted read-only into the hub container.
 HUB_ETC_DIR = "/etc/camphub"

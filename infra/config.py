@@ -1,0 +1,465 @@
+"""The stack configuration, read once into a typed object and checked before anything is declared.
+
+Every component receives the `CampConfig` built here; none reads Pulumi config itself. All defaults
+live in `DEFAULTS`; a stack file sets only what differs. Every problem found is reported at once,
+naming the key (or the class list's line) and what is expected.
+"""
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from infra.errors import ConfigError
+from infra.instance_types import shape_of
+from infra.layout import PROJECT_DIR
+from infra.userlist import ClassList, is_email, read_class_list
+
+NAMESPACE = "camphub"
+
+# Sized for 25 students, TLJH-style: concurrent users x per-user memory guarantee plus headroom
+# (25 x 1 GiB + 20% = 30 GiB) fits 2 x t3.xlarge (32 GiB, 8 vCPUs for 25 x 0.25 CPU guaranteed).
+DEFAULTS: dict[str, Any] = {
+    "userlistFile": "userlist.txt",
+    "googleHostedDomains": [],
+    "hub": {"instanceType": "t3.medium"},
+    "workers": {"count": 2, "instanceType": "t3.xlarge"},
+    "nfs": {"instanceType": "t3.small", "volumeSizeGb": 100},
+    "notebook": {
+        "memLimit": "2G",
+        "memGuarantee": "1G",
+        "cpuLimit": 1.0,
+        "cpuGuarantee": 0.25,
+        "idleCullMinutes": 60,
+    },
+}
+REQUIRED = ("oauthClientId", "oauthClientSecret", "sshAllowedCidrs")
+OPTIONAL = ("domain", "letsEncryptEmail", "hostedZone", "ami")
+SECRET_KEYS = ("oauthClientSecret",)
+
+MAX_WORKERS = 50
+MAX_VOLUME_GB = 16384  # EBS gp3's upper bound
+MAX_IDLE_CULL_MINUTES = 7 * 24 * 60
+# Room a worker keeps for its OS, Docker and the swarm agent.
+WORKER_RESERVED_GIB = 0.5
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT])$")
+_SIZE_FACTORS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+_HOSTNAME_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_AMI_ID = re.compile(r"^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    instance_type: str
+
+
+@dataclass(frozen=True)
+class WorkerPoolSpec:
+    count: int
+    instance_type: str
+
+
+@dataclass(frozen=True)
+class NfsSpec:
+    instance_type: str
+    volume_size_gb: int
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    """Per-student server limits; sizes in JupyterHub's notation (K, M, G, T = powers of 1024)."""
+
+    mem_limit: str
+    mem_guarantee: str
+    cpu_limit: float
+    cpu_guarantee: float
+    idle_cull_minutes: int  # 0 turns the idle culler off
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    """A real hostname for the hub, with its Let's Encrypt certificate."""
+
+    name: str
+    lets_encrypt_email: str
+    hosted_zone: str | None  # create the A record in this Route 53 zone
+
+
+@dataclass(frozen=True)
+class CampConfig:
+    stack: str
+    oauth_client_id: str
+    oauth_client_secret: pulumi.Output[str]
+    ssh_allowed_cidrs: tuple[str, ...]
+    class_list: ClassList
+    domain: DomainSpec | None  # None: served on the Elastic IP with a self-signed certificate
+    google_hosted_domains: tuple[str, ...]
+    hub: MachineSpec
+    workers: WorkerPoolSpec
+    nfs: NfsSpec
+    notebook: NotebookSpec
+    ami: str | None  # None: the newest Debian 13 AMI, looked up once (instances ignore later ones)
+
+
+def load_config() -> CampConfig:
+    """Reads this stack's `camphub:` configuration; raises ConfigError naming every problem."""
+    reader = _PulumiConfigReader(pulumi.Config(NAMESPACE))
+    return parse_config(reader, stack=pulumi.get_stack(), project_dir=PROJECT_DIR)
+
+
+class _PulumiConfigReader:
+    """The raw values of the stack configuration, as set with `pulumi config set`."""
+
+    def __init__(self, config: pulumi.Config):
+        self._config = config
+
+    def value(self, key: str) -> Any:
+        """A list or object as such (set with --path or as JSON), anything else as text."""
+        try:
+            return self._config.get_object(key)
+        except pulumi.ConfigTypeError:
+            return self._config.get(key)
+
+    def secret(self, key: str) -> pulumi.Output[str] | None:
+        return self._config.get_secret(key)
+
+    def is_secret(self, key: str) -> bool:
+        return pulumi.runtime.is_config_secret(f"{NAMESPACE}:{key}")
+
+    def keys(self) -> set[str]:
+        # The CLI hands the program its config through the runtime's config map; the mock
+        # runtime and older CLIs through the PULUMI_CONFIG environment variable.
+        configured = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.get_config_env())
+        prefix = f"{NAMESPACE}:"
+        return {k.removeprefix(prefix) for k in configured if k.startswith(prefix)}
+
+
+def parse_config(reader: Any, *, stack: str, project_dir: Path) -> CampConfig:
+    problems = _Problems()
+    _check_known_keys(reader.keys(), problems)
+    client_id = _oauth_client_id(reader, problems)
+    client_secret = _oauth_client_secret(reader, problems)
+    cidrs = _ssh_allowed_cidrs(reader.value("sshAllowedCidrs"), problems)
+    hosted_domains = _google_hosted_domains(reader, problems)
+    domain = _domain(reader, problems)
+    workers = _worker_pool(_section(reader, "workers", problems), problems)
+    notebook = _notebook(_section(reader, "notebook", problems), problems)
+    _check_notebook_fits_worker(notebook, workers, problems)
+    config = CampConfig(
+        stack=stack,
+        oauth_client_id=client_id,
+        oauth_client_secret=client_secret,
+        ssh_allowed_cidrs=cidrs,
+        class_list=_class_list(reader, project_dir, problems),
+        domain=domain,
+        google_hosted_domains=hosted_domains,
+        hub=MachineSpec(_instance_type(_section(reader, "hub", problems), "hub", problems)),
+        workers=workers,
+        nfs=_nfs(_section(reader, "nfs", problems), problems),
+        notebook=notebook,
+        ami=_ami(reader.value("ami"), problems),
+    )
+    _check_class_list_in_hosted_domains(config, problems)
+    problems.raise_if_any()
+    return config
+
+
+class _Problems:
+    """Collects every problem so the organizer fixes them all in one go."""
+
+    def __init__(self):
+        self.messages: list[str] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.messages.append(f"{NAMESPACE}:{key}: {message}")
+
+    def add_error(self, error: ConfigError) -> None:
+        self.messages.extend(error.problems)
+
+    def raise_if_any(self) -> None:
+        if self.messages:
+            raise ConfigError(*self.messages)
+
+
+def _check_known_keys(keys: set[str], problems: _Problems) -> None:
+    known = set(DEFAULTS) | set(REQUIRED) | set(OPTIONAL)
+    for key in sorted(keys - known):
+        problems.add(key, f"unknown setting. Known settings: {', '.join(sorted(known))}.")
+
+
+def _section(reader: Any, name: str, problems: _Problems) -> dict[str, Any]:
+    """A `--path` object merged over its defaults; unknown members are reported."""
+    defaults = DEFAULTS[name]
+    given = reader.value(name)
+    if given is None:
+        return dict(defaults)
+    if not isinstance(given, Mapping):
+        problems.add(name, f"expected an object set with `pulumi config set --path {name}.<key>`.")
+        return dict(defaults)
+    for key in sorted(set(given) - set(defaults)):
+        problems.add(f"{name}.{key}", f"unknown setting. Known: {', '.join(sorted(defaults))}.")
+    return {**defaults, **given}
+
+
+def _oauth_client_id(reader: Any, problems: _Problems) -> str:
+    value = reader.value("oauthClientId")
+    if not isinstance(value, str) or not value.strip():
+        problems.add(
+            "oauthClientId",
+            "required: the client ID of your Google OAuth client "
+            "(`pulumi config set camphub:oauthClientId <id>.apps.googleusercontent.com`).",
+        )
+        return ""
+    if any(c.isspace() for c in value):
+        problems.add("oauthClientId", f"{value!r} contains spaces; paste the client ID alone.")
+    return value.strip()
+
+
+def _oauth_client_secret(reader: Any, problems: _Problems) -> pulumi.Output[str]:
+    secret = reader.secret("oauthClientSecret")
+    if secret is None:
+        problems.add(
+            "oauthClientSecret",
+            "required: `pulumi config set --secret camphub:oauthClientSecret <secret>`.",
+        )
+        return pulumi.Output.secret("")
+    if not reader.is_secret("oauthClientSecret"):
+        problems.add(
+            "oauthClientSecret",
+            "is stored in plain text in the stack file. Set it again with "
+            "`pulumi config set --secret camphub:oauthClientSecret <secret>`.",
+        )
+    return secret
+
+
+def _ssh_allowed_cidrs(value: Any, problems: _Problems) -> tuple[str, ...]:
+    key = "sshAllowedCidrs"
+    if value is None or value == []:
+        problems.add(
+            key,
+            "required: the addresses allowed to SSH to the hub, e.g. "
+            "`pulumi config set --path 'camphub:sshAllowedCidrs[0]' 203.0.113.7/32`.",
+        )
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        problems.add(key, "expected a list of CIDR blocks such as 203.0.113.7/32.")
+        return ()
+    return tuple(c for i, c in enumerate(value) if _check_cidr(f"{key}[{i}]", c, problems))
+
+
+def _check_cidr(key: str, text: Any, problems: _Problems) -> bool:
+    try:
+        network = ipaddress.ip_network(str(text), strict=True)
+    except ValueError as error:
+        hint = ""
+        if "host bits set" in str(error):
+            hint = f" Did you mean {ipaddress.ip_network(str(text), strict=False)}?"
+        problems.add(key, f"{text!r} is not a CIDR block like 203.0.113.7/32 ({error}).{hint}")
+        return False
+    if network.prefixlen == 0:
+        problems.add(
+            key,
+            f"{text} would let the whole internet try to SSH to the hub; "
+            "give your own address, e.g. 203.0.113.7/32.",
+        )
+        return False
+    return True
+
+
+def _google_hosted_domains(reader: Any, problems: _Problems) -> tuple[str, ...]:
+    key = "googleHostedDomains"
+    value = reader.value(key)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        problems.add(key, "expected a list of domains such as school.org.")
+        return ()
+    domains = []
+    for index, domain in enumerate(value):
+        name = str(domain).lower()
+        if not _is_hostname(name):
+            problems.add(f"{key}[{index}]", f"{domain!r} is not a domain like school.org.")
+        else:
+            domains.append(name)
+    return tuple(domains)
+
+
+def _domain(reader: Any, problems: _Problems) -> DomainSpec | None:
+    name, email, zone = (reader.value(k) for k in ("domain", "letsEncryptEmail", "hostedZone"))
+    if name is None:
+        for key, value in (("letsEncryptEmail", email), ("hostedZone", zone)):
+            if value is not None:
+                problems.add(key, "is set but camphub:domain is not; set the domain or remove it.")
+        return None
+    name = str(name).lower().rstrip(".")
+    if not _is_hostname(name):
+        problems.add("domain", f"{name!r} is not a hostname like jupyter.school.org.")
+    if email is None:
+        problems.add(
+            "letsEncryptEmail",
+            f"required with camphub:domain ({name}): Let's Encrypt needs an email for its "
+            "certificate notices. Or remove camphub:domain to use a self-signed certificate.",
+        )
+    elif not is_email(str(email).lower()):
+        problems.add("letsEncryptEmail", f"{email!r} is not an email address.")
+    if zone is not None:
+        zone = str(zone).lower().rstrip(".")
+        if not (name == zone or name.endswith(f".{zone}")):
+            problems.add("hostedZone", f"{name} is not inside the zone {zone}.")
+    return DomainSpec(name=name, lets_encrypt_email=str(email), hosted_zone=zone)
+
+
+def _is_hostname(name: str) -> bool:
+    labels = name.split(".")
+    return len(labels) >= 2 and all(_HOSTNAME_LABEL.match(label) for label in labels)
+
+
+def _class_list(reader: Any, project_dir: Path, problems: _Problems) -> ClassList:
+    shown = str(reader.value("userlistFile") or DEFAULTS["userlistFile"])
+    path = Path(shown) if Path(shown).is_absolute() else project_dir / shown
+    try:
+        return read_class_list(path, shown)
+    except ConfigError as error:
+        problems.add_error(error)
+        return ClassList(())
+
+
+def _check_class_list_in_hosted_domains(config: CampConfig, problems: _Problems) -> None:
+    """A student outside the allowed Google domains could never sign in: say so now."""
+    if not config.google_hosted_domains:
+        return
+    for member in config.class_list.members:
+        if member.domain not in config.google_hosted_domains:
+            problems.add(
+                "googleHostedDomains",
+                f"{member.name} is on the class list but {member.domain} is not an allowed "
+                "domain, so they could not sign in. Add the domain or fix the email.",
+            )
+
+
+def _instance_type(section: Mapping[str, Any], name: str, problems: _Problems) -> str:
+    value = str(section["instanceType"])
+    if not _INSTANCE_TYPE.match(value):
+        problems.add(
+            f"{name}.instanceType", f"{value!r} is not an EC2 instance type like t3.large."
+        )
+    return value
+
+
+def _worker_pool(section: Mapping[str, Any], problems: _Problems) -> WorkerPoolSpec:
+    count = _number(section, "workers", "count", int, 1, MAX_WORKERS, problems)
+    return WorkerPoolSpec(count=count, instance_type=_instance_type(section, "workers", problems))
+
+
+def _nfs(section: Mapping[str, Any], problems: _Problems) -> NfsSpec:
+    size = _number(section, "nfs", "volumeSizeGb", int, 1, MAX_VOLUME_GB, problems)
+    return NfsSpec(instance_type=_instance_type(section, "nfs", problems), volume_size_gb=size)
+
+
+def _notebook(section: Mapping[str, Any], problems: _Problems) -> NotebookSpec:
+    def size(key: str) -> str:
+        return _byte_size(section[key], f"notebook.{key}", problems)
+
+    def cpu(key: str) -> float:
+        return _number(section, "notebook", key, float, 0.01, 64, problems)
+
+    spec = NotebookSpec(
+        mem_limit=size("memLimit"),
+        mem_guarantee=size("memGuarantee"),
+        cpu_limit=cpu("cpuLimit"),
+        cpu_guarantee=cpu("cpuGuarantee"),
+        idle_cull_minutes=_number(
+            section, "notebook", "idleCullMinutes", int, 0, MAX_IDLE_CULL_MINUTES, problems
+        ),
+    )
+    if bytes_of(spec.mem_guarantee) > bytes_of(spec.mem_limit):
+        problems.add(
+            "notebook.memGuarantee",
+            f"{spec.mem_guarantee} is above notebook.memLimit ({spec.mem_limit}); "
+            "a guarantee must not exceed its limit.",
+        )
+    if spec.cpu_guarantee > spec.cpu_limit:
+        problems.add(
+            "notebook.cpuGuarantee",
+            f"{spec.cpu_guarantee:g} is above notebook.cpuLimit ({spec.cpu_limit:g}); "
+            "a guarantee must not exceed its limit.",
+        )
+    return spec
+
+
+def _check_notebook_fits_worker(
+    notebook: NotebookSpec, workers: WorkerPoolSpec, problems: _Problems
+) -> None:
+    shape = shape_of(workers.instance_type)
+    if shape is None:
+        return
+    usable_gib = shape.memory_gib - WORKER_RESERVED_GIB
+    if bytes_of(notebook.mem_limit) > usable_gib * 1024**3:
+        problems.add(
+            "notebook.memLimit",
+            f"{notebook.mem_limit} does not fit on a {workers.instance_type} worker "
+            f"({usable_gib:g} GiB usable); lower it or choose a larger workers.instanceType.",
+        )
+    if notebook.cpu_limit > shape.vcpus:
+        problems.add(
+            "notebook.cpuLimit",
+            f"{notebook.cpu_limit:g} is more than a {workers.instance_type} worker's "
+            f"{shape.vcpus} vCPUs.",
+        )
+
+
+def _number(
+    section: Mapping[str, Any],
+    name: str,
+    key: str,
+    kind: Callable[[Any], Any],
+    low: float,
+    high: float,
+    problems: _Problems,
+) -> Any:
+    raw = section[key]
+    what = "a whole number" if kind is int else "a number"
+    try:
+        value = kind(raw) if not isinstance(raw, bool) else None
+        if kind is int and float(raw) != value:
+            value = None
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not low <= value <= high:
+        problems.add(f"{name}.{key}", f"{raw!r} is not {what} from {low:g} to {high:g}.")
+        return kind(DEFAULTS[name][key])
+    return value
+
+
+def _byte_size(raw: Any, key: str, problems: _Problems) -> str:
+    text = str(raw).strip().upper().removesuffix("B").removesuffix("I")
+    match = _SIZE.match(text)
+    if not match or float(match.group(1)) <= 0:
+        problems.add(key, f"{raw!r} is not a size like 512M or 2G (K, M, G, T = powers of 1024).")
+        return DEFAULTS["notebook"][key.split(".")[1]]
+    return text
+
+
+def bytes_of(size: str) -> int:
+    """512M -> 536870912; sizes are already checked."""
+    match = _SIZE.match(size)
+    return int(float(match.group(1)) * _SIZE_FACTORS[match.group(2)])
+
+
+def _ami(value: Any, problems: _Problems) -> str | None:
+    if value is None:
+        return None
+    if not _AMI_ID.match(str(value)):
+        problems.add("ami", f"{value!r} is not an AMI id like ami-0123456789abcdef0.")
+        return None
+    return str(value)

@@ -1,0 +1,127 @@
+"""Hub: the machine students reach, the swarm's manager, and the jump host to every other machine.
+
+Its Elastic IP is the camp's address: it survives a replaced instance, so the URL and the OAuth
+callback registered with Google stay valid all week.
+"""
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import layout
+from infra.config import CampConfig
+from infra.machine import InstanceArgs, bring_up, declare_instance
+from infra.network import Network
+from infra.payload import HUB_IMAGE, NGINX, SCRIPTS
+from infra.remote import Machine, Step, run_step, script_line
+
+
+@dataclass(frozen=True)
+class HubArgs:
+    config: CampConfig
+    network: Network
+    ami_id: pulumi.Input[str]
+
+
+class Hub(pulumi.ComponentResource):
+    machine: Machine
+    public_ip: pulumi.Output[str]
+    private_ip: pulumi.Output[str]
+    url: pulumi.Output[str]
+    swarm: pulumi.Resource  # the initialised swarm and its overlay network
+    worker_join_token: pulumi.Output[str]  # secret
+
+    def __init__(self, name: str, args: HubArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("camphub:index:Hub", name, None, opts)
+        network = args.network
+        self.instance = declare_instance(
+            name,
+            InstanceArgs(
+                role="hub",
+                instance_type=args.config.hub.instance_type,
+                ami_id=args.ami_id,
+                subnet_id=network.subnet_id,
+                security_group_ids=[network.groups["hub"].id, network.groups["cluster"].id],
+                key_name=network.key_pair.key_name,
+            ),
+            parent=self,
+        )
+        self.address = aws.ec2.Eip(
+            f"{name}-address",
+            domain="vpc",
+            tags={"Name": "camphub-hub"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        association = aws.ec2.EipAssociation(
+            f"{name}-address",
+            allocation_id=self.address.allocation_id,
+            instance_id=self.instance.id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.public_ip = self.address.public_ip
+        self.private_ip = self.instance.private_ip
+        self.host_name = self._host_name(name, args.config)
+        self.url = pulumi.Output.concat("https://", self.host_name)
+        self.machine = bring_up(
+            name,
+            self.instance,
+            host=self.public_ip,
+            after=[association],
+            private_key=network.admin_private_key,
+            parent=self,
+            payload=(SCRIPTS, NGINX, HUB_IMAGE),
+        )
+        self.swarm = run_step(
+            self.machine,
+            Step(
+                "swarm-init",
+                script_line(
+                    "swarm-init",
+                    "--advertise-addr",
+                    self.private_ip,
+                    "--network",
+                    layout.OVERLAY_NETWORK,
+                ),
+            ),
+            parent=self,
+        )
+        join_token = run_step(
+            self.machine,
+            Step(
+                "swarm-join-token",
+                script_line("swarm-join-token"),
+                depends_on=[self.swarm],
+                secret_output=True,
+            ),
+            parent=self,
+        )
+        self.worker_join_token = pulumi.Output.secret(join_token.stdout)
+        self.register_outputs(
+            {
+                "publicIp": self.public_ip,
+                "privateIp": self.private_ip,
+                "url": self.url,
+                "instanceId": self.instance.id,
+            }
+        )
+
+    def _host_name(self, name: str, config: CampConfig) -> pulumi.Output[str]:
+        """The camp's domain (with its DNS record when the zone is ours), else the Elastic IP."""
+        domain = config.domain
+        if domain is None:
+            return self.public_ip
+        if domain.hosted_zone:
+            zone = aws.route53.get_zone_output(
+                name=domain.hosted_zone, opts=pulumi.InvokeOutputOptions(parent=self)
+            )
+            aws.route53.Record(
+                f"{name}-dns",
+                zone_id=zone.zone_id,
+                name=domain.name,
+                type="A",
+                ttl=300,
+                records=[self.public_ip],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        return pulumi.Output.from_input(domain.name)

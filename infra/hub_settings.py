@@ -1,0 +1,69 @@
+"""The hub's settings file: every value jupyterhub_config.py uses, computed from the stack config.
+
+The shape is documented in images/hub/jupyterhub_config.py, which reads it. Nothing secret goes
+in here; secrets go to root-only files of their own.
+"""
+
+from infra import layout
+from infra.config import WORKER_RESERVED_GIB, CampConfig, bytes_of
+from infra.instance_types import shape_of
+
+OAUTH_CALLBACK_PATH = "/hub/oauth_callback"
+# Long enough for a cold start on a busy worker (the image is prebuilt on every worker).
+SPAWN_START_TIMEOUT_SECONDS = 600
+SECRET_NAMES = ("oauth_client_secret", "cookie_secret", "proxy_auth_token", "userlist_sync_token")
+
+
+def pool_capacity(config: CampConfig) -> int:
+    """How many students' servers the workers hold at their memory guarantee (0: unknown)."""
+    shape = shape_of(config.workers.instance_type)
+    if shape is None:
+        return 0
+    usable = (shape.memory_gib - WORKER_RESERVED_GIB) * 1024**3
+    return config.workers.count * int(usable // bytes_of(config.notebook.mem_guarantee))
+
+
+def hub_settings(config: CampConfig, hub_url: str, notebook_image: str) -> dict:
+    """Depends on the pool, never on the class list: adding a student must not restart the hub."""
+    capacity = pool_capacity(config)
+    notebook = config.notebook
+    return {
+        "public_url": hub_url,
+        "oauth": {
+            "client_id": config.oauth_client_id,
+            "callback_url": hub_url + OAUTH_CALLBACK_PATH,
+            "hosted_domains": list(config.google_hosted_domains),
+            # Google's own endpoints; only the local cloud points these elsewhere.
+            "authorize_url": None,
+            "token_url": None,
+            "userdata_url": None,
+        },
+        "notebook": {
+            "image": notebook_image,
+            "mem_limit": notebook.mem_limit,
+            "mem_guarantee": notebook.mem_guarantee,
+            "cpu_limit": notebook.cpu_limit,
+            "cpu_guarantee": notebook.cpu_guarantee,
+            "idle_timeout_seconds": notebook.idle_cull_minutes * 60,
+            "start_timeout_seconds": SPAWN_START_TIMEOUT_SECONDS,
+        },
+        "swarm": {
+            "network": layout.OVERLAY_NETWORK,
+            "placement_constraints": ["node.role == worker"],
+            "hub_hostname": layout.HUB_CONTAINER,
+            "hub_api_port": layout.HUB_API_PORT,
+        },
+        "homes": {
+            "host_dir": layout.HOMES_MOUNT_DIR,
+            "uid": layout.STUDENT_UID,
+            "gid": layout.STUDENT_GID,
+        },
+        "hub": {
+            "port": layout.HUB_PORT,
+            # The whole class may press "start" in the same minute at 9:00: let every start
+            # the workers can hold proceed at once, and refuse the ones they cannot (0: no limit).
+            "concurrent_spawn_limit": capacity,
+            "active_server_limit": capacity,
+        },
+        "paths": {"userlist": layout.USERLIST_FILE, "secrets_dir": layout.SECRETS_DIR},
+    }

@@ -1,0 +1,167 @@
+"""JupyterHubService: JupyterHub itself, running on the hub machine behind nginx.
+
+The steps on the hub, in dependency order: mount the homes; install the secrets (stdin, root-only
+files); configure nginx and its certificate; build the hub image; start the hub container once
+all of those and the swarm exist; then sync the class list through the hub's API. A changed class
+list reruns only the sync: no instance is touched and the hub keeps running.
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_random as random
+
+from infra import layout
+from infra.config import CampConfig
+from infra.homes import mount_homes
+from infra.hub import Hub
+from infra.hub_settings import SECRET_NAMES, hub_settings
+from infra.nfs import HomesShare
+from infra.payload import HUB_IMAGE, NGINX, image_tag
+from infra.remote import Step, run_step, script_line
+
+NGINX_SITE_TEMPLATE = f"{NGINX.remote_dir}/camphub.conf.template"
+HUB_LOCAL_URL = f"http://127.0.0.1:{layout.HUB_PORT}"
+
+
+@dataclass(frozen=True)
+class JupyterHubServiceArgs:
+    config: CampConfig
+    hub: Hub
+    homes: HomesShare
+    notebook_image: str
+    workers_ready: Sequence[pulumi.Resource]  # students' servers need a worker with the image
+
+
+class JupyterHubService(pulumi.ComponentResource):
+    started: pulumi.Resource
+    class_list_synced: pulumi.Resource
+
+    def __init__(
+        self, name: str, args: JupyterHubServiceArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("camphub:index:JupyterHubService", name, None, opts)
+        self._args = args
+        self._prefix = name
+        hub = args.hub
+        mounted = mount_homes(hub.machine, args.homes, parent=self)
+        secrets_json = self._secrets_json(args.config)
+        secrets = run_step(
+            hub.machine,
+            Step(
+                "install-secrets",
+                script_line("install-secrets", "--secrets-dir", layout.SECRETS_DIR),
+                stdin=secrets_json,
+                secret_output=True,
+            ),
+            parent=self,
+        )
+        nginx = self._configure_nginx()
+        hub_image = image_tag(HUB_IMAGE)
+        image = run_step(
+            hub.machine,
+            Step(
+                "hub-image",
+                script_line("build-image", "--context", HUB_IMAGE.remote_dir, "--tag", hub_image),
+            ),
+            parent=self,
+        )
+        settings = hub.url.apply(
+            lambda url: json.dumps(
+                hub_settings(args.config, url, args.notebook_image), indent=2, sort_keys=True
+            )
+        )
+        self.started = run_step(
+            hub.machine,
+            Step(
+                "start-hub",
+                self._start_hub_line(hub_image),
+                stdin=settings,
+                # New secrets take effect by restarting the hub; the value stays encrypted.
+                triggers=[secrets_json],
+                depends_on=[mounted, secrets, nginx, image, hub.swarm, *args.workers_ready],
+            ),
+            parent=self,
+        )
+        self.class_list_synced = run_step(
+            hub.machine,
+            Step(
+                "sync-userlist",
+                script_line(
+                    "sync-userlist",
+                    "--userlist-file",
+                    layout.USERLIST_FILE,
+                    "--secrets-dir",
+                    layout.SECRETS_DIR,
+                    "--hub-url",
+                    HUB_LOCAL_URL,
+                ),
+                stdin=json.dumps(args.config.class_list.as_hub_json(), indent=2),
+                depends_on=[self.started],
+            ),
+            parent=self,
+        )
+        self.register_outputs({"hubImage": hub_image, "settings": settings})
+
+    def _secrets_json(self, config: CampConfig) -> pulumi.Output[str]:
+        def child(kind, suffix: str, **kwargs):
+            return kind(
+                f"{self._prefix}-{suffix}", **kwargs, opts=pulumi.ResourceOptions(parent=self)
+            )
+
+        cookie = child(random.RandomBytes, "cookie-secret", length=32)
+        proxy = child(random.RandomPassword, "proxy-token", length=48, special=False)
+        sync = child(random.RandomPassword, "userlist-sync-token", length=48, special=False)
+        values = (config.oauth_client_secret, cookie.hex, proxy.result, sync.result)
+        return pulumi.Output.secret(
+            pulumi.Output.all(*values).apply(
+                lambda v: json.dumps(dict(zip(SECRET_NAMES, v, strict=True)), sort_keys=True)
+            )
+        )
+
+    def _configure_nginx(self) -> pulumi.Resource:
+        hub = self._args.hub
+        domain = self._args.config.domain
+        certificate = ["--letsencrypt-email", domain.lets_encrypt_email] if domain else []
+        return run_step(
+            hub.machine,
+            Step(
+                "configure-nginx",
+                script_line(
+                    "configure-nginx",
+                    "--server-name",
+                    hub.host_name,
+                    "--hub-port",
+                    str(layout.HUB_PORT),
+                    "--template",
+                    NGINX_SITE_TEMPLATE,
+                    *certificate,
+                ),
+            ),
+            parent=self,
+        )
+
+    def _start_hub_line(self, hub_image: str) -> pulumi.Output[str]:
+        return script_line(
+            "start-hub",
+            "--image",
+            hub_image,
+            "--container",
+            layout.HUB_CONTAINER,
+            "--network",
+            layout.OVERLAY_NETWORK,
+            "--port",
+            str(layout.HUB_PORT),
+            "--settings-file",
+            layout.HUB_SETTINGS_FILE,
+            "--state-dir",
+            layout.HUB_STATE_DIR,
+            "--homes-dir",
+            layout.HOMES_MOUNT_DIR,
+            "--etc-dir",
+            layout.HUB_ETC_DIR,
+            "--secrets-dir",
+            layout.SECRETS_DIR,
+        )

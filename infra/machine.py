@@ -1,0 +1,114 @@
+"""An EC2 instance of one of camphub's roles, brought to the point where bootstrap steps can run.
+
+Shared by the hub, the workers and the NFS server: Debian 13, IMDSv2 only (with a hop limit that
+containers cannot use), an encrypted root volume, the role's static user-data; then wait for
+cloud-init and deliver the payload the role needs.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_command as command
+
+from infra.payload import SCRIPTS, PayloadTree
+from infra.remote import Machine, ssh_connection
+from infra.userdata import render_user_data
+
+DEBIAN_OWNER = "136693071363"
+DEBIAN_13_AMI_NAME = "debian-13-amd64-*"
+ROOT_VOLUME_GB = {"hub": 30, "worker": 40, "nfs": 10}
+
+# `cloud-init status --wait` exits 2 when cloud-init finished with only recoverable warnings.
+WAIT_FOR_CLOUD_INIT = 'sudo cloud-init status --wait >/dev/null || [ "$?" -eq 2 ]'
+
+
+def debian_ami_id(pinned: str | None) -> pulumi.Input[str]:
+    """The pinned AMI, or the newest Debian 13 one (instances ignore later AMIs, see below)."""
+    if pinned:
+        return pinned
+    return aws.ec2.get_ami_output(
+        owners=[DEBIAN_OWNER],
+        most_recent=True,
+        filters=[
+            aws.ec2.GetAmiFilterArgs(name="name", values=[DEBIAN_13_AMI_NAME]),
+            aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
+        ],
+    ).id
+
+
+@dataclass(frozen=True)
+class InstanceArgs:
+    role: str  # hub | worker | nfs: selects the user-data and root volume size
+    instance_type: str
+    ami_id: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]
+    security_group_ids: Sequence[pulumi.Input[str]]
+    key_name: pulumi.Input[str]
+
+
+def declare_instance(name: str, args: InstanceArgs, parent: pulumi.Resource) -> aws.ec2.Instance:
+    return aws.ec2.Instance(
+        name,
+        ami=args.ami_id,
+        instance_type=args.instance_type,
+        subnet_id=args.subnet_id,
+        vpc_security_group_ids=list(args.security_group_ids),
+        key_name=args.key_name,
+        user_data=render_user_data(args.role),
+        # User-data is static per role; should it change, update in place rather than replace.
+        user_data_replace_on_change=False,
+        metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+            http_endpoint="enabled",
+            http_tokens="required",
+            # One hop: the instance itself, not a container behind Docker's NAT.
+            http_put_response_hop_limit=1,
+        ),
+        root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+            encrypted=True,
+            volume_type="gp3",
+            volume_size=ROOT_VOLUME_GB[args.role],
+            delete_on_termination=True,
+        ),
+        tags={"Name": name, "camphub:role": args.role},
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            # A newer upstream AMI must never replace a running camp's machines.
+            ignore_changes=["ami"],
+        ),
+    )
+
+
+def bring_up(
+    name: str,
+    instance: aws.ec2.Instance,
+    host: pulumi.Input[str],
+    after: Sequence[pulumi.Resource],
+    private_key: pulumi.Input[str],
+    parent: pulumi.Resource,
+    payload: Sequence[PayloadTree] = (SCRIPTS,),
+    jump_host: pulumi.Input[str] | None = None,
+) -> Machine:
+    """Waits for cloud-init on `instance` (reached at `host` once `after` exist), then delivers
+    `payload`; returns the machine, ready for bootstrap steps."""
+    connection = ssh_connection(host, private_key, jump_host)
+    booted = command.remote.Command(
+        f"{name}-cloud-init",
+        connection=connection,
+        create=WAIT_FOR_CLOUD_INIT,
+        triggers=[instance.id],
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[instance, *after]),
+    )
+    deliveries = [
+        command.remote.CopyToRemote(
+            f"{name}-payload-{tree.name}",
+            connection=connection,
+            source=pulumi.FileArchive(str(tree.local_dir)),
+            remote_path=tree.remote_parent,
+            triggers=[tree.content_hash()],
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=[booted]),
+        )
+        for tree in payload
+    ]
+    return Machine(name=name, connection=connection, ready=[booted, *deliveries])

@@ -1,0 +1,122 @@
+"""NfsServer: the machine that holds every student's home, on its own encrypted EBS volume.
+
+The homes volume outlives everything else: Pulumi never deletes it (not on `destroy`, not on a
+replaced server), and the export step formats it only when it has no filesystem yet.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import layout
+from infra.config import CampConfig
+from infra.machine import InstanceArgs, bring_up, declare_instance
+from infra.network import Network
+from infra.remote import Step, run_step, script_line
+
+# Where the volume is attached; Nitro instances show it as an NVMe device named by the volume
+# id, which the export script finds by that id.
+HOMES_DEVICE = "/dev/xvdf"
+
+
+@dataclass(frozen=True)
+class HomesShare:
+    """What a client needs to mount the homes, and the step after which they are exported."""
+
+    server_ip: pulumi.Output[str]
+    export_dir: str
+    exported: pulumi.Resource
+
+
+@dataclass(frozen=True)
+class NfsServerArgs:
+    config: CampConfig
+    network: Network
+    ami_id: pulumi.Input[str]
+    jump_host: pulumi.Input[str]  # the hub's public address
+    jump_host_ready: Sequence[pulumi.Resource]
+    root_client_ip: pulumi.Input[str]  # the hub, which creates homes as root
+
+
+class NfsServer(pulumi.ComponentResource):
+    share: HomesShare
+    private_ip: pulumi.Output[str]
+
+    def __init__(self, name: str, args: NfsServerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("camphub:index:NfsServer", name, None, opts)
+        network = args.network
+        self.instance = declare_instance(
+            name,
+            InstanceArgs(
+                role="nfs",
+                instance_type=args.config.nfs.instance_type,
+                ami_id=args.ami_id,
+                subnet_id=network.subnet_id,
+                security_group_ids=[network.groups["nfs"].id],
+                key_name=network.key_pair.key_name,
+            ),
+            parent=self,
+        )
+        self.homes_volume = aws.ebs.Volume(
+            f"{name}-homes",
+            availability_zone=network.availability_zone,
+            size=args.config.nfs.volume_size_gb,
+            type="gp3",
+            encrypted=True,
+            tags={"Name": "camphub-homes", "camphub:stack": args.config.stack},
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Students' work: `pulumi destroy` leaves the volume in the account (its id is a
+                # stack output), and a moved subnet must not swap it for a new, empty one.
+                retain_on_delete=True,
+                ignore_changes=["availabilityZone"],
+            ),
+        )
+        attachment = aws.ec2.VolumeAttachment(
+            f"{name}-homes",
+            device_name=HOMES_DEVICE,
+            volume_id=self.homes_volume.id,
+            instance_id=self.instance.id,
+            # Unmount cleanly: stop the server before the volume is detached.
+            stop_instance_before_detaching=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.private_ip = self.instance.private_ip
+        machine = bring_up(
+            name,
+            self.instance,
+            host=self.private_ip,
+            after=args.jump_host_ready,
+            private_key=network.admin_private_key,
+            jump_host=args.jump_host,
+            parent=self,
+        )
+        exported = run_step(
+            machine,
+            Step(
+                "export-homes",
+                script_line(
+                    "nfs-export",
+                    "--volume-id",
+                    self.homes_volume.id,
+                    "--export-dir",
+                    layout.NFS_EXPORT_DIR,
+                    "--root-client",
+                    args.root_client_ip,
+                    "--client",
+                    network.subnet_cidr,
+                ),
+                depends_on=[attachment],
+            ),
+            parent=self,
+        )
+        self.share = HomesShare(self.private_ip, layout.NFS_EXPORT_DIR, exported)
+        self.register_outputs(
+            {
+                "privateIp": self.private_ip,
+                "homesVolumeId": self.homes_volume.id,
+                "exportDir": layout.NFS_EXPORT_DIR,
+            }
+        )

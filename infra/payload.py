@@ -1,0 +1,55 @@
+"""The files the program delivers to the machines, and the content hashes that version them.
+
+A hash changes exactly when a file in the tree changes, so an unchanged payload is never delivered
+or rebuilt twice and a changed one rolls out on the next `pulumi up`.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra import layout
+
+
+@dataclass(frozen=True)
+class PayloadTree:
+    """A directory of the repository that lands at `<remote_parent>/<name>` on a machine."""
+
+    local_dir: Path
+    remote_parent: str
+
+    @property
+    def name(self) -> str:
+        return self.local_dir.name
+
+    @property
+    def remote_dir(self) -> str:
+        return f"{self.remote_parent}/{self.name}"
+
+    def content_hash(self) -> str:
+        return content_hash(self.local_dir)
+
+
+SCRIPTS = PayloadTree(layout.PROJECT_DIR / "scripts", layout.PAYLOAD_DIR)
+NGINX = PayloadTree(layout.PROJECT_DIR / "nginx", layout.PAYLOAD_DIR)
+HUB_IMAGE = PayloadTree(layout.PROJECT_DIR / "images" / "hub", f"{layout.PAYLOAD_DIR}/images")
+NOTEBOOK_IMAGE = PayloadTree(
+    layout.PROJECT_DIR / "images" / "notebook", f"{layout.PAYLOAD_DIR}/images"
+)
+
+
+def content_hash(directory: Path, length: int = 12) -> str:
+    """A hash of every file's relative path and bytes, independent of timestamps and order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(directory).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:length]
+
+
+def image_tag(tree: PayloadTree) -> str:
+    return f"camphub/{tree.name}:{tree.content_hash()}"

@@ -1,0 +1,106 @@
+"""Running camphub's bootstrap scripts on the machines over SSH (pulumi-command).
+
+Every step is a script under scripts/, delivered to the machine and run as root. Arguments are
+never secret; secrets travel on stdin and outputs that could hold one are marked secret and kept
+out of the logs. Each step reruns in place when its inputs change (never replaced, so a step's
+delete action runs only when the step itself goes away).
+"""
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_command as command
+
+from infra import layout
+from infra.payload import SCRIPTS
+
+# Machines take a while to boot and accept SSH; keep dialling rather than fail the deployment.
+SSH_DIAL_ATTEMPTS = 60
+SSH_DIAL_TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class Machine:
+    """How to reach a machine, and the step after which it is ready for bootstrap scripts."""
+
+    name: str
+    connection: command.remote.ConnectionArgs
+    ready: Sequence[pulumi.Resource]
+
+
+def ssh_connection(
+    host: pulumi.Input[str],
+    private_key: pulumi.Input[str],
+    jump_host: pulumi.Input[str] | None = None,
+) -> command.remote.ConnectionArgs:
+    """A connection as the AMI's login user, through the hub when `jump_host` is given."""
+    proxy = None
+    if jump_host is not None:
+        proxy = command.remote.ProxyConnectionArgs(
+            host=jump_host,
+            user=layout.LOGIN_USER,
+            private_key=private_key,
+            dial_error_limit=SSH_DIAL_ATTEMPTS,
+            per_dial_timeout=SSH_DIAL_TIMEOUT_SECONDS,
+        )
+    return command.remote.ConnectionArgs(
+        host=host,
+        user=layout.LOGIN_USER,
+        private_key=private_key,
+        proxy=proxy,
+        dial_error_limit=SSH_DIAL_ATTEMPTS,
+        per_dial_timeout=SSH_DIAL_TIMEOUT_SECONDS,
+    )
+
+
+def script_line(script: str, *args: pulumi.Input[str]) -> pulumi.Output[str]:
+    """`sudo <interpreter> /opt/camphub/scripts/<script> <args>`, each argument shell-quoted.
+
+    The interpreter is named explicitly because a copied file does not keep its mode bits.
+    """
+    path = f"{SCRIPTS.remote_dir}/{script}"
+    interpreter = _interpreter(script)
+    return pulumi.Output.all(*args).apply(
+        lambda values: shlex.join(["sudo", interpreter, path, *map(str, values)])
+    )
+
+
+def _interpreter(script: str) -> str:
+    first_line = (SCRIPTS.local_dir / script).read_text().split("\n", 1)[0]
+    return "python3" if "python" in first_line else "bash"
+
+
+@dataclass
+class Step:
+    """One bootstrap step on one machine."""
+
+    name: str
+    create: pulumi.Input[str]
+    stdin: pulumi.Input[str] | None = None
+    delete: pulumi.Input[str] | None = None
+    triggers: Sequence[pulumi.Input[object]] = ()
+    depends_on: Sequence[pulumi.Resource] = ()
+    secret_output: bool = False
+
+
+def run_step(machine: Machine, step: Step, parent: pulumi.Resource) -> command.remote.Command:
+    """Declares `step` on `machine`; it waits for the machine to be ready."""
+    return command.remote.Command(
+        f"{machine.name}-{step.name}",
+        connection=machine.connection,
+        create=step.create,
+        # Rerun in place when anything changes: replacement would run the delete action.
+        update=step.create,
+        delete=step.delete,
+        stdin=step.stdin,
+        triggers=list(step.triggers) or None,
+        add_previous_output_in_env=False,
+        logging=command.remote.Logging.NONE if step.secret_output else None,
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            depends_on=[*machine.ready, *step.depends_on],
+            additional_secret_outputs=["stdout", "stderr"] if step.secret_output else None,
+        ),
+    )

@@ -1,0 +1,135 @@
+"""SwarmWorkerPool: the machines that run the students' servers.
+
+Each worker is reachable only through the hub, mounts the homes, joins the swarm with the join
+token (on stdin, never logged) and builds the notebook image before it takes students. Removing a
+worker first drains its swarm node from the hub, so no student's server dies unannounced.
+"""
+
+from dataclasses import dataclass
+
+import pulumi
+
+from infra.config import CampConfig
+from infra.homes import mount_homes
+from infra.hub import Hub
+from infra.machine import InstanceArgs, bring_up, declare_instance
+from infra.network import Network
+from infra.nfs import HomesShare
+from infra.payload import NOTEBOOK_IMAGE, SCRIPTS, image_tag
+from infra.remote import Machine, Step, run_step, script_line
+
+# A swarm node id as `docker info` prints it, with the newline that follows.
+_NODE_ID_WHITESPACE = " \n"
+
+
+@dataclass(frozen=True)
+class SwarmWorkerPoolArgs:
+    config: CampConfig
+    network: Network
+    ami_id: pulumi.Input[str]
+    hub: Hub
+    homes: HomesShare
+
+
+class SwarmWorkerPool(pulumi.ComponentResource):
+    private_ips: pulumi.Output[list[str]]
+    notebook_image: str
+    ready: list[pulumi.Resource]  # one per worker: joined, homes mounted, image built
+
+    def __init__(
+        self, name: str, args: SwarmWorkerPoolArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("camphub:index:SwarmWorkerPool", name, None, opts)
+        self._args = args
+        self.notebook_image = image_tag(NOTEBOOK_IMAGE)
+        self.instances = []
+        self.ready = []
+        for index in range(args.config.workers.count):
+            self._add_worker(f"{name}-{index}")
+        self.private_ips = pulumi.Output.all(*(i.private_ip for i in self.instances))
+        self.register_outputs(
+            {"privateIps": self.private_ips, "notebookImage": self.notebook_image}
+        )
+
+    def _add_worker(self, name: str) -> None:
+        args = self._args
+        instance = declare_instance(
+            name,
+            InstanceArgs(
+                role="worker",
+                instance_type=args.config.workers.instance_type,
+                ami_id=args.ami_id,
+                subnet_id=args.network.subnet_id,
+                security_group_ids=[args.network.groups["cluster"].id],
+                key_name=args.network.key_pair.key_name,
+            ),
+            parent=self,
+        )
+        self.instances.append(instance)
+        machine = bring_up(
+            name,
+            instance,
+            host=instance.private_ip,
+            after=args.hub.machine.ready,
+            private_key=args.network.admin_private_key,
+            jump_host=args.hub.public_ip,
+            parent=self,
+            payload=(SCRIPTS, NOTEBOOK_IMAGE),
+        )
+        mounted = mount_homes(machine, args.homes, parent=self)
+        image = self._build_notebook_image(machine)
+        joined = self._join_swarm(machine, instance)
+        membership = self._track_membership(name, joined, after=[mounted, image])
+        self.ready.append(membership)
+
+    def _build_notebook_image(self, machine: Machine) -> pulumi.Resource:
+        return run_step(
+            machine,
+            Step(
+                "notebook-image",
+                script_line(
+                    "build-image",
+                    "--context",
+                    NOTEBOOK_IMAGE.remote_dir,
+                    "--tag",
+                    self.notebook_image,
+                ),
+            ),
+            parent=self,
+        )
+
+    def _join_swarm(self, machine: Machine, instance) -> pulumi.Resource:
+        hub = self._args.hub
+        return run_step(
+            machine,
+            Step(
+                "swarm-join",
+                script_line(
+                    "swarm-join",
+                    "--manager",
+                    hub.private_ip,
+                    "--advertise-addr",
+                    instance.private_ip,
+                ),
+                stdin=hub.worker_join_token,
+                depends_on=[hub.swarm],
+            ),
+            parent=self,
+        )
+
+    def _track_membership(self, name: str, joined, after: list[pulumi.Resource]) -> pulumi.Resource:
+        """A step on the hub that confirms the node joined; its delete drains and removes the
+        node before the worker's instance goes away (Pulumi deletes dependents first)."""
+        node_id = joined.stdout.apply(lambda out: out.strip(_NODE_ID_WHITESPACE))
+        return run_step(
+            self._args.hub.machine,
+            Step(
+                f"{name}-membership",
+                pulumi.Output.concat(
+                    "sudo docker node inspect --format '{{.Status.State}}' ", node_id
+                ),
+                delete=script_line("swarm-remove-node", "--node-id", node_id),
+                depends_on=[joined, *after],
+            ),
+            parent=self,
+        )

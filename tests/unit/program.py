@@ -1,0 +1,230 @@
+"""Runs the real camphub program (or one component) under Pulumi's mock runtime and records
+every resource it declares, with its inputs and the options the engine would receive."""
+
+import hashlib
+import json
+import runpy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.layout import PROJECT_DIR
+
+SECRET_SIG = rpc._special_secret_sig
+
+# The only invokes the program may use, answered as AWS would.
+INVOKES = {
+    "aws:ec2/getAmi:getAmi": {
+        "id": "ami-0fedcba9876543210",
+        "architecture": "x86_64",
+        "name": "debian-13-amd64-20261101-1234",
+    },
+    "aws:ec2/getVpc:getVpc": {"id": "vpc-0123456789abcdef0", "cidrBlock": "172.31.0.0/16"},
+    "aws:ec2/getSubnets:getSubnets": {
+        "ids": ["subnet-0bbbbbbbbbbbbbbbb", "subnet-0aaaaaaaaaaaaaaaa"]
+    },
+    "aws:ec2/getSubnet:getSubnet": {
+        "id": "subnet-0aaaaaaaaaaaaaaaa",
+        "availabilityZone": "us-east-1a",
+        "cidrBlock": "172.31.0.0/20",
+        "vpcId": "vpc-0123456789abcdef0",
+    },
+    "aws:index/getAvailabilityZones:getAvailabilityZones": {"names": ["us-east-1a", "us-east-1b"]},
+    "aws:route53/getZone:getZone": {"zoneId": "Z0123456789ABCDEFGHIJ", "name": "camp.example.org"},
+    "aws:index/getRegion:getRegion": {"name": "us-east-1"},
+    "aws:index/getCallerIdentity:getCallerIdentity": {"accountId": "123456789012"},
+}
+
+FAKE_PRIVATE_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nfake-admin-key\n-----END OPENSSH PRIVATE KEY-----\n"
+)
+FAKE_JOIN_TOKEN = "SWMTKN-1-fakejointoken"
+
+
+class CampMocks(pulumi.runtime.Mocks):
+    """Fills in what AWS and the providers compute; everything else echoes the inputs."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        # Derived from the name, not the call order: the runtime registers concurrently.
+        n = _stable_number(args.name)
+        outputs = dict(args.inputs)
+        computed = {
+            "aws:ec2/instance:Instance": {
+                "privateIp": f"172.31.0.{10 + n}",
+                "publicIp": f"198.51.100.{n}",
+            },
+            "aws:ec2/eip:Eip": {"publicIp": "203.0.113.10", "allocationId": f"eipalloc-{n:08x}"},
+            "aws:ec2/keyPair:KeyPair": {"keyName": f"{args.name}-key"},
+            "tls:index/privateKey:PrivateKey": {
+                "privateKeyOpenssh": FAKE_PRIVATE_KEY,
+                "publicKeyOpenssh": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake admin",
+            },
+            "random:index/randomBytes:RandomBytes": {"hex": f"{n:064x}", "base64": "ZmFrZQ=="},
+            "random:index/randomPassword:RandomPassword": {"result": f"fake-password-{n}"},
+            "command:remote:Command": {"stdout": self._stdout(args.name), "stderr": ""},
+        }.get(args.typ, {})
+        outputs.update(computed)
+        resource_id = f"vol-0{n:016x}" if args.typ == "aws:ebs/volume:Volume" else f"{args.name}-id"
+        return resource_id, outputs
+
+    def _stdout(self, name: str) -> str:
+        if name.endswith("swarm-join-token"):
+            return FAKE_JOIN_TOKEN + "\n"
+        if name.endswith("swarm-join"):
+            return f"node-{name}\n"
+        return ""
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return INVOKES.get(args.token, {})
+
+
+def _stable_number(name: str) -> int:
+    return int(hashlib.sha256(name.encode()).hexdigest()[:4], 16) % 200 + 1
+
+
+@dataclass
+class Declared:
+    """One resource as the engine saw it."""
+
+    type: str
+    name: str
+    urn: str
+    id: str
+    parent: str
+    inputs: dict
+    raw_inputs: dict  # serialized, with secrets still wrapped
+    dependencies: list[str]
+    protect: bool
+    retain_on_delete: bool
+    ignore_changes: list[str]
+    additional_secret_outputs: list[str]
+
+    def is_secret(self, key: str) -> bool:
+        value = self.raw_inputs.get(key)
+        return isinstance(value, dict) and value.get(rpc._special_sig_key) == SECRET_SIG
+
+
+@dataclass
+class Deployment:
+    resources: list[Declared] = field(default_factory=list)
+    outputs: dict = field(default_factory=dict)
+    raw_outputs: dict = field(default_factory=dict)
+
+    def of_type(self, typ: str) -> list[Declared]:
+        return [r for r in self.resources if r.type == typ]
+
+    def named(self, name: str, typ: str | None = None) -> Declared:
+        """The resource called `name` (of type `typ`; by default not a camphub component)."""
+        matches = [
+            r
+            for r in self.resources
+            if r.name == name and (r.type == typ if typ else not r.type.startswith("camphub:"))
+        ]
+        assert len(matches) == 1, f"expected one resource named {name}, found {len(matches)}"
+        return matches[0]
+
+    def by_urn(self, urn: str) -> Declared:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def depends_on(self, resource: Declared, other: Declared) -> bool:
+        """Whether `resource` waits for `other`, directly or through what it waits for."""
+        seen, todo = set(), list(resource.dependencies)
+        while todo:
+            urn = todo.pop()
+            if urn == other.urn:
+                return True
+            if urn in seen:
+                continue
+            seen.add(urn)
+            todo.extend(self.by_urn(urn).dependencies)
+        return False
+
+    def output_is_secret(self, name: str) -> bool:
+        value = self.raw_outputs.get(name)
+        return isinstance(value, dict) and value.get(rpc._special_sig_key) == SECRET_SIG
+
+
+class RecordingMonitor(MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks, deployment: Deployment):
+        super().__init__(mocks)
+        self.deployment = deployment
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        raw = json.loads(json.dumps(_struct_to_dict(request.object)))
+        dependencies = set(request.dependencies)
+        for deps in request.propertyDependencies.values():
+            dependencies.update(deps.urns)
+        if request.type != "pulumi:pulumi:Stack":
+            self.deployment.resources.append(
+                Declared(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    id=response.id,
+                    parent=request.parent,
+                    inputs=rpc.deserialize_properties(request.object),
+                    raw_inputs=raw,
+                    dependencies=sorted(dependencies),
+                    protect=request.protect,
+                    retain_on_delete=request.retainOnDelete,
+                    ignore_changes=list(request.ignoreChanges),
+                    additional_secret_outputs=list(request.additionalSecretOutputs),
+                )
+            )
+        return response
+
+    def RegisterResourceOutputs(self, request):
+        if "::pulumi:pulumi:Stack::" in request.urn:
+            self.deployment.raw_outputs = _struct_to_dict(request.outputs)
+            self.deployment.outputs = rpc.deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+def _struct_to_dict(struct) -> dict:
+    from google.protobuf import json_format
+
+    return json_format.MessageToDict(struct)
+
+
+def config_for(values: dict, secret_keys: tuple[str, ...] = ("oauthClientSecret",)) -> dict:
+    """`camphub:` stack config as the CLI hands it over (objects JSON-encoded)."""
+    encoded = {}
+    for key, value in values.items():
+        full = key if ":" in key else f"camphub:{key}"
+        encoded[full] = value if isinstance(value, str) else json.dumps(value)
+    return encoded, [f"camphub:{k}" for k in secret_keys if f"camphub:{k}" in encoded]
+
+
+def deploy(values: dict, body: Callable[[], object] | None = None) -> Deployment:
+    """Runs `body` (default: the whole program) against the given stack config."""
+    deployment = Deployment()
+    config, secret_keys = config_for(values)
+    pulumi.runtime.set_all_config(config, secret_keys)
+    mocks = CampMocks()
+    pulumi.runtime.set_mocks(
+        mocks,
+        project="camphub",
+        stack="test",
+        preview=False,
+        monitor=RecordingMonitor(mocks, deployment),
+    )
+    run = body or (lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")))
+
+    # As the Python entry point runs a program: inside a stack, which collects the exports.
+    pulumi.runtime.settings.ROOT.set(None)
+    _sync_await(run_in_stack(run))
+    return deployment
+
+
+def stack_config(stack_file: Path) -> dict:
+    """The `config:` of a Pulumi.<stack>.yaml, keys as written there."""
+    import yaml
+
+    return yaml.safe_load(stack_file.read_text())["config"]

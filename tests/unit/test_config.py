@@ -1,0 +1,107 @@
+"""Stack configuration: defaults sized for a camp, and a clear error for every bad value before
+anything is declared."""
+
+import pytest
+from program import deploy
+
+from infra.config import DEFAULTS
+from infra.errors import ConfigError
+
+
+def config_error(config: dict) -> ConfigError:
+    """The error the program stops with; and proof that nothing was declared first."""
+    declared = []
+    with pytest.raises(ConfigError) as error:
+        declared.append(deploy(config))
+    assert declared == []
+    return error.value
+
+
+BAD_CONFIGS = [
+    ({"oauthClientId": None}, "camphub:oauthClientId: required"),
+    ({"oauthClientId": "1234 abcd.apps.googleusercontent.com"}, "contains spaces"),
+    ({"oauthClientSecret": None}, "camphub:oauthClientSecret: required"),
+    ({"sshAllowedCidrs": None}, "camphub:sshAllowedCidrs: required"),
+    ({"sshAllowedCidrs": []}, "camphub:sshAllowedCidrs: required"),
+    ({"sshAllowedCidrs": ["10.0.0.300/32"]}, "sshAllowedCidrs[0]: '10.0.0.300/32' is not a CIDR"),
+    ({"sshAllowedCidrs": ["203.0.113.7/24"]}, "Did you mean 203.0.113.0/24?"),
+    ({"sshAllowedCidrs": ["0.0.0.0/0"]}, "whole internet"),
+    ({"sshAllowedCidrs": ["203.0.113.7/32", "::/0"]}, "sshAllowedCidrs[1]: ::/0 would let"),
+    ({"userlistFile": "/nonexistent/class.txt"}, "camphub:userlistFile: the class list"),
+    ({"workers": {"count": 0}}, "camphub:workers.count: 0 is not a whole number from 1 to 50"),
+    ({"workers": {"count": -2}}, "camphub:workers.count: -2 is not a whole number"),
+    ({"workers": {"count": 500}}, "camphub:workers.count: 500 is not a whole number"),
+    ({"workers": {"count": "three"}}, "camphub:workers.count: 'three'"),
+    ({"workers": {"count": 2.5}}, "camphub:workers.count: 2.5"),
+    ({"workers": {"cout": 3}}, "camphub:workers.cout: unknown setting"),
+    ({"workers": {"instanceType": "large"}}, "workers.instanceType: 'large' is not an EC2"),
+    ({"notebook": {"memLimit": "2 gigs"}}, "notebook.memLimit: '2 gigs' is not a size"),
+    ({"notebook": {"memGuarantee": "3G"}}, "notebook.memGuarantee: 3G is above notebook.memLimit"),
+    ({"notebook": {"cpuGuarantee": 2}}, "notebook.cpuGuarantee: 2 is above notebook.cpuLimit"),
+    ({"notebook": {"cpuLimit": -1}}, "notebook.cpuLimit: -1 is not a number"),
+    ({"notebook": {"idleCullMinutes": -5}}, "notebook.idleCullMinutes: -5"),
+    (
+        {"workers": {"instanceType": "t3.medium"}, "notebook": {"memLimit": "6G"}},
+        "notebook.memLimit: 6G does not fit on a t3.medium worker",
+    ),
+    ({"notebook": {"cpuLimit": 8}}, "notebook.cpuLimit: 8 is more than a t3.xlarge"),
+    ({"nfs": {"volumeSizeGb": 0}}, "nfs.volumeSizeGb: 0 is not a whole number from 1 to 16384"),
+    ({"hub": "t3.large"}, "camphub:hub: expected an object"),
+    ({"domain": "jupyter.camp.example.org"}, "camphub:letsEncryptEmail: required with"),
+    ({"domain": "jupyter camp", "letsEncryptEmail": "a@b.org"}, "'jupyter camp' is not a hostname"),
+    ({"domain": "j.camp.org", "letsEncryptEmail": "not-an-email"}, "letsEncryptEmail: 'not-an"),
+    ({"letsEncryptEmail": "a@b.org"}, "camphub:letsEncryptEmail: is set but camphub:domain"),
+    (
+        {"domain": "j.camp.org", "letsEncryptEmail": "a@b.org", "hostedZone": "other.org"},
+        "camphub:hostedZone: j.camp.org is not inside the zone other.org",
+    ),
+    ({"googleHostedDomains": ["school.org"]}, "ada@camp.example.org is on the class list but"),
+    ({"googleHostedDomains": ["not a domain"]}, "googleHostedDomains[0]: 'not a domain'"),
+    ({"ami": "ubuntu-latest"}, "camphub:ami: 'ubuntu-latest' is not an AMI id"),
+    ({"workerCount": 3}, "camphub:workerCount: unknown setting"),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), BAD_CONFIGS)
+def test_bad_value_stops_before_anything_is_declared(base_config, change, expected):
+    config = {**base_config, **change}
+    config = {k: v for k, v in config.items() if v is not None}
+    assert expected in str(config_error(config))
+
+
+def test_secret_stored_in_plain_text_is_refused(base_config, monkeypatch):
+    import program
+
+    monkeypatch.setattr(program, "config_for", _without_secret_keys(program.config_for))
+    error = config_error(base_config)
+    assert "camphub:oauthClientSecret: is stored in plain text" in str(error)
+
+
+def _without_secret_keys(config_for):
+    def plain(values, secret_keys=()):
+        return config_for(values, secret_keys=())
+
+    return plain
+
+
+def test_every_problem_is_reported_in_one_message(base_config):
+    config = {**base_config, "workers": {"count": 0}, "sshAllowedCidrs": ["nope"]}
+    error = config_error(config)
+    assert "2 problems in the stack configuration" in str(error)
+    assert len(error.problems) == 2
+
+
+def test_class_list_problem_names_the_file_and_line(base_config, class_list_file):
+    class_list_file.write_text("teacher@camp.example.org admin\nada@camp\n")
+    assert "line 2: 'ada@camp' is not an email" in str(config_error(base_config))
+
+
+def test_defaults_fit_25_students_at_their_guarantee():
+    from infra.config import WORKER_RESERVED_GIB, bytes_of
+    from infra.instance_types import shape_of
+
+    workers, notebook = DEFAULTS["workers"], DEFAULTS["notebook"]
+    shape = shape_of(workers["instanceType"])
+    usable = workers["count"] * (shape.memory_gib - WORKER_RESERVED_GIB) * 1024**3
+    assert usable >= 25 * bytes_of(notebook["memGuarantee"])
+    assert workers["count"] * shape.vcpus >= 25 * notebook["cpuGuarantee"]

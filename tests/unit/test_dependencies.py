@@ -1,0 +1,81 @@
+"""Bootstrap order: every step waits for what it really needs, and nothing more is assumed."""
+
+COMMAND = "command:remote:Command"
+
+
+def step(deployment, suffix):
+    matches = [c for c in deployment.of_type(COMMAND) if c.name.endswith(suffix)]
+    assert matches, f"no step named *{suffix}"
+    return matches
+
+
+def test_every_command_waits_for_cloud_init_on_its_machine(deployment):
+    for command in deployment.of_type(COMMAND) + deployment.of_type("command:remote:CopyToRemote"):
+        if command.name.endswith("-cloud-init"):
+            continue
+        machine = command.name.split("-")[0]
+        if machine == "workers":
+            machine = "-".join(command.name.split("-")[:2])
+        boot = deployment.named(f"{machine}-cloud-init")
+        assert deployment.depends_on(command, boot), f"{command.name} may run before boot"
+
+
+def test_cloud_init_waits_for_its_instance(deployment):
+    for boot in step(deployment, "-cloud-init"):
+        instance = deployment.named(boot.name.removesuffix("-cloud-init"))
+        assert deployment.depends_on(boot, instance)
+
+
+def test_workers_and_nfs_boot_only_after_the_jump_host(deployment):
+    hub_boot = deployment.named("hub-cloud-init")
+    for boot in step(deployment, "-cloud-init"):
+        if boot.name != "hub-cloud-init":
+            assert deployment.depends_on(boot, hub_boot), boot.name
+
+
+def test_joins_wait_for_swarm_init(deployment):
+    init = deployment.named("hub-swarm-init")
+    for join in step(deployment, "-swarm-join"):
+        assert deployment.depends_on(join, init), join.name
+
+
+def test_mounts_wait_for_the_export(deployment):
+    export = deployment.named("nfs-export-homes")
+    mounts = step(deployment, "-mount-homes")
+    assert len(mounts) == 3  # the hub and both workers
+    for mount in mounts:
+        assert deployment.depends_on(mount, export), mount.name
+
+
+def test_the_export_waits_for_the_volume_attachment(deployment):
+    (attachment,) = deployment.of_type("aws:ec2/volumeAttachment:VolumeAttachment")
+    assert deployment.depends_on(deployment.named("nfs-export-homes"), attachment)
+
+
+def test_the_hub_starts_after_secrets_mounts_image_and_workers(deployment):
+    start = deployment.named("hub-start-hub")
+    for needed in ("hub-install-secrets", "hub-mount-homes", "hub-hub-image", "hub-swarm-init"):
+        assert deployment.depends_on(start, deployment.named(needed)), needed
+    for image in step(deployment, "-notebook-image"):
+        assert deployment.depends_on(start, image), image.name
+
+
+def test_the_class_list_syncs_after_the_hub_started(deployment):
+    sync = deployment.named("hub-sync-userlist")
+    assert deployment.depends_on(sync, deployment.named("hub-start-hub"))
+
+
+def test_removing_a_worker_drains_it_before_its_instance_goes(deployment):
+    for index in (0, 1):
+        membership = deployment.named(f"hub-workers-{index}-membership")
+        assert "swarm-remove-node" in membership.inputs["delete"]
+        assert f"node-workers-{index}-swarm-join" in membership.inputs["delete"]
+        # Pulumi deletes dependents first: the drain runs while the instance still exists.
+        assert deployment.depends_on(membership, deployment.named(f"workers-{index}"))
+
+
+def test_steps_rerun_in_place_rather_than_being_replaced(deployment):
+    for command in deployment.of_type(COMMAND):
+        if command.name.endswith("-cloud-init"):
+            continue
+        assert command.inputs["update"] == command.inputs["create"], command.name

@@ -1,0 +1,66 @@
+"""The hub's settings file, computed from the stack config."""
+
+import dataclasses
+
+import pytest
+from program import deploy
+
+from infra import layout
+from infra.config import NotebookSpec, WorkerPoolSpec
+from infra.hub_settings import hub_settings, pool_capacity
+
+
+@pytest.fixture
+def camp_config(base_config):
+    captured = {}
+
+    def body():
+        from infra.config import load_config
+
+        captured["config"] = load_config()
+
+    deploy(base_config, body=body)
+    return captured["config"]
+
+
+def test_settings_carry_the_notebook_limits_and_idle_timeout(camp_config):
+    settings = hub_settings(camp_config, "https://hub.example.org", "camphub/notebook:abc")
+    assert settings["notebook"] == {
+        "image": "camphub/notebook:abc",
+        "mem_limit": "2G",
+        "mem_guarantee": "1G",
+        "cpu_limit": 1.0,
+        "cpu_guarantee": 0.25,
+        "idle_timeout_seconds": 3600,
+        "start_timeout_seconds": 600,
+    }
+    assert settings["oauth"]["callback_url"] == "https://hub.example.org/hub/oauth_callback"
+    assert settings["swarm"]["placement_constraints"] == ["node.role == worker"]
+    assert settings["homes"]["host_dir"] == layout.HOMES_MOUNT_DIR
+
+
+def test_settings_hold_no_class_list_so_adding_a_student_does_not_restart_the_hub(camp_config):
+    settings = str(hub_settings(camp_config, "https://h", "img"))
+    assert "ada@camp.example.org" not in settings
+
+
+def test_spawn_limits_follow_what_the_workers_hold(camp_config):
+    # 2 x t3.xlarge (16 GiB, 0.5 GiB reserved) at 1 GiB guaranteed: 15 each.
+    assert pool_capacity(camp_config) == 30
+    bigger = dataclasses.replace(
+        camp_config,
+        workers=WorkerPoolSpec(count=3, instance_type="t3.xlarge"),
+        notebook=dataclasses.replace(camp_config.notebook, mem_guarantee="512M"),
+    )
+    assert pool_capacity(bigger) == 3 * 31
+    settings = hub_settings(bigger, "https://h", "img")
+    assert settings["hub"]["concurrent_spawn_limit"] == 93
+    assert settings["hub"]["active_server_limit"] == 93
+
+
+def test_unknown_instance_types_leave_spawns_unlimited(camp_config):
+    exotic = dataclasses.replace(
+        camp_config, workers=WorkerPoolSpec(count=2, instance_type="x9z.huge")
+    )
+    assert pool_capacity(exotic) == 0
+    assert isinstance(exotic.notebook, NotebookSpec)

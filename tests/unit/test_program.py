@@ -1,0 +1,92 @@
+"""The whole program, once per stack file in the repository, and what it gives the organizer."""
+
+from pathlib import Path
+
+import pytest
+from program import deploy, stack_config
+
+from infra.layout import PROJECT_DIR
+
+STACK_FILES = sorted(PROJECT_DIR.glob("Pulumi.*.yaml"))
+INSTANCE = "aws:ec2/instance:Instance"
+
+
+def test_the_repository_has_the_dev_and_camp_stacks():
+    assert {p.name for p in STACK_FILES} >= {"Pulumi.dev.yaml", "Pulumi.camp.yaml"}
+
+
+@pytest.mark.parametrize("stack_file", STACK_FILES, ids=lambda p: p.name)
+def test_each_stack_file_deploys(stack_file: Path):
+    config = {k: v for k, v in stack_config(stack_file).items() if k.startswith("camphub:")}
+    # The organizer sets the secret with `pulumi config set --secret`; it is not in the file.
+    config["camphub:oauthClientSecret"] = "set-by-the-organizer"
+    config = {k.removeprefix("camphub:"): v for k, v in config.items()}
+    deployment = deploy(config)
+    workers = [i for i in deployment.of_type(INSTANCE) if i.name.startswith("workers-")]
+    assert len(workers) == config.get("workers", {}).get("count", 2)
+    assert deployment.outputs["hubUrl"].startswith("https://")
+
+
+def test_outputs_tell_the_organizer_where_everything_is(deployment):
+    outputs = deployment.outputs
+    assert outputs["hubUrl"] == "https://203.0.113.10"
+    assert outputs["oauthCallbackUrl"] == "https://203.0.113.10/hub/oauth_callback"
+    assert outputs["hubPublicIp"] == "203.0.113.10"
+    assert len(outputs["workerPrivateIps"]) == 2
+    assert outputs["nfsPrivateIp"].startswith("172.31.")
+    assert "ssh -i camphub.key admin@203.0.113.10" in outputs["sshCommand"]
+
+
+def test_a_domain_gives_its_url_and_dns_record(base_config):
+    deployment = deploy(
+        {
+            **base_config,
+            "domain": "jupyter.camp.example.org",
+            "letsEncryptEmail": "organizer@camp.example.org",
+            "hostedZone": "camp.example.org",
+        }
+    )
+    assert deployment.outputs["hubUrl"] == "https://jupyter.camp.example.org"
+    (record,) = deployment.of_type("aws:route53/record:Record")
+    assert record.inputs["name"] == "jupyter.camp.example.org"
+    assert record.inputs["records"] == ["203.0.113.10"]
+    assert record.inputs["zoneId"] == "Z0123456789ABCDEFGHIJ"
+
+
+def test_a_domain_without_our_zone_creates_no_record(base_config):
+    deployment = deploy(
+        {**base_config, "domain": "j.camp.example.org", "letsEncryptEmail": "o@camp.example.org"}
+    )
+    assert deployment.of_type("aws:route53/record:Record") == []
+
+
+def test_a_pinned_ami_is_used_and_otherwise_debian_13_is_looked_up(base_config, deployment):
+    assert {i.inputs["ami"] for i in deployment.of_type(INSTANCE)} == {"ami-0fedcba9876543210"}
+    pinned = deploy({**base_config, "ami": "ami-0123456789abcdef0"})
+    assert {i.inputs["ami"] for i in pinned.of_type(INSTANCE)} == {"ami-0123456789abcdef0"}
+
+
+def test_a_newer_upstream_ami_never_replaces_an_instance(deployment):
+    for instance in deployment.of_type(INSTANCE):
+        assert "ami" in instance.ignore_changes, instance.urn
+
+
+def test_instance_types_come_from_the_config(base_config):
+    deployment = deploy(
+        {
+            **base_config,
+            "hub": {"instanceType": "t3.large"},
+            "workers": {"count": 3, "instanceType": "m6i.2xlarge"},
+            "nfs": {"instanceType": "t3.micro", "volumeSizeGb": 250},
+        }
+    )
+    types = {i.name: i.inputs["instanceType"] for i in deployment.of_type(INSTANCE)}
+    assert types == {
+        "hub": "t3.large",
+        "nfs": "t3.micro",
+        "workers-0": "m6i.2xlarge",
+        "workers-1": "m6i.2xlarge",
+        "workers-2": "m6i.2xlarge",
+    }
+    (homes,) = deployment.of_type("aws:ebs/volume:Volume")
+    assert homes.inputs["size"] == 250
