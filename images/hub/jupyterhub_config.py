@@ -1,0 +1,330 @@
+"""camphub's JupyterHub configuration: every value comes from files written at bootstrap.
+
+Sources, read once when the hub starts:
+
+1. The settings file (non-secret JSON, written by the Pulumi program): its path is the
+   environment variable CAMPHUB_SETTINGS, default /etc/camphub/hub-settings.json. Every key
+   below is required unless marked optional; an optional key may be absent or null::
+
+    {"public_url": "https://camp.example.org",
+     "oauth": {"client_id": "...",
+               "callback_url": "https://camp.example.org/hub/oauth_callback",
+               "hosted_domains": [],             # optional; empty: any Google account
+               "authorize_url": null,            # optional; null: Google's own endpoints.
+               "token_url": null,                #   Set only where a test OpenID Connect
+               "userdata_url": null},            #   provider stands in for Google.
+     "notebook": {"image": "camphub/notebook:<hash>",
+                  "mem_limit": "2G", "mem_guarantee": "1G",
+                  "cpu_limit": 1.0, "cpu_guarantee": 0.25,
+                  "idle_timeout_seconds": 3600,
+                  "start_timeout_seconds": 600,
+                  "http_timeout_seconds": 120},  # optional, default 120
+     "swarm": {"network": "camphub", "placement_constraints": ["node.role == worker"],
+               "hub_hostname": "camphub-hub", "hub_api_port": 8081},
+     "homes": {"host_dir": "/srv/camphub/homes", "uid": 1000, "gid": 100},
+     "hub": {"port": 8000, "state_dir": "/var/lib/camphub/hub",
+             "concurrent_spawn_limit": 30, "active_server_limit": 0},
+     "paths": {"userlist": "/etc/camphub/userlist.json",
+               "secrets_dir": "/etc/camphub/secrets"}}
+
+   hub.state_dir is the host's state directory, mounted into the hub container at the same
+   path: the sqlite database lives there, so a restarted or replaced hub container loses
+   nothing.
+
+2. The class list, at paths.userlist:
+   {"users": [{"name": "alice@example.org", "admin": false}, ...]}.
+
+3. The secrets, one file each in paths.secrets_dir (0600, root): oauth_client_secret,
+   cookie_secret (hex), proxy_auth_token, userlist_sync_token (8 to 64 characters: JupyterHub
+   rejects longer tokens).
+
+Usernames are the full lower-cased Google email (`Alice@Example.org` signs in as
+`alice@example.org`). Docker names and paths cannot hold '@' or '.', so a student's service and
+home directory use DockerSpawner's escaped form of the username: lower-case letters and digits
+kept, every other character written as '-' plus its hex code ('-' itself too), so
+`alice@example.org` becomes `alice-40example-2eorg`: service `jupyter-alice-40example-2eorg`,
+home `<homes.host_dir>/alice-40example-2eorg`. The escaping is injective, so two students can
+never share a home.
+
+A missing or mistyped key, or a missing file, stops the hub with a SettingsError naming it.
+`configure(c, settings)` applies one `configure_*` function per section; the file is also
+importable, which is how the tests drive it.
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_SETTINGS_FILE = "/etc/camphub/hub-settings.json"
+
+# Where the notebook image (images/notebook/Dockerfile) keeps jovyan's home.
+NOTEBOOK_HOME = "/home/jovyan"
+
+# Hub-managed and external services; the names appear in logs and in the admin panel.
+IDLE_CULLER = "idle-culler"
+USERLIST_SYNC = "userlist-sync"
+
+# The least each service needs. The culler reads activity and stops servers; it never culls
+# users. The userlist sync lists users, adds and deletes them (deleting a user stops their
+# server) and sets their admin flag, which only admin:users allows.
+IDLE_CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+USERLIST_SYNC_SCOPES = ["list:users", "read:users", "admin:users"]
+
+# JupyterHub compares at most this many characters of a token (jupyterhub.utils).
+TOKEN_LENGTHS = range(8, 65)
+
+
+class SettingsError(Exception):
+    """The settings, the class list or a secret file is missing or malformed."""
+
+
+class Settings:
+    """The parsed settings file, read through dotted keys so errors can name the key."""
+
+    def __init__(self, values, source):
+        self.values = values
+        self.source = source
+
+    def require(self, key, kind):
+        """The value at dotted `key`, which must be present, non-null and of type `kind`."""
+        value = self._lookup(key)
+        if value is None:
+            raise SettingsError(f"{self.source}: required setting {key!r} is missing")
+        return self._checked(key, value, kind)
+
+    def optional(self, key, kind, default=None):
+        """The value at dotted `key`, or `default` when it is absent or null."""
+        value = self._lookup(key)
+        if value is None:
+            return default
+        return self._checked(key, value, kind)
+
+    def _lookup(self, key):
+        node = self.values
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+    def _checked(self, key, value, kind):
+        # bool is an int in Python; a limit of `true` is a typo, not a number.
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _kinds(kind)):
+            raise SettingsError(
+                f"{self.source}: setting {key!r} must be {_kind_names(kind)}, "
+                f"got {type(value).__name__} {value!r}"
+            )
+        return value
+
+
+def _kinds(kind):
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_names(kind):
+    return " or ".join(k.__name__ for k in _kinds(kind))
+
+
+def read_json(path, what):
+    """A JSON file's content, or a SettingsError saying which file and what is wrong."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SettingsError(f"{what} {path} does not exist") from None
+    except (OSError, ValueError) as error:
+        raise SettingsError(f"{what} {path} cannot be read: {error}") from None
+
+
+def load_settings(path=None):
+    """The settings from `path`, else from $CAMPHUB_SETTINGS, else the default location."""
+    path = path or os.environ.get("CAMPHUB_SETTINGS") or DEFAULT_SETTINGS_FILE
+    values = read_json(path, "hub settings file")
+    if not isinstance(values, dict):
+        raise SettingsError(f"hub settings file {path} must hold a JSON object")
+    return Settings(values, path)
+
+
+def load_class_list(settings):
+    """The class list as {username: is_admin}, usernames lower-cased full emails."""
+    path = settings.require("paths.userlist", str)
+    content = read_json(path, "class list")
+    users = content.get("users") if isinstance(content, dict) else None
+    if not isinstance(users, list):
+        raise SettingsError(f"class list {path} must be an object with a 'users' list")
+    class_list = {}
+    for position, entry in enumerate(users, start=1):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or "@" not in name:
+            raise SettingsError(f"class list {path}: entry {position} has no email 'name'")
+        class_list[name.strip().lower()] = entry.get("admin") is True
+    return class_list
+
+
+def secret_path(settings, name):
+    """Where secret file `name` lives: the secrets directory is a setting."""
+    return Path(settings.require("paths.secrets_dir", str)) / name
+
+
+def read_secret(settings, name):
+    """The content of secret file `name` in the secrets directory, surrounding space removed."""
+    path = secret_path(settings, name)
+    try:
+        value = path.read_text().strip()
+    except FileNotFoundError:
+        raise SettingsError(f"secret file {path} does not exist") from None
+    except OSError as error:
+        raise SettingsError(f"secret file {path} cannot be read: {error}") from None
+    if not value:
+        raise SettingsError(f"secret file {path} is empty")
+    return value
+
+
+def read_api_token(settings, name):
+    """A secret used as a JupyterHub API token, whose length JupyterHub bounds."""
+    token = read_secret(settings, name)
+    if len(token) not in TOKEN_LENGTHS:
+        raise SettingsError(
+            f"secret file {name} must hold {TOKEN_LENGTHS.start} to {TOKEN_LENGTHS.stop - 1} "
+            f"characters, it holds {len(token)}"
+        )
+    return token
+
+
+def configure_hub(c, settings):
+    """Where the hub listens, where it keeps its state, and how much it takes on at once."""
+    state_dir = Path(settings.require("hub.state_dir", str))
+    api_port = settings.require("swarm.hub_api_port", int)
+    hub_hostname = settings.require("swarm.hub_hostname", str)
+    c.JupyterHub.public_url = settings.require("public_url", str)
+    # nginx on the host terminates TLS; the port is published on 127.0.0.1 only.
+    c.JupyterHub.bind_url = f"http://0.0.0.0:{settings.require('hub.port', int)}"
+    # Students' servers on the overlay network call the hub API by the hub container's name.
+    c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{api_port}"
+    c.JupyterHub.hub_connect_url = f"http://{hub_hostname}:{api_port}"
+    c.JupyterHub.db_url = f"sqlite:///{state_dir / 'jupyterhub.sqlite'}"
+    c.ConfigurableHTTPProxy.pid_file = str(state_dir / "jupyterhub-proxy.pid")
+    c.JupyterHub.cookie_secret_file = str(secret_path(settings, "cookie_secret"))
+    # Restarting the hub (a new image, a rebooted machine) must not stop students' servers.
+    c.JupyterHub.cleanup_servers = False
+    c.JupyterHub.concurrent_spawn_limit = settings.require("hub.concurrent_spawn_limit", int)
+    c.JupyterHub.active_server_limit = settings.require("hub.active_server_limit", int)
+    # /hub/metrics only for tokens with read:metrics, which the admin role holds.
+    c.JupyterHub.authenticate_prometheus = True
+
+
+def configure_proxy(c, settings):
+    """configurable-http-proxy runs inside the hub container, started by the hub."""
+    c.ConfigurableHTTPProxy.auth_token = read_secret(settings, "proxy_auth_token")
+
+
+def configure_authenticator(c, settings, class_list):
+    """Google sign-in for the class list only; the username is the full lower-cased email."""
+    c.JupyterHub.authenticator_class = "oauthenticator.google.GoogleOAuthenticator"
+    google = c.GoogleOAuthenticator
+    google.client_id = settings.require("oauth.client_id", str)
+    google.client_secret = read_secret(settings, "oauth_client_secret")
+    google.oauth_callback_url = settings.require("oauth.callback_url", str)
+    google.hosted_domain = settings.optional("oauth.hosted_domains", list, [])
+    # GoogleOAuthenticator strips "@domain" when one hosted domain is set; camphub never does,
+    # so usernames stay unique across domains. The email claim is lower-cased by
+    # Authenticator.normalize_username.
+    google.strip_domain = False
+    google.username_claim = "email"
+    google.allowed_users = set(class_list)
+    google.admin_users = {name for name, is_admin in class_list.items() if is_admin}
+    # Students added later through the API (the userlist sync) can sign in without a restart.
+    google.allow_existing_users = True
+    google.allow_all = False
+    for trait in ("authorize_url", "token_url", "userdata_url"):
+        url = settings.optional(f"oauth.{trait}", str)
+        if url:
+            setattr(google, trait, url)
+
+
+def home_creator(host_dir, uid, gid):
+    """A pre-spawn hook that makes the student's home directory, owned by them, private."""
+
+    def create_home(spawner):
+        homes = Path(host_dir)
+        # Without the shared homes mount, a home made here would be lost with this disk.
+        if not homes.is_dir():
+            raise SettingsError(f"homes directory {homes} is missing: is the NFS export mounted?")
+        home = homes / spawner.escaped_name
+        home.mkdir(mode=0o700, exist_ok=True)
+        os.chown(home, uid, gid)
+        home.chmod(0o700)
+
+    return create_home
+
+
+def configure_spawner(c, settings):
+    """One swarm service per student on a worker, with the student's home and nothing else."""
+    c.JupyterHub.spawner_class = "dockerspawner.SwarmSpawner"
+    spawner = c.SwarmSpawner
+    spawner.image = settings.require("notebook.image", str)
+    # Set, so the hub does not inspect the image on the manager, where it is never built.
+    spawner.cmd = ["jupyterhub-singleuser"]
+    # Images are built on every worker; there is no registry to pull from.
+    spawner.pull_policy = "skip"
+    spawner.network_name = settings.require("swarm.network", str)
+    # Reach servers by service name on the overlay; dnsrr because nothing may rely on IPVS VIPs.
+    spawner.use_internal_ip = True
+    spawner.extra_endpoint_spec = {"mode": "dnsrr"}
+    spawner.extra_placement_spec = {
+        "constraints": settings.require("swarm.placement_constraints", list)
+    }
+    # Guarantees become swarm reservations, which decide which worker has room for a student.
+    spawner.mem_limit = settings.require("notebook.mem_limit", str)
+    spawner.mem_guarantee = settings.require("notebook.mem_guarantee", str)
+    spawner.cpu_limit = float(settings.require("notebook.cpu_limit", (int, float)))
+    spawner.cpu_guarantee = float(settings.require("notebook.cpu_guarantee", (int, float)))
+    spawner.start_timeout = settings.require("notebook.start_timeout_seconds", int)
+    spawner.http_timeout = settings.optional("notebook.http_timeout_seconds", int, 120)
+    host_dir = settings.require("homes.host_dir", str)
+    # {username} is the escaped username (see the module docstring). Stopping a server removes
+    # its service (SwarmSpawner always does); the home stays on the homes volume.
+    spawner.volumes = {f"{host_dir}/{{username}}": NOTEBOOK_HOME}
+    spawner.notebook_dir = NOTEBOOK_HOME
+    spawner.default_url = "/lab"
+    spawner.pre_spawn_hook = home_creator(
+        host_dir, settings.require("homes.uid", int), settings.require("homes.gid", int)
+    )
+
+
+def configure_services(c, settings):
+    """The idle culler (run by the hub) and the userlist sync (an API token), least privilege."""
+    timeout = settings.require("notebook.idle_timeout_seconds", int)
+    # Look twice per timeout so a server goes within 1.5 timeouts, but at most every 5 minutes.
+    cull_every = max(1, min(timeout // 2, 300))
+    c.JupyterHub.services = [
+        {
+            "name": IDLE_CULLER,
+            "command": [
+                sys.executable,
+                "-m",
+                "jupyterhub_idle_culler",
+                f"--timeout={timeout}",
+                f"--cull-every={cull_every}",
+            ],
+        },
+        {"name": USERLIST_SYNC, "api_token": read_api_token(settings, "userlist_sync_token")},
+    ]
+    c.JupyterHub.load_roles = [
+        {"name": IDLE_CULLER, "scopes": IDLE_CULLER_SCOPES, "services": [IDLE_CULLER]},
+        {"name": USERLIST_SYNC, "scopes": USERLIST_SYNC_SCOPES, "services": [USERLIST_SYNC]},
+    ]
+
+
+def configure(c, settings):
+    """Apply every section of `settings` (and the files it names) to the config object `c`."""
+    configure_hub(c, settings)
+    configure_proxy(c, settings)
+    configure_authenticator(c, settings, load_class_list(settings))
+    configure_spawner(c, settings)
+    configure_services(c, settings)
+
+
+# JupyterHub executes this file with get_config() in its namespace; a test imports it instead.
+if "get_config" in globals():
+    configure(globals()["get_config"](), load_settings())
