@@ -106,8 +106,15 @@ class Declared:
     additional_secret_outputs: list[str]
 
     def is_secret(self, key: str) -> bool:
+        """Whether input `key` (or, for a list, each of its items) reaches the engine as secret."""
         value = self.raw_inputs.get(key)
-        return isinstance(value, dict) and value.get(rpc._special_sig_key) == SECRET_SIG
+        if isinstance(value, list):
+            return bool(value) and all(_is_wrapped_secret(v) for v in value)
+        return _is_wrapped_secret(value)
+
+
+def _is_wrapped_secret(value) -> bool:
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == SECRET_SIG
 
 
 @dataclass
@@ -146,8 +153,7 @@ class Deployment:
         return False
 
     def output_is_secret(self, name: str) -> bool:
-        value = self.raw_outputs.get(name)
-        return isinstance(value, dict) and value.get(rpc._special_sig_key) == SECRET_SIG
+        return _is_wrapped_secret(self.raw_outputs.get(name))
 
 
 class RecordingMonitor(MockMonitor):
@@ -169,7 +175,7 @@ class RecordingMonitor(MockMonitor):
                     urn=response.urn,
                     id=response.id,
                     parent=request.parent,
-                    inputs=rpc.deserialize_properties(request.object),
+                    inputs=_unwrap_secrets(rpc.deserialize_properties(request.object)),
                     raw_inputs=raw,
                     dependencies=sorted(dependencies),
                     protect=request.protect,
@@ -183,8 +189,19 @@ class RecordingMonitor(MockMonitor):
     def RegisterResourceOutputs(self, request):
         if "::pulumi:pulumi:Stack::" in request.urn:
             self.deployment.raw_outputs = _struct_to_dict(request.outputs)
-            self.deployment.outputs = rpc.deserialize_properties(request.outputs)
+            self.deployment.outputs = _unwrap_secrets(rpc.deserialize_properties(request.outputs))
         return super().RegisterResourceOutputs(request)
+
+
+def _unwrap_secrets(value):
+    """Plain values, for reading; whether a value was secret is asked of the raw inputs."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == SECRET_SIG:
+            return _unwrap_secrets(value["value"])
+        return {k: _unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v) for v in value]
+    return value
 
 
 def _struct_to_dict(struct) -> dict:

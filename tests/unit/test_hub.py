@@ -1,0 +1,45 @@
+"""Hub alone: a Debian 13 instance behind an Elastic IP, the swarm manager and jump host."""
+
+import pytest
+from components import AMI, deploy_component, hub_of, network_of
+
+from infra.userdata import render_user_data
+
+
+@pytest.fixture
+def hub(base_config):
+    return deploy_component(base_config, lambda c: hub_of(c, network_of(c)))
+
+
+def test_the_hub_instance_runs_the_hub_role(hub):
+    instance = hub.named("hub")
+    assert instance.inputs["ami"] == AMI
+    assert instance.inputs["instanceType"] == "t3.medium"
+    assert instance.inputs["userData"] == render_user_data("hub")
+
+
+def test_the_elastic_ip_is_attached_to_the_hub(hub):
+    (association,) = hub.of_type("aws:ec2/eipAssociation:EipAssociation")
+    assert association.inputs["instanceId"] == hub.named("hub").id
+
+
+def test_the_hub_is_reached_on_its_elastic_ip(hub):
+    boot = hub.named("hub-cloud-init")
+    assert boot.inputs["connection"]["host"] == "203.0.113.10"
+    assert boot.inputs["connection"]["user"] == "admin"
+    assert "proxy" not in boot.inputs["connection"]
+
+
+def test_the_hub_receives_the_scripts_the_nginx_site_and_the_hub_image(hub):
+    copies = {c.name: c.inputs["remotePath"] for c in hub.of_type("command:remote:CopyToRemote")}
+    assert copies == {
+        "hub-payload-scripts": "/opt/camphub",
+        "hub-payload-nginx": "/opt/camphub",
+        "hub-payload-hub": "/opt/camphub/images",
+    }
+
+
+def test_the_swarm_is_initialised_on_the_private_address(hub):
+    init = hub.named("hub-swarm-init")
+    assert "swarm-init --advertise-addr 172.31." in init.inputs["create"]
+    assert "--network camphub" in init.inputs["create"]

@@ -1,0 +1,54 @@
+"""JupyterHubService, in the whole program: secrets on stdin, settings, and the class list sync."""
+
+import json
+
+from infra.hub_settings import SECRET_NAMES
+
+
+def test_secrets_reach_the_hub_as_one_secret_json_on_stdin(deployment):
+    install = deployment.named("hub-install-secrets")
+    assert install.is_secret("stdin")
+    secrets = json.loads(install.inputs["stdin"])
+    assert sorted(secrets) == sorted(SECRET_NAMES)
+    assert secrets["oauth_client_secret"] == "google-oauth-secret-value"
+    assert len(set(secrets.values())) == len(SECRET_NAMES)
+
+
+def test_the_hub_restarts_when_a_secret_changes(deployment):
+    start = deployment.named("hub-start-hub")
+    assert start.inputs["triggers"] == [deployment.named("hub-install-secrets").inputs["stdin"]]
+    assert start.is_secret("triggers")
+
+
+def test_the_hub_settings_carry_the_url_and_client_id(deployment):
+    settings = json.loads(deployment.named("hub-start-hub").inputs["stdin"])
+    assert settings["public_url"] == "https://203.0.113.10"
+    assert settings["oauth"]["client_id"] == "1234-camp.apps.googleusercontent.com"
+
+
+def test_the_class_list_is_synced_with_lower_cased_names(deployment):
+    sync = deployment.named("hub-sync-userlist")
+    assert json.loads(sync.inputs["stdin"]) == {
+        "users": [
+            {"name": "teacher@camp.example.org", "admin": True},
+            {"name": "ada@camp.example.org", "admin": False},
+            {"name": "grace@camp.example.org", "admin": False},
+        ]
+    }
+
+
+def test_nginx_is_configured_for_the_domain_with_lets_encrypt(base_config):
+    from program import deploy
+
+    deployment = deploy(
+        {**base_config, "domain": "j.camp.example.org", "letsEncryptEmail": "o@camp.example.org"}
+    )
+    create = deployment.named("hub-configure-nginx").inputs["create"]
+    assert "--server-name j.camp.example.org" in create
+    assert "--letsencrypt-email o@camp.example.org" in create
+
+
+def test_without_a_domain_nginx_uses_the_elastic_ip_and_self_signs(deployment):
+    create = deployment.named("hub-configure-nginx").inputs["create"]
+    assert "--server-name 203.0.113.10" in create
+    assert "--letsencrypt-email" not in create

@@ -1,0 +1,85 @@
+"""Network alone: three security groups that reference each other, and the admin key."""
+
+import pytest
+from components import deploy_component, network_of
+
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+
+@pytest.fixture
+def network(base_config):
+    return deploy_component(base_config, network_of)
+
+
+def rules_into(deployment, group: str) -> dict[str, dict]:
+    target = deployment.named(f"camphub-{group}", typ="aws:ec2/securityGroup:SecurityGroup").id
+    return {
+        r.name: r.inputs
+        for r in deployment.of_type(INGRESS)
+        if r.inputs["securityGroupId"] == target
+    }
+
+
+def group_id(deployment, group: str) -> str:
+    return deployment.named(f"camphub-{group}", typ="aws:ec2/securityGroup:SecurityGroup").id
+
+
+def test_three_groups_in_the_default_vpc(network):
+    groups = network.of_type("aws:ec2/securityGroup:SecurityGroup")
+    assert sorted(g.name for g in groups) == ["camphub-cluster", "camphub-hub", "camphub-nfs"]
+    assert {g.inputs["vpcId"] for g in groups} == {"vpc-0123456789abcdef0"}
+
+
+def test_hub_takes_web_from_anywhere_and_ssh_from_admins(network):
+    rules = rules_into(network, "hub")
+    ports = sorted((r["fromPort"], r.get("cidrIpv4") or r.get("cidrIpv6")) for r in rules.values())
+    assert ports == [
+        (22, "203.0.113.7/32"),
+        (80, "0.0.0.0/0"),
+        (80, "::/0"),
+        (443, "0.0.0.0/0"),
+        (443, "::/0"),
+    ]
+
+
+def test_swarm_ports_open_only_among_cluster_members(network):
+    cluster = group_id(network, "cluster")
+    swarm = {
+        (r["fromPort"], r["ipProtocol"]): r["referencedSecurityGroupId"]
+        for r in rules_into(network, "cluster").values()
+        if r["fromPort"] != 22
+    }
+    assert swarm == {
+        (2377, "tcp"): cluster,
+        (7946, "tcp"): cluster,
+        (7946, "udp"): cluster,
+        (4789, "udp"): cluster,
+    }
+
+
+def test_workers_and_nfs_take_ssh_only_from_the_hub(network):
+    hub = group_id(network, "hub")
+    for group in ("cluster", "nfs"):
+        ssh = [r for r in rules_into(network, group).values() if r["fromPort"] == 22]
+        assert [r.get("referencedSecurityGroupId") for r in ssh] == [hub]
+
+
+def test_nfs_is_reachable_only_from_the_cluster(network):
+    rules = list(rules_into(network, "nfs").values())
+    nfs = [r for r in rules if r["fromPort"] == 2049]
+    assert [r["referencedSecurityGroupId"] for r in nfs] == [group_id(network, "cluster")]
+
+
+def test_an_ed25519_admin_key_is_generated_and_registered(network):
+    (key,) = network.of_type("tls:index/privateKey:PrivateKey")
+    assert key.inputs["algorithm"] == "ED25519"
+    (pair,) = network.of_type("aws:ec2/keyPair:KeyPair")
+    assert pair.inputs["publicKey"].startswith("ssh-ed25519 ")
+
+
+def test_ipv6_admin_ranges_become_ipv6_rules(base_config):
+    deployment = deploy_component({**base_config, "sshAllowedCidrs": ["2001:db8::/48"]}, network_of)
+    ssh = [r for r in deployment.of_type(INGRESS) if "ssh-admin" in r.name]
+    assert [(r.inputs.get("cidrIpv6"), r.inputs.get("cidrIpv4")) for r in ssh] == [
+        ("2001:db8::/48", None)
+    ]

@@ -1,0 +1,43 @@
+"""SwarmWorkerPool, in the whole program: joins with the secret token, builds the notebook image."""
+
+import json
+
+from program import FAKE_JOIN_TOKEN, deploy
+
+from infra.payload import NOTEBOOK_IMAGE, content_hash
+
+
+def test_the_pool_has_as_many_workers_as_configured(base_config):
+    deployment = deploy({**base_config, "workers": {"count": 4}})
+    names = sorted(i.name for i in deployment.of_type("aws:ec2/instance:Instance"))
+    assert names == ["hub", "nfs", "workers-0", "workers-1", "workers-2", "workers-3"]
+
+
+def test_workers_join_with_the_token_on_stdin_marked_secret(deployment):
+    for index in (0, 1):
+        join = deployment.named(f"workers-{index}-swarm-join")
+        assert join.inputs["stdin"].strip() == FAKE_JOIN_TOKEN
+        assert join.is_secret("stdin")
+        assert FAKE_JOIN_TOKEN not in join.inputs["create"]
+
+
+def test_workers_are_reached_through_the_hub_only(deployment):
+    for index in (0, 1):
+        connection = deployment.named(f"workers-{index}-cloud-init").inputs["connection"]
+        assert connection["proxy"]["host"] == "203.0.113.10"
+
+
+def test_the_notebook_image_is_tagged_by_the_content_of_its_build_context(deployment):
+    tag = f"camphub/notebook:{content_hash(NOTEBOOK_IMAGE.local_dir)}"
+    for index in (0, 1):
+        build = deployment.named(f"workers-{index}-notebook-image").inputs["create"]
+        assert f"--tag {tag}" in build
+    settings = json.loads(deployment.named("hub-start-hub").inputs["stdin"])
+    assert settings["notebook"]["image"] == tag
+
+
+def test_the_content_hash_changes_with_any_file(tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM debian\n")
+    before = content_hash(tmp_path)
+    (tmp_path / "Dockerfile").write_text("FROM debian:trixie\n")
+    assert content_hash(tmp_path) != before
