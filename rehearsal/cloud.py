@@ -1,0 +1,312 @@
+"""The local cloud's machinery: instances as systemd containers, volumes as loop devices.
+
+Everything it makes is named after the rehearsal (`camphub-rehearsal-<stack>...`) so it can be
+listed and removed without touching anything else on the shared Docker engine.
+"""
+
+import hashlib
+import ipaddress
+import json
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rehearsal import substitutions
+
+PREFIX = "camphub-rehearsal"
+INSTANCE_IMAGE_DIR = Path(__file__).resolve().parent / "instance"
+BASE_IMAGE = "debian:trixie-slim"
+APT_CACHE_PORT = 3142
+APT_CACHE_VOLUME = f"{PREFIX}-apt-cache"
+
+# What systemd needs to run as PID 1 in a container without --privileged (DESIGN.md), plus the
+# device rule that lets an instance use the loop devices standing in for EBS volumes.
+SYSTEMD_CONTAINER_FLAGS = (
+    "--cap-add=ALL",
+    "--cap-drop=SYS_RESOURCE",
+    "--security-opt=seccomp=unconfined",
+    "--security-opt=apparmor=unconfined",
+    "--security-opt=systempaths=unconfined",
+    "--volume=/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs=/run",
+    "--tmpfs=/run/lock",
+    "--env=container=docker",
+    f"--device-cgroup-rule={substitutions.LOOP_DEVICE_CGROUP_RULE}",
+)
+
+
+class CloudError(RuntimeError):
+    """A Docker or loop-device operation of the local cloud failed."""
+
+
+def docker(*args: str, check: bool = True, stdin: bytes | None = None) -> str:
+    result = subprocess.run(["docker", *args], input=stdin, capture_output=True, check=False)
+    if check and result.returncode != 0:
+        detail = result.stderr.decode(errors="replace").strip()
+        raise CloudError(f"docker {args[0]} {args[1] if len(args) > 1 else ''} failed: {detail}")
+    return result.stdout.decode(errors="replace").strip()
+
+
+def exists(kind: str, name: str) -> bool:
+    """Whether the Docker object (image, network, container, volume) exists."""
+    result = subprocess.run(["docker", kind, "inspect", name], capture_output=True, check=False)
+    return result.returncode == 0
+
+
+def tree_hash(directory: Path, extra: str = "") -> str:
+    """A hash of every file's relative path, mode and bytes under `directory`."""
+    digest = hashlib.sha256(extra.encode())
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() or p.is_symlink()):
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        if path.is_symlink():
+            digest.update(str(path.readlink()).encode() + b"\0")
+            continue
+        digest.update(f"{path.stat().st_mode & 0o777:o}".encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def ensure_instance_image() -> str:
+    """Builds the instance image unless one of the same content exists; returns its tag."""
+    base_id = docker("image", "inspect", "--format", "{{.Id}}", BASE_IMAGE)
+    tag = f"{PREFIX}/instance:{tree_hash(INSTANCE_IMAGE_DIR, base_id)}"
+    return build_image(INSTANCE_IMAGE_DIR, tag)
+
+
+def build_image(context: Path, tag: str) -> str:
+    """Builds `context` on the local base image as `tag`, unless that tag exists already."""
+    if not exists("image", tag):
+        docker(
+            "build", "--quiet", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag, str(context)
+        )
+    return tag
+
+
+@dataclass(frozen=True)
+class Instance:
+    container: str
+    instance_id: str
+    address: str
+
+
+class LocalCloud:
+    """One rehearsal stack's network, instances, volumes and shared directory."""
+
+    def __init__(self, stack: str, work_dir: Path):
+        self.stack = stack
+        self.name = f"{PREFIX}-{stack}"
+        self.work_dir = work_dir
+        self.shared_dir = work_dir / "shared"
+        self.volumes_dir = work_dir / "volumes"
+
+    # The network and what every instance shares.
+
+    def ensure_network(self) -> str:
+        """Creates the stack's private network; returns its subnet (the VPC's CIDR)."""
+        if not exists("network", self.name):
+            docker("network", "create", "--label", f"{PREFIX}.stack={self.stack}", self.name)
+        config = json.loads(
+            docker("network", "inspect", "--format", "{{json .IPAM.Config}}", self.name)
+        )
+        return str(ipaddress.ip_network(config[0]["Subnet"]))
+
+    def ensure_shared_dir(self, images: tuple[str, ...] = (BASE_IMAGE,)) -> None:
+        """The directory shared read-only into every instance, with the base image archives."""
+        for subdir in (
+            substitutions.IMAGES_SUBDIR,
+            substitutions.NFS_SUBDIR,
+            substitutions.DEVICES_SUBDIR,
+        ):
+            (self.shared_dir / subdir).mkdir(parents=True, exist_ok=True)
+        for image in images:
+            self._ensure_image_archive(image)
+
+    def _ensure_image_archive(self, image: str) -> None:
+        image_id = docker("image", "inspect", "--format", "{{.Id}}", image).split(":")[-1][:12]
+        safe_name = image.replace("/", "_").replace(":", "_")
+        archive = self.shared_dir / substitutions.IMAGES_SUBDIR / f"{safe_name}-{image_id}.tar"
+        if archive.exists():
+            return
+        for stale in archive.parent.glob(f"{safe_name}-*.tar"):
+            stale.unlink()
+        partial = archive.with_suffix(".partial")
+        docker("image", "save", "--output", str(partial), image)
+        partial.rename(archive)
+
+    def ensure_apt_cache(self, instance_image: str) -> None:
+        """A Debian package cache on the stack's network, kept between rehearsals.
+
+        Instances use it when it answers (rehearsal-apt-proxy), so a warm `rehearse up` does
+        not download again the packages that user-data installs.
+        """
+        container = f"{self.name}-apt-cache"
+        state = docker(
+            "container", "inspect", "--format", "{{.State.Running}}", container, check=False
+        )
+        if state == "true":
+            return
+        if state:
+            docker("rm", "--force", container)
+        image = self._ensure_apt_cache_image(instance_image)
+        docker(
+            "run",
+            "--detach",
+            "--name",
+            container,
+            "--network",
+            self.name,
+            "--network-alias",
+            f"{PREFIX}-apt-cache",
+            "--label",
+            f"{PREFIX}.stack={self.stack}",
+            "--volume",
+            f"{APT_CACHE_VOLUME}:/var/cache/apt-cacher-ng",
+            image,
+        )
+
+    def _ensure_apt_cache_image(self, instance_image: str) -> str:
+        tag = f"{PREFIX}/apt-cache:{instance_image.rsplit(':', 1)[-1]}"
+        return build_image(INSTANCE_IMAGE_DIR.parent / "apt-cache", tag)
+        context = INSTANCE_IMAGE_DIR.parent / "apt-cache"
+        docker(
+            "build",
+            "--quiet",
+            "--build-arg",
+            f"BASE_IMAGE={BASE_IMAGE}",
+            "--tag",
+            tag,
+            str(context),
+        )
+        return tag
+
+    # Instances.
+
+    def container_name(self, resource_name: str) -> str:
+        return f"{self.name}-{resource_name}"
+
+    def boot(self, resource_name: str, instance_id: str, user_data: str, image: str) -> Instance:
+        """Starts a fresh instance whose cloud-init reads `user_data` from the NoCloud seed."""
+        container = self.container_name(resource_name)
+        seed_dir = self.work_dir / "seeds" / resource_name
+        seed_dir.mkdir(parents=True, exist_ok=True)
+        (seed_dir / "user-data").write_text(user_data)
+        (seed_dir / "meta-data").write_text(
+            f"instance-id: {instance_id}\nlocal-hostname: {resource_name}\n"
+        )
+        self.remove(resource_name)
+        docker(
+            "run", "--detach", "--name", container, "--hostname", resource_name,
+            "--network", self.name, "--label", f"{PREFIX}.stack={self.stack}",
+            *SYSTEMD_CONTAINER_FLAGS,
+            "--volume", f"{container}-docker:/var/lib/docker",
+            "--volume", f"{seed_dir}:/var/lib/cloud/seed/nocloud:ro",
+            "--volume", f"{self.shared_dir}:{substitutions.SHARED_DIR_IN_INSTANCE}:ro",
+            image,
+        )  # fmt: skip
+        return Instance(container, instance_id, self.address(resource_name))
+
+    def address(self, resource_name: str) -> str:
+        container = self.container_name(resource_name)
+        template = f'{{{{(index .NetworkSettings.Networks "{self.name}").IPAddress}}}}'
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            address = docker("container", "inspect", "--format", template, container)
+            if address:
+                return address
+            time.sleep(0.2)
+        raise CloudError(f"{container} got no address on {self.name}")
+
+    def is_running(self, resource_name: str) -> bool:
+        state = docker(
+            "container",
+            "inspect",
+            "--format",
+            "{{.State.Running}}",
+            self.container_name(resource_name),
+            check=False,
+        )
+        return state == "true"
+
+    def start(self, resource_name: str) -> None:
+        docker("start", self.container_name(resource_name))
+
+    def remove(self, resource_name: str) -> None:
+        container = self.container_name(resource_name)
+        docker("rm", "--force", "--volumes", container, check=False)
+        docker("volume", "rm", "--force", f"{container}-docker", check=False)
+
+    # Volumes: a sparse file behind a loop device, attached by creating its node in the instance.
+
+    def create_volume(self, volume_id: str, size_gb: int) -> Path:
+        self.volumes_dir.mkdir(parents=True, exist_ok=True)
+        backing = self.volumes_dir / f"{volume_id}.img"
+        if not backing.exists():
+            with backing.open("wb") as file:
+                file.truncate(size_gb * 1024**3)
+        return backing
+
+    def attach_volume(
+        self, volume_id: str, instance: Instance, device_name: str, server_address: str
+    ) -> str:
+        """Attaches the volume under `device_name`; returns the loop device standing in for it."""
+        backing = self.volumes_dir / f"{volume_id}.img"
+        loop = self._loop_device(backing) or _run("losetup", "--find", "--show", str(backing))
+        number = Path(f"/sys/block/{Path(loop).name}/dev").read_text().strip()
+        major, minor = number.split(":")
+        name = device_name.removeprefix("/dev/")
+        devices = self.shared_dir / substitutions.DEVICES_SUBDIR / instance.instance_id
+        devices.write_text(f"{name} {major} {minor}\n")
+        (self.shared_dir / substitutions.NFS_SUBDIR / server_address).write_text(number + "\n")
+        docker("exec", instance.container, "/usr/local/sbin/rehearsal-attached-volumes")
+        return loop
+
+    def detach_volume(self, volume_id: str, instance_id: str, server_address: str) -> None:
+        (self.shared_dir / substitutions.DEVICES_SUBDIR / instance_id).unlink(missing_ok=True)
+        (self.shared_dir / substitutions.NFS_SUBDIR / server_address).unlink(missing_ok=True)
+        del volume_id  # the loop device stays until the volume itself goes (the data is there)
+
+    def delete_volume(self, volume_id: str) -> None:
+        backing = self.volumes_dir / f"{volume_id}.img"
+        loop = self._loop_device(backing)
+        if loop:
+            _run("losetup", "--detach", loop)
+        backing.unlink(missing_ok=True)
+
+    @staticmethod
+    def _loop_device(backing: Path) -> str:
+        listing = _run("losetup", "--noheadings", "--output", "NAME", "--associated", str(backing))
+        return listing.splitlines()[0].strip() if listing else ""
+
+    # Everything at once.
+
+    def containers(self) -> list[str]:
+        names = docker(
+            "ps",
+            "--all",
+            "--filter",
+            f"label={PREFIX}.stack={self.stack}",
+            "--format",
+            "{{.Names}}",
+        )
+        return sorted(names.split()) if names else []
+
+    def remove_all(self) -> None:
+        """Removes every container, volume and loop device of the stack, and its network."""
+        for container in self.containers():
+            docker("rm", "--force", "--volumes", container, check=False)
+            docker("volume", "rm", "--force", f"{container}-docker", check=False)
+        if self.volumes_dir.exists():
+            for backing in self.volumes_dir.glob("*.img"):
+                self.delete_volume(backing.stem)
+        docker("network", "rm", self.name, check=False)
+        shutil.rmtree(self.shared_dir, ignore_errors=True)
+        shutil.rmtree(self.work_dir / "seeds", ignore_errors=True)
+
+
+def _run(*command: str) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise CloudError(f"{' '.join(command)} failed: {result.stderr.strip()}")
+    return result.stdout.strip()

@@ -1,0 +1,161 @@
+"""One rehearsal of a program on the local cloud: prepare, deploy, report, tear down.
+
+Used by `bin/rehearse` (rehearsal/cli.py) and by the end-to-end tests. Each phase prints its
+duration; the deployment itself runs in a fresh process (rehearsal/deploy.py).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rehearsal import cloud, ssh
+from rehearsal.mocks import Environment, run_delete
+from rehearsal.state import State
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+class RehearsalError(RuntimeError):
+    """A rehearsal could not be brought up or down."""
+
+
+@contextmanager
+def phase(title: str, timings: dict[str, float]):
+    print(f"==> {title}", flush=True)
+    began = time.monotonic()
+    yield
+    timings[title] = time.monotonic() - began
+    print(f"    {title}: {timings[title]:.1f}s", flush=True)
+
+
+def stack_config(program_dir: Path, stack: str) -> dict[str, Any]:
+    """The stack file's configuration as the runtime expects it ({"project:key": "value"}).
+
+    Objects and lists become JSON, as the Pulumi CLI passes them. Encrypted values cannot be
+    read without the stack's secrets provider and are left out: a rehearsal supplies its own.
+    """
+    stack_file = program_dir / f"Pulumi.{stack}.yaml"
+    if not stack_file.exists():
+        return {}
+    values = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
+    config = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and "secure" in value:
+            continue
+        config[key] = value if isinstance(value, str) else json.dumps(value)
+    return config
+
+
+@dataclass
+class Rehearsal:
+    """A program deployed as `stack` on the local cloud, its state under `work_dir`."""
+
+    program_dir: Path
+    stack: str
+    work_dir: Path = field(default=None)  # type: ignore[assignment]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.program_dir = Path(self.program_dir).resolve()
+        if self.work_dir is None:
+            self.work_dir = PROJECT_DIR / ".work" / "rehearsal" / self.stack
+        self.work_dir = Path(self.work_dir).resolve()
+        self.cloud = cloud.LocalCloud(self.stack, self.work_dir)
+
+    @property
+    def project(self) -> str:
+        return yaml.safe_load((self.program_dir / "Pulumi.yaml").read_text())["name"]
+
+    def up(self, config: dict[str, Any], secret_keys: list[str]) -> dict[str, Any]:
+        """Deploys (or updates) the stack; returns its outputs as {name: {value, secret}}."""
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.work_dir, 0o700)
+        with phase("instance image", self.timings):
+            image = cloud.ensure_instance_image()
+        with phase("network, shared directory, package cache", self.timings):
+            vpc_cidr = self.cloud.ensure_network()
+            self.cloud.ensure_shared_dir()
+            self.cloud.ensure_apt_cache(image)
+        plan = {
+            "program_dir": str(self.program_dir),
+            "project": self.project,
+            "stack": self.stack,
+            "config": config,
+            "secret_keys": secret_keys,
+            "work_dir": str(self.work_dir),
+            "instance_image": image,
+            "vpc_cidr": vpc_cidr,
+        }
+        plan_file = self.work_dir / "plan.json"
+        plan_file.write_text(json.dumps(plan, indent=1))
+        os.chmod(plan_file, 0o600)
+        with phase("deploy (the program under the mocks)", self.timings):
+            self._deploy(plan_file)
+        return self.outputs()
+
+    def _deploy(self, plan_file: Path) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "rehearsal.deploy", str(plan_file)],
+            cwd=PROJECT_DIR,
+            env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RehearsalError(
+                f"the deployment failed (see above; command logs in {self.work_dir / 'logs'})"
+            )
+
+    def outputs(self) -> dict[str, Any]:
+        outputs_file = self.work_dir / "outputs.json"
+        return json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
+
+    def status(self) -> list[str]:
+        """One line per machine-changing resource, and whether its container runs."""
+        state_file = self.work_dir / "state.json"
+        if not state_file.exists():
+            return []
+        lines = []
+        for record in State(state_file).records():
+            short = record.type.rsplit(":", 1)[-1]
+            if record.made.get("container"):
+                running = self.cloud.is_running(record.made["resource"])
+                where = f"{record.made['address']} {'running' if running else 'STOPPED'}"
+                lines.append(f"{short:<16} {record.name:<32} {record.id:<22} {where}")
+            elif short != "Stack" and record.type.startswith(("aws:", "command:")):
+                lines.append(f"{short:<16} {record.name:<32} {record.id}")
+        return lines
+
+    def down(self) -> None:
+        """Runs every delete step, last declared first, then removes all the rehearsal made."""
+        state_file = self.work_dir / "state.json"
+        with phase("delete steps", self.timings):
+            if state_file.exists():
+                self._delete_all(State(state_file))
+        with phase("containers, volumes, network", self.timings):
+            self.cloud.remove_all()
+            for leftover in ("state.json", "outputs.json", "plan.json"):
+                (self.work_dir / leftover).unlink(missing_ok=True)
+
+    def _delete_all(self, state: State) -> None:
+        env = Environment(self.cloud, state, "", "", self.work_dir / "logs")
+        for record in reversed(state.records()):
+            began = time.monotonic()
+            try:
+                run_delete(env, record)
+            except (ssh.RemoteError, cloud.CloudError) as error:
+                # A machine already gone cannot run its delete step; tearing down goes on.
+                print(f"    warning: {error}", flush=True)
+            state.forget(record)
+            if record.type.startswith(("aws:ec2/instance", "command:")) and (
+                record.made or record.inputs.get("delete")
+            ):
+                short = record.type.rsplit(":", 1)[-1]
+                print(f"    deleted {short} {record.name} ({time.monotonic() - began:.1f}s)")

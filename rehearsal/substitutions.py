@@ -1,0 +1,71 @@
+"""What the rehearsal substitutes because this machine cannot do it, listed once.
+
+Everything else in a rehearsal is the real thing: the real program, its real user-data run by
+cloud-init, its real bootstrap scripts over real SSH, real Docker swarm mode inside the instances.
+Each substitution is the smallest piece that lets the real payload run unchanged; the README's
+"Local cloud" section repeats this list (`rehearse substitutions` prints it).
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Substitution:
+    production: str
+    rehearsal: str
+    piece: str
+
+
+SUBSTITUTIONS = (
+    Substitution(
+        production="EC2 instances booted from Debian's Debian 13 AMI, user-data via IMDS",
+        rehearsal="Debian 13 containers running systemd, sshd and cloud-init; user-data in the "
+        "NoCloud seed directory; the container's address is both private and public IP",
+        piece="rehearsal/instance/Dockerfile, rehearsal/cloud.py",
+    ),
+    Substitution(
+        production="an encrypted EBS data volume attached to the NFS server",
+        rehearsal="a sparse file on the host behind a loop device, its node created in the "
+        "instance under the attachment's device name",
+        piece="rehearsal/cloud.py (attach_volume), rehearsal-attached-volumes.service",
+    ),
+    Substitution(
+        production="kernel NFS: nfs-kernel-server exports the volume, nodes `mount -t nfs`",
+        rehearsal="mount.nfs is diverted to a shim that mounts the NFS server's attached volume "
+        "itself (the same kernel shares one filesystem between all mounts)",
+        piece="rehearsal/instance/files/usr/local/sbin/rehearsal-mount-nfs",
+    ),
+    Substitution(
+        production="swarm VIPs and the ingress routing mesh (IPVS)",
+        rehearsal="nothing: the kernel has no IPVS, and production uses neither (dnsrr endpoints, "
+        "host-mode publishing)",
+        piece="none",
+    ),
+    Substitution(
+        production="base images pulled from a registry",
+        rehearsal="base images built locally from debootstrap, saved to the shared directory and "
+        "loaded into each instance's Docker right after it starts",
+        piece="rehearsal-load-images (docker.service drop-in in the instance image)",
+    ),
+    Substitution(
+        production="Google sign-in",
+        rehearsal="a local OpenID Connect test provider answering in Google's userinfo shape; "
+        "the hub still runs GoogleOAuthenticator",
+        piece="the live hub test's provider (tests/payload)",
+    ),
+    Substitution(
+        production="security groups, IAM, Elastic IPs, Route 53",
+        rehearsal="recorded with plausible ids, not enforced; an Elastic IP answers with its "
+        "instance's address",
+        piece="rehearsal/mocks.py",
+    ),
+)
+
+# Where the harness shares files into every instance (read-only), and what it puts there.
+SHARED_DIR_IN_INSTANCE = "/var/lib/rehearsal/shared"
+IMAGES_SUBDIR = "images"  # <name>.tar archives of locally built base images
+NFS_SUBDIR = "nfs"  # <server address>: "major:minor" of the volume that server exports
+DEVICES_SUBDIR = "devices"  # <instance id>: "name major minor" lines of attached volumes
+
+# Block devices played by loop devices (major 7) may be created and used inside instances.
+LOOP_DEVICE_CGROUP_RULE = "b 7:* rmw"
