@@ -43,16 +43,16 @@ jupyterhub = JupyterHubService(
 )
 
 pulumi.export("hubUrl", hub.url)
-pulumi.export("oauthCallbackUrl", pulumi.Output.concat(hub.url, OAUTH_CALLBACK_PATH))
+pulumi.export("oauthCallbackUrl", pulumi.Output.format("{0}{1}", hub.url, OAUTH_CALLBACK_PATH))
 pulumi.export("hubPublicIp", hub.public_ip)
 pulumi.export("workerPrivateIps", workers.private_ips)
 pulumi.export("nfsPrivateIp", nfs.private_ip)
 pulumi.export("homesVolumeId", nfs.homes_volume.id)
 pulumi.export(
     "sshCommand",
-    pulumi.Output.concat(
+    pulumi.Output.format(
         "pulumi stack output --show-secrets adminSshKey > camphub.key && chmod 600 camphub.key"
-        " && ssh -i camphub.key admin@",
+        " && ssh -i camphub.key admin@{0}",
         hub.public_ip,
     ),
 )

@@ -62,7 +62,7 @@ class Hub(pulumi.ComponentResource):
         self.public_ip = self.address.public_ip
         self.private_ip = self.instance.private_ip
         self.host_name = self._host_name(name, args.config)
-        self.url = pulumi.Output.concat("https://", self.host_name)
+        self.url = pulumi.Output.format("https://{0}", self.host_name)
         self.machine = bring_up(
             name,
             self.instance,

@@ -18,9 +18,6 @@ from infra.nfs import HomesShare
 from infra.payload import NOTEBOOK_IMAGE, SCRIPTS, image_tag
 from infra.remote import Machine, Step, run_step, script_line
 
-# A swarm node id as `docker info` prints it, with the newline that follows.
-_NODE_ID_WHITESPACE = " \n"
-
 
 @dataclass(frozen=True)
 class SwarmWorkerPoolArgs:
@@ -120,13 +117,13 @@ class SwarmWorkerPool(pulumi.ComponentResource):
     def _track_membership(self, name: str, joined, after: list[pulumi.Resource]) -> pulumi.Resource:
         """A step on the hub that confirms the node joined; its delete drains and removes the
         node before the worker's instance goes away (Pulumi deletes dependents first)."""
-        node_id = joined.stdout.apply(lambda out: out.strip(_NODE_ID_WHITESPACE))
+        node_id = joined.stdout.apply(lambda out: (out or "").strip())
         return run_step(
             self._args.hub.machine,
             Step(
                 f"{name}-membership",
-                pulumi.Output.concat(
-                    "sudo docker node inspect --format '{{.Status.State}}' ", node_id
+                pulumi.Output.format(
+                    "sudo docker node inspect --format '{{{{.Status.State}}}}' {0}", node_id
                 ),
                 delete=script_line("swarm-remove-node", "--node-id", node_id),
                 depends_on=[joined, *after],

@@ -219,12 +219,27 @@ def config_for(values: dict, secret_keys: tuple[str, ...] = ("oauthClientSecret"
     return encoded, [f"camphub:{k}" for k in secret_keys if f"camphub:{k}" in encoded]
 
 
-def deploy(values: dict, body: Callable[[], object] | None = None) -> Deployment:
+class EchoMocks(pulumi.runtime.Mocks):
+    """Mocks that compute nothing: every output is an input, every invoke answers only what the
+    program is allowed to ask."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return INVOKES.get(args.token, {})
+
+
+def deploy(
+    values: dict,
+    body: Callable[[], object] | None = None,
+    mocks: pulumi.runtime.Mocks | None = None,
+) -> Deployment:
     """Runs `body` (default: the whole program) against the given stack config."""
     deployment = Deployment()
     config, secret_keys = config_for(values)
     pulumi.runtime.set_all_config(config, secret_keys)
-    mocks = CampMocks()
+    mocks = mocks or CampMocks()
     pulumi.runtime.set_mocks(
         mocks,
         project="camphub",

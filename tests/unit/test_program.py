@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from program import deploy, stack_config
+from program import EchoMocks, deploy, stack_config
 
 from infra.layout import PROJECT_DIR
 
@@ -90,3 +90,9 @@ def test_instance_types_come_from_the_config(base_config):
     }
     (homes,) = deployment.of_type("aws:ebs/volume:Volume")
     assert homes.inputs["size"] == 250
+
+
+def test_the_program_runs_under_mocks_that_compute_nothing(base_config):
+    deployment = deploy({**base_config, "workers": {"count": 3}}, mocks=EchoMocks())
+    assert len(deployment.of_type(INSTANCE)) == 5
+    assert deployment.outputs["hubUrl"].startswith("https://")
