@@ -103,14 +103,58 @@ class LocalCloud:
 
     # The network and what every instance shares.
 
+    @property
+    def public_network(self) -> str:
+        """Where Elastic IPs live: reachable from this machine, as the internet would be."""
+        return f"{self.name}-public"
+
     def ensure_network(self) -> str:
-        """Creates the stack's private network; returns its subnet (the VPC's CIDR)."""
+        """Creates the stack's private and public networks; returns the private subnet (the
+        VPC's CIDR)."""
+        label = f"--label={PREFIX}.stack={self.stack}"
         if not exists("network", self.name):
-            docker("network", "create", "--label", f"{PREFIX}.stack={self.stack}", self.name)
-        config = json.loads(
-            docker("network", "inspect", "--format", "{{json .IPAM.Config}}", self.name)
-        )
-        return str(ipaddress.ip_network(config[0]["Subnet"]))
+            docker("network", "create", label, self.name)
+        if not exists("network", self.public_network):
+            # Fixed addresses need a subnet given explicitly: take the one Docker picks as free.
+            docker("network", "create", label, self.public_network)
+            subnet = self._subnet(self.public_network)
+            docker("network", "rm", self.public_network)
+            docker("network", "create", label, f"--subnet={subnet}", self.public_network)
+        return str(self._subnet(self.name))
+
+    @staticmethod
+    def _subnet(network: str) -> ipaddress.IPv4Network:
+        config = json.loads(docker("network", "inspect", "--format", "{{json .IPAM.Config}}",
+                                   network))  # fmt: skip
+        return ipaddress.ip_network(config[0]["Subnet"])
+
+    # Elastic IPs: an address on the public network, given to the instance it is associated with.
+
+    def allocate_address(self, allocation_id: str) -> str:
+        """A fixed public address for the allocation (kept in the work directory)."""
+        book_file = self.work_dir / "public-addresses.json"
+        book = json.loads(book_file.read_text()) if book_file.exists() else {}
+        if allocation_id not in book:
+            taken = set(book.values())
+            # Docker hands out the low addresses of a network; Elastic IPs come from the top.
+            hosts = reversed(list(self._subnet(self.public_network).hosts()))
+            book[allocation_id] = next(str(ip) for ip in hosts if str(ip) not in taken)
+            book_file.write_text(json.dumps(book, indent=1))
+        return book[allocation_id]
+
+    def associate_address(self, resource_name: str, address: str) -> None:
+        container = self.container_name(resource_name)
+        template = f'{{{{(index .NetworkSettings.Networks "{self.public_network}").IPAddress}}}}'
+        current = docker("container", "inspect", "--format", template, container, check=False)
+        if current == address:
+            return
+        if current and current != "<no value>":
+            docker("network", "disconnect", self.public_network, container)
+        docker("network", "connect", "--ip", address, self.public_network, container)
+
+    def disassociate_address(self, resource_name: str) -> None:
+        container = self.container_name(resource_name)
+        docker("network", "disconnect", "--force", self.public_network, container, check=False)
 
     def ensure_shared_dir(self, images: tuple[str, ...] = (BASE_IMAGE,)) -> None:
         """The directory shared read-only into every instance, with the base image archives."""
@@ -167,19 +211,10 @@ class LocalCloud:
         )
 
     def _ensure_apt_cache_image(self, instance_image: str) -> str:
-        tag = f"{PREFIX}/apt-cache:{instance_image.rsplit(':', 1)[-1]}"
-        return build_image(INSTANCE_IMAGE_DIR.parent / "apt-cache", tag)
+        del instance_image
         context = INSTANCE_IMAGE_DIR.parent / "apt-cache"
-        docker(
-            "build",
-            "--quiet",
-            "--build-arg",
-            f"BASE_IMAGE={BASE_IMAGE}",
-            "--tag",
-            tag,
-            str(context),
-        )
-        return tag
+        base_id = docker("image", "inspect", "--format", "{{.Id}}", BASE_IMAGE)
+        return build_image(context, f"{PREFIX}/apt-cache:{tree_hash(context, base_id)}")
 
     # Instances.
 
@@ -257,7 +292,7 @@ class LocalCloud:
         major, minor = number.split(":")
         name = device_name.removeprefix("/dev/")
         devices = self.shared_dir / substitutions.DEVICES_SUBDIR / instance.instance_id
-        devices.write_text(f"{name} {major} {minor}\n")
+        devices.write_text(f"{name} {major} {minor} {volume_id}\n")
         (self.shared_dir / substitutions.NFS_SUBDIR / server_address).write_text(number + "\n")
         docker("exec", instance.container, "/usr/local/sbin/rehearsal-attached-volumes")
         return loop
@@ -300,7 +335,8 @@ class LocalCloud:
         if self.volumes_dir.exists():
             for backing in self.volumes_dir.glob("*.img"):
                 self.delete_volume(backing.stem)
-        docker("network", "rm", self.name, check=False)
+        docker("network", "rm", self.name, self.public_network, check=False)
+        (self.work_dir / "public-addresses.json").unlink(missing_ok=True)
         shutil.rmtree(self.shared_dir, ignore_errors=True)
         shutil.rmtree(self.work_dir / "seeds", ignore_errors=True)
 

@@ -99,6 +99,8 @@ class RehearsalMocks(pulumi.runtime.Mocks):
             VOLUME: self._volume,
             VOLUME_ATTACHMENT: self._volume_attachment,
             EIP: self._eip,
+            EIP_ASSOCIATION: self._eip_association,
+            "random:index/randomBytes:RandomBytes": self._random_bytes,
             "random:index/randomPassword:RandomPassword": self._random_password,
             "random:index/randomString:RandomString": self._random_password,
             "random:index/randomId:RandomId": self._random_id,
@@ -218,13 +220,26 @@ class RehearsalMocks(pulumi.runtime.Mocks):
 
     def _eip(self, args, previous):
         allocation = previous.id if previous else "eipalloc-" + secrets.token_hex(8)
-        instance_id = args.inputs.get("instance")
-        address = self._instance_by_id(instance_id).address if instance_id else "192.0.2.1"
-        return (
-            allocation,
-            {"publicIp": address, "allocationId": allocation, "publicDns": address},
-            {},
-        )
+        address = self.env.cloud.allocate_address(allocation)
+        if args.inputs.get("instance"):
+            self._associate(args.inputs["instance"], address)
+        outputs = {"publicIp": address, "allocationId": allocation, "publicDns": address}
+        return allocation, outputs, {"address": address}
+
+    def _eip_association(self, args, previous):
+        allocation = args.inputs.get("allocationId")
+        address = args.inputs.get("publicIp") or self.env.cloud.allocate_address(allocation)
+        resource = self._associate(args.inputs["instanceId"], address)
+        association = previous.id if previous else "eipassoc-" + secrets.token_hex(8)
+        return association, {"publicIp": address}, {"resource": resource, "address": address}
+
+    def _associate(self, instance_id: str, address: str) -> str:
+        """Gives the instance the public address; returns the instance's resource name."""
+        for record in self.env.state.records():
+            if record.type == INSTANCE and record.id == instance_id:
+                self.env.cloud.associate_address(record.made["resource"], address)
+                return record.made["resource"]
+        raise LookupError(f"no instance {instance_id} in this rehearsal")
 
     def _volume(self, args, previous):
         volume_id = previous.id if previous else "vol-" + secrets.token_hex(8)[:17]
@@ -317,6 +332,11 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         }
         return raw.hex(), outputs, {}
 
+    def _random_bytes(self, args, previous):
+        raw = secrets.token_bytes(int(args.inputs.get("length") or 32))
+        outputs = {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+        return _plausible_id(args.typ, args.name), outputs, {}
+
     def _random_uuid(self, args, previous):
         value = str(uuid.uuid4())
         return value, {"result": value}, {}
@@ -343,6 +363,8 @@ def run_delete(env: Environment, record: Record) -> None:
             )
     elif record.type == INSTANCE:
         env.cloud.remove(record.made["resource"])
+    elif record.type == EIP_ASSOCIATION:
+        env.cloud.disassociate_address(record.made["resource"])
     elif record.type == VOLUME_ATTACHMENT:
         env.cloud.detach_volume(
             record.made["volume"], record.made["instance"], record.made["address"]

@@ -53,7 +53,8 @@ def up(tiny: Rehearsal, keys, **settings) -> dict:
 
 
 def on_gate(tiny: Rehearsal, keys, command: str) -> str:
-    connection = ssh.Connection(tiny.cloud.address("gate"), "admin", keys[1])
+    address = tiny.outputs()["gateAddress"]["value"]  # the Elastic IP, reached from this machine
+    connection = ssh.Connection(address, "admin", keys[1])
     result = ssh.run(connection, command)
     assert result.exit_status == 0, result.stderr
     return result.stdout
@@ -63,7 +64,10 @@ def test_first_up_runs_every_step_on_booted_instances(tiny, keys):
     outputs = up(tiny, keys, greeting="from-stdin", withExtra=True)
     assert outputs["hostnames"] == ["gate", "inner"]
     assert outputs["read"] == "hello\nfrom-stdin"  # copied through the jump host, plus stdin
-    assert outputs["mounted"] == "shared"  # written by inner on its volume, read on gate
+    # Written by inner on its volume, read on gate, mounted there as if from inner's NFS export.
+    content, source = outputs["mounted"].split("\n")
+    assert content == "shared"
+    assert source.endswith(":/srv/export")
     assert outputs["runs"] == "1"
 
 

@@ -19,23 +19,32 @@ user_data = "#cloud-config\n" + yaml.safe_dump(
 ami = aws.ec2.get_ami(owners=["136693071363"], most_recent=True)
 gate = aws.ec2.Instance("gate", ami=ami.id, instance_type="t3.micro", user_data=user_data)
 inner = aws.ec2.Instance("inner", ami=ami.id, instance_type="t3.micro", user_data=user_data)
+address = aws.ec2.Eip("gate-address", domain="vpc")
+association = aws.ec2.EipAssociation(
+    "gate-address", allocation_id=address.allocation_id, instance_id=gate.id
+)
 volume = aws.ebs.Volume("data", availability_zone="us-east-1a", size=1, encrypted=True)
 attachment = aws.ec2.VolumeAttachment(
     "data-attachment", instance_id=inner.id, volume_id=volume.id, device_name="/dev/xvdf"
 )
 
-to_gate = command.remote.ConnectionArgs(host=gate.public_ip, user="admin", private_key=private_key)
+to_gate = command.remote.ConnectionArgs(
+    host=address.public_ip, user="admin", private_key=private_key
+)
 to_inner = command.remote.ConnectionArgs(
     host=inner.private_ip,
     user="admin",
     private_key=private_key,
     proxy=command.remote.ProxyConnectionArgs(
-        host=gate.public_ip, user="admin", private_key=private_key
+        host=address.public_ip, user="admin", private_key=private_key
     ),
 )
 ready = [
     command.remote.Command(
-        f"{name}-ready", connection=conn, create="cloud-init status --wait >/dev/null; hostname"
+        f"{name}-ready",
+        connection=conn,
+        create="cloud-init status --wait >/dev/null; hostname",
+        opts=pulumi.ResourceOptions(depends_on=[association]),
     )
     for name, conn in (("gate", to_gate), ("inner", to_inner))
 ]
@@ -67,7 +76,7 @@ mount = command.remote.Command(
     create=inner.private_ip.apply(
         lambda ip: (
             f"sudo mkdir -p /mnt/shared && sudo mount -t nfs {ip}:/srv/export /mnt/shared"
-            " && cat /mnt/shared/from-inner"
+            " && cat /mnt/shared/from-inner && findmnt -n -o SOURCE --mountpoint /mnt/shared"
         )
     ),
     opts=pulumi.ResourceOptions(depends_on=[export]),
@@ -94,6 +103,7 @@ if fail:
         opts=pulumi.ResourceOptions(depends_on=ready),
     )
 
+pulumi.export("gateAddress", address.public_ip)
 pulumi.export("hostnames", [r.stdout for r in ready])
 pulumi.export("read", read.stdout)
 pulumi.export("mounted", mount.stdout)
