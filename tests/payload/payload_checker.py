@@ -1,0 +1,114 @@
+"""The payload checker: a Debian 13 machine in a container, for the payload tests.
+
+The image (tests/payload/checker/Dockerfile) has Debian 13's cloud-init, nginx, the NFS server
+tools and docker, and boots systemd, so the bootstrap scripts run as they do on a real hub, worker
+or NFS machine. The project is mounted read-only at /payload. Every container and volume made
+here is named with NAME_PREFIX and removed afterwards.
+"""
+
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+CHECKER_CONTEXT = Path(__file__).with_name("checker")
+IMAGE = "h3-payload-checker:latest"
+NAME_PREFIX = "h3-payload-"
+PROJECT_MOUNT = "/payload"
+SCRIPTS_DIR = f"{PROJECT_MOUNT}/scripts"
+BOOT_TIMEOUT_SECONDS = 90
+
+# systemd as PID 1 without --privileged (refused on these machines); see DESIGN.md.
+SYSTEMD_FLAGS = (
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--security-opt", "systempaths=unconfined",
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+    "-e", "container=docker",
+)  # fmt: skip
+
+
+def docker(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["docker", *args], input=stdin, capture_output=True, text=True, check=check
+    )
+
+
+def build_image() -> str:
+    """Builds the checker image (cached layers make a rebuild take seconds); returns its tag."""
+    result = docker("build", "-q", "-t", IMAGE, str(CHECKER_CONTEXT), check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"building {IMAGE} failed:\n{result.stderr[-3000:]}")
+    return IMAGE
+
+
+def unique_name(role: str) -> str:
+    return f"{NAME_PREFIX}{role}-{uuid.uuid4().hex[:8]}"
+
+
+def wait_for(check: Callable[[], object], *, timeout: float, what: str) -> object:
+    """Polls `check` until it returns something truthy; fails naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what}: not reached within {timeout:.0f}s")
+        time.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A booted checker container."""
+
+    name: str
+
+    def run(
+        self, *command: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess:
+        result = docker("exec", "-i", self.name, *command, stdin=stdin, check=False)
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(command)} exited {result.returncode} in {self.name}:\n"
+                f"stdout: {result.stdout}\nstderr: {result.stderr}"
+            )
+        return result
+
+    def script(
+        self, name: str, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess:
+        """Runs scripts/<name> as root, as the bootstrap commands do."""
+        return self.run(f"{SCRIPTS_DIR}/{name}", *args, stdin=stdin, check=check)
+
+    def read(self, path: str) -> str:
+        return self.run("cat", path).stdout
+
+    def write(self, path: str, content: str) -> None:
+        self.run("sh", "-c", 'mkdir -p "$(dirname "$1")" && cat > "$1"', "-", path, stdin=content)
+
+    def wait_until_booted(self) -> None:
+        def booted() -> bool:
+            state = self.run("systemctl", "is-system-running", check=False).stdout.strip()
+            return state in ("running", "degraded")
+
+        wait_for(booted, timeout=BOOT_TIMEOUT_SECONDS, what=f"systemd in {self.name} booted")
+
+
+@contextmanager
+def machine(role: str, extra_flags: Sequence[str] = ()) -> Iterator[Machine]:
+    """A checker container booted with systemd; removed (with its volumes) on exit."""
+    booted = Machine(unique_name(role))
+    docker(
+        "run", "-d", "--name", booted.name, "--hostname", role, *SYSTEMD_FLAGS, *extra_flags,
+        "-v", f"{PROJECT_DIR}:{PROJECT_MOUNT}:ro", IMAGE,
+    )  # fmt: skip
+    try:
+        booted.wait_until_booted()
+        yield booted
+    finally:
+        docker("rm", "-f", "-v", booted.name, check=False)

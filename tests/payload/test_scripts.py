@@ -1,0 +1,513 @@
+"""The bootstrap scripts: static checks by the real tools, and each script run for real.
+
+Scripts that only touch files run on this host (as root, like on a machine); the ones that need a
+machine (systemd, a block device, a swarm) run in payload checker containers; build-image and
+start-hub use the local Docker engine. Each script is run twice to prove the second run changes
+nothing.
+"""
+
+import json
+import os
+import py_compile
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import payload_checker
+import pytest
+
+from infra import layout
+
+SCRIPTS_DIR = payload_checker.PROJECT_DIR / "scripts"
+CLOUD_INIT_FILES = payload_checker.PROJECT_DIR / "cloud-init" / "files"
+STANDIN_HUB_DOCKERFILE = Path(__file__).with_name("standin-hub") / "Dockerfile"
+
+
+def is_python(path: Path) -> bool:
+    return path.read_text().startswith("#!/usr/bin/env python3")
+
+
+def is_shell(path: Path) -> bool:
+    first_line = path.read_text().split("\n", 1)[0]
+    return first_line.endswith("bash") or first_line == "# shellcheck shell=bash"
+
+
+SCRIPTS = sorted(p for p in SCRIPTS_DIR.iterdir() if p.is_file())
+SHELL_FILES = [p for p in SCRIPTS if is_shell(p)] + [
+    p for p in sorted(CLOUD_INIT_FILES.rglob("*")) if p.is_file() and is_shell(p)
+]
+PYTHON_SCRIPTS = [p for p in SCRIPTS if is_python(p)]
+requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="the scripts run as root")
+
+
+def run_script(name: str, *args: str, stdin: str = "", check: bool = True):
+    result = subprocess.run(
+        [str(SCRIPTS_DIR / name), *args], input=stdin, capture_output=True, text=True, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{name} exited {result.returncode}: {result.stderr}")
+    return result
+
+
+def test_every_script_is_checked_as_shell_or_python():
+    unchecked = [p.name for p in SCRIPTS if not (is_shell(p) or is_python(p))]
+    assert not unchecked
+
+
+@pytest.mark.parametrize("path", SHELL_FILES, ids=lambda p: p.name)
+def test_shellcheck_finds_nothing(path):
+    result = subprocess.run(
+        ["shellcheck", "--external-sources", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in SHELL_FILES if p.name != "lib.sh"], ids=lambda p: p.name
+)
+def test_shell_scripts_are_strict(path):
+    assert "set -euo pipefail" in path.read_text()
+
+
+@pytest.mark.parametrize("path", PYTHON_SCRIPTS, ids=lambda p: p.name)
+def test_python_scripts_compile_and_pass_ruff(path, tmp_path):
+    py_compile.compile(str(path), cfile=str(tmp_path / "compiled.pyc"), doraise=True)
+    ruff = Path(sys.executable).with_name("ruff")
+    for command in (["check"], ["format", "--check"]):
+        result = subprocess.run([str(ruff), *command, str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("path", [p for p in SCRIPTS if p.name != "lib.sh"], ids=lambda p: p.name)
+def test_scripts_are_executable(path):
+    assert os.access(path, os.X_OK)
+
+
+# install-secrets: files only, so it runs on this host.
+
+SECRETS = {"cookie_secret": "c0ffee" * 8, "proxy_auth_token": "multi\nline value"}
+
+
+@requires_root
+class TestInstallSecrets:
+    def install(self, directory: Path, secrets: object, check: bool = True):
+        return run_script(
+            "install-secrets", "--secrets-dir", str(directory), stdin=json.dumps(secrets),
+            check=check,
+        )  # fmt: skip
+
+    def test_writes_root_only_files_in_a_private_directory(self, tmp_path):
+        directory = tmp_path / "secrets"
+        output = self.install(directory, SECRETS).stdout
+        assert output == "install-secrets: changed cookie_secret, proxy_auth_token\n"
+        assert directory.stat().st_mode & 0o777 == 0o700
+        for name, value in SECRETS.items():
+            status = (directory / name).stat()
+            assert (status.st_mode & 0o777, status.st_uid) == (0o600, 0)
+            assert (directory / name).read_text() == value
+
+    def test_a_second_run_changes_nothing_and_keeps_the_files(self, tmp_path):
+        directory = tmp_path / "secrets"
+        self.install(directory, SECRETS)
+        inode = (directory / "cookie_secret").stat().st_ino
+        assert self.install(directory, SECRETS).stdout == "install-secrets: nothing changed\n"
+        assert (directory / "cookie_secret").stat().st_ino == inode
+
+    def test_only_a_changed_secret_is_rewritten(self, tmp_path):
+        directory = tmp_path / "secrets"
+        self.install(directory, SECRETS)
+        changed = {**SECRETS, "cookie_secret": "beef" * 16}
+        assert self.install(directory, changed).stdout == "install-secrets: changed cookie_secret\n"
+        assert (directory / "cookie_secret").read_text() == "beef" * 16
+
+    def test_loose_modes_are_tightened(self, tmp_path):
+        directory = tmp_path / "secrets"
+        self.install(directory, SECRETS)
+        directory.chmod(0o755)
+        (directory / "cookie_secret").chmod(0o644)
+        assert "changed cookie_secret" in self.install(directory, SECRETS).stdout
+        assert directory.stat().st_mode & 0o777 == 0o700
+        assert (directory / "cookie_secret").stat().st_mode & 0o777 == 0o600
+
+    @pytest.mark.parametrize(
+        ("secrets", "message"),
+        [
+            ({"../escape": "x"}, "is not a secret name"),
+            ({"cookie_secret": ""}, "must be a non-empty string"),
+            ({"cookie_secret": 42}, "must be a non-empty string"),
+            (["cookie_secret"], "must be a non-empty JSON object"),
+        ],
+    )
+    def test_bad_input_is_refused_without_writing(self, tmp_path, secrets, message):
+        result = self.install(tmp_path / "secrets", secrets, check=False)
+        assert result.returncode != 0
+        assert message in result.stderr
+        assert not (tmp_path / "secrets").exists()
+
+    def test_values_never_reach_the_output(self, tmp_path):
+        result = self.install(tmp_path / "secrets", SECRETS)
+        for value in SECRETS.values():
+            assert value not in result.stdout + result.stderr
+
+
+# build-image: the local Docker engine.
+
+
+@pytest.mark.live
+@requires_root
+def test_build_image_builds_once_then_is_a_no_op(tmp_path):
+    (tmp_path / "Dockerfile").write_text(
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nLABEL camphub.test=build-image\n"
+    )
+    tag = f"{payload_checker.NAME_PREFIX}build-image:{uuid.uuid4().hex[:8]}"
+    args = (
+        "--context",
+        str(tmp_path),
+        "--tag",
+        tag,
+        "--build-arg",
+        "BASE_IMAGE=debian:trixie-slim",
+    )
+    try:
+        assert run_script("build-image", *args).stdout == f"build-image: built {tag}\n"
+        assert run_script("build-image", *args).stdout == f"build-image: {tag} already built\n"
+        label = payload_checker.docker(
+            "image", "inspect", "--format", '{{index .Config.Labels "camphub.test"}}', tag
+        )
+        assert label.stdout.strip() == "build-image"
+    finally:
+        payload_checker.docker("rmi", "-f", tag, check=False)
+
+
+def test_build_image_refuses_a_context_without_dockerfile(tmp_path):
+    result = run_script("build-image", "--context", str(tmp_path), "--tag", "x:y", check=False)
+    assert result.returncode != 0
+    assert "no Dockerfile in build context" in result.stderr
+
+
+# nfs-export: a checker machine with a loop device standing in for the EBS volume.
+
+VOLUME_ID = "vol-0123456789abcdef0"
+HUB_IP, WORKER_IPS = "10.0.1.10", ("10.0.2.20", "10.0.2.21")
+LOOP_FLAGS = ("--device", "/dev/loop-control", "--device-cgroup-rule", "b 7:* rmw")
+# This machine's kernel has no NFS server: its unit (and the kernel-facing ones it requires) is
+# replaced by one that only stays active. exportfs, reading and checking the exports, is real.
+NFSD_STANDIN = (
+    "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n"
+    "[Install]\nWantedBy=multi-user.target\n"
+)
+NFSD_STANDIN_PATH = "/etc/systemd/system/nfs-server.service"
+MAKE_LOOP_NODES = "for n in $(seq 0 63); do [ -e /dev/loop$n ] || mknod /dev/loop$n b 7 $n; done"
+
+
+@pytest.fixture
+def nfs_machine():
+    """A checker machine with a 64 MB blank loop device; yields (machine, device)."""
+    payload_checker.build_image()
+    with payload_checker.machine("nfs", LOOP_FLAGS) as machine:
+        machine.write(NFSD_STANDIN_PATH, NFSD_STANDIN)
+        machine.run("systemctl", "daemon-reload")
+        machine.run("truncate", "-s", "64M", "/var/tmp/ebs.img")
+        # The container's /dev has no loop nodes; make some, then let losetup pick a free one.
+        machine.run("sh", "-c", MAKE_LOOP_NODES)
+        device = machine.run("losetup", "--find", "--show", "/var/tmp/ebs.img").stdout.strip()
+        try:
+            yield machine, device
+        finally:
+            machine.run("umount", layout.NFS_EXPORT_DIR, check=False)
+            machine.run("losetup", "-d", device, check=False)
+
+
+def nfs_export(machine, device: str, check: bool = True):
+    clients = [arg for ip in WORKER_IPS for arg in ("--client", ip)]
+    return machine.script(
+        "nfs-export", "--volume-id", VOLUME_ID, "--device", device,
+        "--export-dir", layout.NFS_EXPORT_DIR, "--root-client", HUB_IP, *clients,
+        "--wait-seconds", "5", check=check,
+    )  # fmt: skip
+
+
+@pytest.mark.live
+class TestNfsExport:
+    def test_formats_a_blank_volume_mounts_and_exports_it(self, nfs_machine):
+        machine, device = nfs_machine
+        output = nfs_export(machine, device).stdout
+        assert f"formatted {device}" in output
+        assert machine.run("findmnt", "-n", "-o", "SOURCE", layout.NFS_EXPORT_DIR).stdout.strip()
+        uuid_ = machine.run("blkid", "-s", "UUID", "-o", "value", device).stdout.strip()
+        fstab = machine.read("/etc/fstab")
+        assert fstab.count(f" {layout.NFS_EXPORT_DIR} ") == 1
+        assert f"UUID={uuid_} {layout.NFS_EXPORT_DIR} ext4" in fstab
+        exports = machine.run("exportfs", "-v").stdout
+        assert f"{HUB_IP}(" in exports and "no_root_squash" in exports
+        for ip in WORKER_IPS:
+            assert f"{ip}(" in exports
+        etab = machine.read("/var/lib/nfs/etab")
+        assert (
+            sum(
+                "root_squash" in line and "no_root_squash" not in line for line in etab.splitlines()
+            )
+            == 2
+        )
+
+    def test_a_second_run_keeps_the_data_and_changes_nothing(self, nfs_machine):
+        machine, device = nfs_machine
+        nfs_export(machine, device)
+        machine.write(f"{layout.NFS_EXPORT_DIR}/alice/notebook.ipynb", "{}\n")
+        assert nfs_export(machine, device).stdout == "nfs-export: nothing changed\n"
+        machine.run("umount", layout.NFS_EXPORT_DIR)
+        output = nfs_export(machine, device).stdout
+        assert "formatted" not in output and "mounted" in output
+        assert machine.read(f"{layout.NFS_EXPORT_DIR}/alice/notebook.ipynb") == "{}\n"
+
+    def test_a_volume_with_another_filesystem_is_never_touched(self, nfs_machine):
+        machine, device = nfs_machine
+        machine.run("mkfs.ext2", "-q", "-L", "precious", device)
+        result = nfs_export(machine, device, check=False)
+        assert result.returncode != 0
+        assert "holds ext2, not ext4; refusing to touch it" in result.stderr
+        label = machine.run("blkid", "-s", "LABEL", "-o", "value", device).stdout.strip()
+        assert label == "precious"
+
+    def test_a_volume_that_never_appears_fails_after_the_deadline(self, nfs_machine):
+        machine, _ = nfs_machine
+        result = nfs_export(machine, "/dev/sdz", check=False)
+        assert result.returncode != 0
+        assert f"gave up after 5s waiting for the block device of {VOLUME_ID}" in result.stderr
+
+
+# mount-homes: no NFS client in this kernel either, so only what precedes the mount is proven.
+
+
+@pytest.mark.live
+def test_mount_homes_replaces_its_fstab_entry_and_gives_up_at_the_deadline():
+    payload_checker.build_image()
+    with payload_checker.machine("worker") as machine:
+        for server in ("10.9.9.1", "10.9.9.2"):
+            result = machine.script(
+                "mount-homes", "--server", server, "--export", layout.NFS_EXPORT_DIR,
+                "--mount-point", layout.HOMES_MOUNT_DIR, "--wait-seconds", "2", check=False,
+            )  # fmt: skip
+            assert result.returncode != 0
+            assert "gave up after 2s waiting for" in result.stderr
+        entries = [
+            line for line in machine.read("/etc/fstab").splitlines()
+            if f" {layout.HOMES_MOUNT_DIR} " in line
+        ]  # fmt: skip
+        source = f"10.9.9.2:{layout.NFS_EXPORT_DIR}"
+        assert entries == [f"{source} {layout.HOMES_MOUNT_DIR} nfs4 hard,_netdev,noatime 0 0"]
+
+
+# The swarm scripts: two checker machines, each with its own Docker engine.
+
+DOCKER_FLAGS = ("-v", "/var/lib/docker")
+
+
+def address_of(machine) -> str:
+    return payload_checker.docker(
+        "inspect", "--format", "{{.NetworkSettings.IPAddress}}", machine.name
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def swarm_machines():
+    """A manager-to-be and a worker-to-be, each running dockerd; yields (manager, worker)."""
+    payload_checker.build_image()
+    with (
+        payload_checker.machine("manager", DOCKER_FLAGS) as manager,
+        payload_checker.machine("worker", DOCKER_FLAGS) as worker,
+    ):
+        for machine in (manager, worker):
+            machine.run("systemctl", "start", "docker.service")
+        yield manager, worker
+
+
+@pytest.mark.live
+class TestSwarm:
+    """In file order: init, token, join, a student service on the worker, removal."""
+
+    def test_init_creates_the_swarm_and_the_network_once(self, swarm_machines):
+        manager, _ = swarm_machines
+        args = ("--advertise-addr", address_of(manager), "--network", layout.OVERLAY_NETWORK)
+        first = manager.script("swarm-init", *args).stdout
+        assert "swarm initialised" in first and "created" in first
+        assert "SWMTKN" not in first
+        assert manager.script("swarm-init", *args).stdout == "swarm-init: nothing changed\n"
+        network = manager.run(
+            "docker", "network", "inspect", "--format", "{{.Driver}} {{.Attachable}} {{.Scope}}",
+            layout.OVERLAY_NETWORK,
+        ).stdout.split()  # fmt: skip
+        assert network == ["overlay", "true", "swarm"]
+
+    def test_join_token_prints_the_token_alone(self, swarm_machines):
+        manager, _ = swarm_machines
+        token = manager.script("swarm-join-token").stdout
+        assert token.startswith("SWMTKN-") and token.count("\n") == 1
+
+    def test_join_takes_the_token_on_stdin_and_prints_the_node_id(self, swarm_machines):
+        manager, worker = swarm_machines
+        token = manager.script("swarm-join-token").stdout
+        args = ("--manager", address_of(manager), "--advertise-addr", address_of(worker))
+        node_id = worker.script("swarm-join", *args, stdin=token).stdout.strip()
+        nodes = manager.run("docker", "node", "ls", "--format", "{{.ID}} {{.Hostname}}").stdout
+        assert f"{node_id} worker" in nodes
+        assert worker.script("swarm-join", *args, stdin=token).stdout.strip() == node_id
+
+    def test_join_refuses_stdin_without_a_token(self, swarm_machines):
+        _, worker = swarm_machines
+        result = worker.script(
+            "swarm-join", "--manager", "10.0.0.1", "--advertise-addr", "10.0.0.2",
+            stdin="not a token\n", check=False,
+        )  # fmt: skip
+        assert result.returncode != 0
+        assert "stdin must carry a swarm join token" in result.stderr
+
+    def test_remove_node_moves_the_tasks_off_then_removes_it(self, swarm_machines):
+        manager, worker = swarm_machines
+        worker_id = worker.run("docker", "info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
+        load_base_image(worker)
+        manager.run(
+            "docker", "service", "create", "--detach", "--name", "jupyter-test",
+            "--constraint", "node.role==worker", "--no-resolve-image", "--endpoint-mode", "dnsrr",
+            "--stop-grace-period", "2s", "debian:trixie-slim", "sleep", "infinity",
+        )  # fmt: skip
+        payload_checker.wait_for(
+            lambda: worker.run("docker", "ps", "-q").stdout.strip(),
+            timeout=60,
+            what="the student service running on the worker",
+        )
+        output = manager.script("swarm-remove-node", "--node-id", worker_id).stdout
+        assert output == f"swarm-remove-node: node {worker_id} drained and removed\n"
+        assert worker.run("docker", "ps", "-q").stdout.strip() == ""
+        assert worker_id not in manager.run("docker", "node", "ls", "-q").stdout
+        again = manager.script("swarm-remove-node", "--node-id", worker_id).stdout
+        assert again == f"swarm-remove-node: node {worker_id} is not in the swarm; nothing to do\n"
+
+
+def load_base_image(machine) -> None:
+    """The student service's image, from this engine (no registry is reachable)."""
+    saved = subprocess.run(
+        f"docker save debian:trixie-slim | docker exec -i {machine.name} docker load -q",
+        shell=True, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert saved.returncode == 0, saved.stderr
+
+
+# start-hub: the local Docker engine, with a stand-in for the hub image.
+
+
+@pytest.fixture(scope="module")
+def standin_hub_image():
+    payload_checker.build_image()
+    tag = f"{payload_checker.NAME_PREFIX}standin-hub:latest"
+    payload_checker.docker(
+        "build", "-q", "-t", tag, "-f", str(STANDIN_HUB_DOCKERFILE), str(Path(__file__).parent)
+    )
+    return tag
+
+
+def free_port() -> int:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        return listener.getsockname()[1]
+
+
+class HubHost:
+    """The hub's directories under a temporary root, and start-hub run against them."""
+
+    def __init__(self, root: Path, image: str) -> None:
+        self.image = image
+        self.port = free_port()
+        self.etc = root / "etc"
+        self.secrets = self.etc / "secrets"
+        self.state = root / "state"
+        self.homes = root / "homes"
+        self.homes.mkdir(parents=True)
+        self.secrets.mkdir(parents=True)
+        (self.secrets / "cookie_secret").write_text("first-secret-value")
+        suffix = uuid.uuid4().hex[:8]
+        self.container = f"{payload_checker.NAME_PREFIX}hub-{suffix}"
+        self.network = f"{payload_checker.NAME_PREFIX}net-{suffix}"
+
+    def settings(self, **extra: object) -> str:
+        return json.dumps({"hub": {"port": self.port}, **extra})
+
+    def start(self, settings: str):
+        return run_script(
+            "start-hub", "--image", self.image, "--container", self.container,
+            "--network", self.network, "--port", str(self.port),
+            "--settings-file", str(self.etc / "hub-settings.json"),
+            "--state-dir", str(self.state), "--homes-dir", str(self.homes),
+            "--etc-dir", str(self.etc), "--secrets-dir", str(self.secrets),
+            "--wait-seconds", "60", stdin=settings,
+        )  # fmt: skip
+
+    def inspect(self, template: str) -> str:
+        return payload_checker.docker(
+            "inspect", "--format", template, self.container
+        ).stdout.strip()
+
+
+@pytest.fixture
+def hub_host(tmp_path, standin_hub_image):
+    host = HubHost(tmp_path, standin_hub_image)
+    payload_checker.docker("network", "create", host.network)
+    try:
+        yield host
+    finally:
+        payload_checker.docker("rm", "-f", host.container, check=False)
+        payload_checker.docker("network", "rm", host.network, check=False)
+
+
+@pytest.mark.live
+@requires_root
+class TestStartHub:
+    def test_runs_the_hub_behind_loopback_with_its_directories(self, hub_host):
+        output = hub_host.start(hub_host.settings()).stdout
+        assert output == (
+            f"start-hub: settings written; hub container created from {hub_host.image}\n"
+        )
+        published = json.loads(hub_host.inspect("{{json .HostConfig.PortBindings}}"))
+        assert published == {
+            f"{hub_host.port}/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(hub_host.port)}]
+        }
+        assert hub_host.inspect("{{.HostConfig.RestartPolicy.Name}}") == "unless-stopped"
+        mounts = {
+            m["Destination"]: m["RW"] for m in json.loads(hub_host.inspect("{{json .Mounts}}"))
+        }
+        assert mounts == {
+            "/var/run/docker.sock": True,
+            str(hub_host.etc): False,
+            str(hub_host.state): True,
+            str(hub_host.homes): True,
+        }
+        assert (hub_host.etc / "hub-settings.json").read_text() == hub_host.settings() + "\n"
+
+    def test_a_second_run_keeps_the_same_container(self, hub_host):
+        hub_host.start(hub_host.settings())
+        container_id = hub_host.inspect("{{.Id}}")
+        assert hub_host.start(hub_host.settings()).stdout == "start-hub: nothing changed\n"
+        assert hub_host.inspect("{{.Id}}") == container_id
+
+    def test_a_changed_secret_or_setting_recreates_it(self, hub_host):
+        hub_host.start(hub_host.settings())
+        first_id = hub_host.inspect("{{.Id}}")
+        (hub_host.secrets / "cookie_secret").write_text("second-secret-value")
+        result = hub_host.start(hub_host.settings())
+        assert "hub container recreated" in result.stdout
+        assert "second-secret-value" not in result.stdout + result.stderr
+        second_id = hub_host.inspect("{{.Id}}")
+        assert second_id != first_id
+        assert "hub container recreated" in hub_host.start(hub_host.settings(x=1)).stdout
+        assert hub_host.inspect("{{.Id}}") != second_id
+
+    def test_a_stopped_hub_is_started_again(self, hub_host):
+        hub_host.start(hub_host.settings())
+        payload_checker.docker("stop", hub_host.container)
+        assert hub_host.start(hub_host.settings()).stdout == "start-hub: hub container started\n"
+
+    def test_settings_that_are_not_a_json_object_are_refused(self, hub_host):
+        with pytest.raises(AssertionError, match="stdin must be the hub settings"):
+            hub_host.start("[1, 2]")
