@@ -1,8 +1,11 @@
 """camphub: a JupyterHub for a one-week data-science camp. `pulumi up --stack camp`."""
 
 import pulumi
+import pulumi_aws as aws
 
+from infra.capacity import capacity_warning
 from infra.config import load_config
+from infra.cost import weekly_cost
 from infra.hub import Hub, HubArgs
 from infra.hub_settings import OAUTH_CALLBACK_PATH
 from infra.jupyterhub import JupyterHubService, JupyterHubServiceArgs
@@ -12,6 +15,8 @@ from infra.nfs import NfsServer, NfsServerArgs
 from infra.workers import SwarmWorkerPool, SwarmWorkerPoolArgs
 
 config = load_config()
+if warning := capacity_warning(config):
+    pulumi.log.warn(warning)
 ami_id = debian_ami_id(config.ami)
 
 network = Network("camphub", NetworkArgs(ssh_allowed_cidrs=config.ssh_allowed_cidrs))
@@ -57,3 +62,8 @@ pulumi.export(
     ),
 )
 pulumi.export("adminSshKey", network.admin_private_key)
+
+region = aws.get_region_output().apply(lambda r: r.region or r.name)
+pulumi.export(
+    "weeklyCostEstimate", region.apply(lambda name: weekly_cost(config, name).as_output())
+)

@@ -5,22 +5,13 @@ in here; secrets go to root-only files of their own.
 """
 
 from infra import layout
-from infra.config import WORKER_RESERVED_GIB, CampConfig, bytes_of
-from infra.instance_types import shape_of
+from infra.capacity import pool_capacity
+from infra.config import CampConfig
 
 OAUTH_CALLBACK_PATH = "/hub/oauth_callback"
 # Long enough for a cold start on a busy worker (the image is prebuilt on every worker).
 SPAWN_START_TIMEOUT_SECONDS = 600
 SECRET_NAMES = ("oauth_client_secret", "cookie_secret", "proxy_auth_token", "userlist_sync_token")
-
-
-def pool_capacity(config: CampConfig) -> int:
-    """How many students' servers the workers hold at their memory guarantee (0: unknown)."""
-    shape = shape_of(config.workers.instance_type)
-    if shape is None:
-        return 0
-    usable = (shape.memory_gib - WORKER_RESERVED_GIB) * 1024**3
-    return config.workers.count * int(usable // bytes_of(config.notebook.mem_guarantee))
 
 
 def hub_settings(config: CampConfig, hub_url: str, notebook_image: str) -> dict:

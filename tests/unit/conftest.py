@@ -36,3 +36,13 @@ def base_config(class_list_file) -> dict:
 @pytest.fixture
 def deployment(base_config):
     return deploy(base_config)
+
+
+@pytest.fixture
+def camp_config(base_config):
+    """The validated CampConfig of `base_config`, as every component receives it."""
+    from infra.config import load_config
+
+    captured = {}
+    deploy(base_config, body=lambda: captured.setdefault("config", load_config()))
+    return captured["config"]

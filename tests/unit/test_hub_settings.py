@@ -2,25 +2,10 @@
 
 import dataclasses
 
-import pytest
-from program import deploy
-
 from infra import layout
+from infra.capacity import pool_capacity
 from infra.config import NotebookSpec, WorkerPoolSpec
-from infra.hub_settings import hub_settings, pool_capacity
-
-
-@pytest.fixture
-def camp_config(base_config):
-    captured = {}
-
-    def body():
-        from infra.config import load_config
-
-        captured["config"] = load_config()
-
-    deploy(base_config, body=body)
-    return captured["config"]
+from infra.hub_settings import hub_settings
 
 
 def test_settings_carry_the_notebook_limits_and_idle_timeout(camp_config):
@@ -45,17 +30,18 @@ def test_settings_hold_no_class_list_so_adding_a_student_does_not_restart_the_hu
 
 
 def test_spawn_limits_follow_what_the_workers_hold(camp_config):
-    # 2 x t3.xlarge (16 GiB, 0.5 GiB reserved) at 1 GiB guaranteed: 15 each.
+    # 2 x t3.xlarge (16 GiB, 0.5 GiB reserved; 4 vCPUs) at 1 GiB and 0.25 CPU: 15 each.
     assert pool_capacity(camp_config) == 30
     bigger = dataclasses.replace(
         camp_config,
         workers=WorkerPoolSpec(count=3, instance_type="t3.xlarge"),
         notebook=dataclasses.replace(camp_config.notebook, mem_guarantee="512M"),
     )
-    assert pool_capacity(bigger) == 3 * 31
+    # At 512 MiB, memory would place 31 per worker; 4 vCPUs at 0.25 CPU place only 16.
+    assert pool_capacity(bigger) == 3 * 16
     settings = hub_settings(bigger, "https://h", "img")
-    assert settings["hub"]["concurrent_spawn_limit"] == 93
-    assert settings["hub"]["active_server_limit"] == 93
+    assert settings["hub"]["concurrent_spawn_limit"] == 48
+    assert settings["hub"]["active_server_limit"] == 48
 
 
 def test_unknown_instance_types_leave_spawns_unlimited(camp_config):

@@ -1,0 +1,41 @@
+"""How many students' servers the worker pool holds, by the guarantees swarm reserves for each."""
+
+import math
+
+from infra.config import WORKER_RESERVED_GIB, CampConfig, bytes_of
+from infra.instance_types import shape_of
+
+
+def servers_per_worker(config: CampConfig) -> int | None:
+    """Servers one worker places at their memory and CPU guarantees (None: unknown type)."""
+    shape = shape_of(config.workers.instance_type)
+    if shape is None:
+        return None
+    notebook = config.notebook
+    by_memory = int(
+        (shape.memory_gib - WORKER_RESERVED_GIB) * 1024**3 // bytes_of(notebook.mem_guarantee)
+    )
+    by_cpu = int(shape.vcpus // notebook.cpu_guarantee)
+    return min(by_memory, by_cpu)
+
+
+def pool_capacity(config: CampConfig) -> int:
+    """Servers the whole pool places (0: unknown, so no limit is derived from it)."""
+    per_worker = servers_per_worker(config)
+    return config.workers.count * per_worker if per_worker else 0
+
+
+def capacity_warning(config: CampConfig) -> str | None:
+    """A warning when the class cannot all run at once, with the worker count that would do."""
+    per_worker = servers_per_worker(config)
+    students = len(config.class_list.members)
+    if per_worker is None or config.workers.count * per_worker >= students:
+        return None
+    needed = math.ceil(students / per_worker) if per_worker else "more"
+    return (
+        f"{config.workers.count} x {config.workers.instance_type} workers hold "
+        f"{config.workers.count * per_worker} servers at their guarantees "
+        f"({config.notebook.mem_guarantee}, {config.notebook.cpu_guarantee:g} CPU), but the class "
+        f"list has {students} people. `pulumi config set --path camphub:workers.count {needed}` "
+        "would hold everyone at once."
+    )
