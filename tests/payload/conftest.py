@@ -7,11 +7,12 @@ is what every live payload test uses, the live hub included.
 import os
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-IMAGES_DIR = Path(__file__).resolve().parents[2] / "images"
+from infra.layout import PROJECT_DIR
+
+IMAGES_DIR = PROJECT_DIR / "images"
 # Only the images' own tags: the program tags by content hash, tests by this fixed suffix.
 TEST_TAG = "test"
 

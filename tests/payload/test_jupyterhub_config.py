@@ -1,0 +1,438 @@
+"""jupyterhub_config.py, loaded by JupyterHub's own config loader inside the real hub image.
+
+Sample settings use the machine layout (infra/layout.py); the files are mounted where the hub
+machine has them. hub_config_probe.py reports the traits the real authenticator and spawner
+classes end up with, and the last test runs the hub itself.
+"""
+
+import copy
+import json
+import py_compile
+import secrets
+import stat
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from infra import layout
+
+CONFIG_FILE = layout.PROJECT_DIR / "images" / "hub" / "jupyterhub_config.py"
+PROBE = Path(__file__).with_name("hub_config_probe.py")
+PROBE_IN_CONTAINER = "/tmp/hub_config_probe.py"
+SECRET_NAMES = ("oauth_client_secret", "cookie_secret", "proxy_auth_token", "userlist_sync_token")
+STUDENT = "alice@example.org"
+STUDENT_HOME = "alice-40example-2eorg"  # DockerSpawner's escaped form of STUDENT
+TEACHER = "teacher@example.org"
+HUB_READY_SECONDS = 90
+
+SAMPLE_SETTINGS = {
+    "public_url": "https://camp.example.org",
+    "oauth": {
+        "client_id": "camp-client-id",
+        "callback_url": "https://camp.example.org/hub/oauth_callback",
+        "hosted_domains": [],
+        "authorize_url": None,
+        "token_url": None,
+        "userdata_url": None,
+    },
+    "notebook": {
+        "image": "camphub/notebook:0123abcd",
+        "mem_limit": "2G",
+        "mem_guarantee": "1G",
+        "cpu_limit": 1.5,
+        "cpu_guarantee": 0.25,
+        "idle_timeout_seconds": 3600,
+        "start_timeout_seconds": 600,
+    },
+    "swarm": {
+        "network": layout.OVERLAY_NETWORK,
+        "placement_constraints": ["node.role == worker"],
+        "hub_hostname": layout.HUB_CONTAINER,
+        "hub_api_port": layout.HUB_API_PORT,
+    },
+    "homes": {
+        "host_dir": layout.HOMES_MOUNT_DIR,
+        "uid": layout.STUDENT_UID,
+        "gid": layout.STUDENT_GID,
+    },
+    "hub": {
+        "port": layout.HUB_PORT,
+        "state_dir": layout.HUB_STATE_DIR,
+        "concurrent_spawn_limit": 30,
+        "active_server_limit": 40,
+    },
+    "paths": {"userlist": layout.USERLIST_FILE, "secrets_dir": layout.SECRETS_DIR},
+}
+
+
+@dataclass
+class HubInputs:
+    """What bootstrap writes on the hub machine, in a temporary directory per test."""
+
+    root: Path
+    settings: dict
+
+    @property
+    def etc_dir(self) -> Path:
+        return self.root / "etc"
+
+    @property
+    def homes_dir(self) -> Path:
+        return self.root / "homes"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    def secret(self, name: str) -> Path:
+        return self.etc_dir / "secrets" / name
+
+    def write(self) -> None:
+        (self.etc_dir / "hub-settings.json").write_text(json.dumps(self.settings))
+
+    def volumes(self) -> list[str]:
+        """Mounts at the machine's paths, as start-hub makes them."""
+        return [
+            f"--volume={self.etc_dir}:{layout.HUB_ETC_DIR}:ro",
+            f"--volume={self.homes_dir}:{layout.HOMES_MOUNT_DIR}",
+            f"--volume={self.state_dir}:{layout.HUB_STATE_DIR}",
+        ]
+
+
+@pytest.fixture
+def hub_inputs(tmp_path) -> HubInputs:
+    inputs = HubInputs(tmp_path, copy.deepcopy(SAMPLE_SETTINGS))
+    for directory in (inputs.etc_dir / "secrets", inputs.homes_dir, inputs.state_dir):
+        directory.mkdir(parents=True)
+    inputs.etc_dir.joinpath("secrets").chmod(0o700)
+    for name in SECRET_NAMES:
+        inputs.secret(name).write_text(secrets.token_hex(32) + "\n")
+        inputs.secret(name).chmod(0o600)
+    class_list = {"users": [{"name": STUDENT, "admin": False}, {"name": TEACHER, "admin": True}]}
+    inputs.etc_dir.joinpath("userlist.json").write_text(json.dumps(class_list))
+    inputs.write()
+    return inputs
+
+
+def run_probe(images, inputs: HubInputs, *args: str) -> subprocess.CompletedProcess:
+    command = [
+        "docker", "run", "--rm", f"--name=h1-probe-{secrets.token_hex(4)}",
+        *inputs.volumes(),
+        f"--volume={PROBE}:{PROBE_IN_CONTAINER}:ro",
+        images.hub, "python", PROBE_IN_CONTAINER, *args,
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+
+
+def probe_report(images, inputs: HubInputs) -> dict:
+    result = run_probe(images, inputs, "report")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def probe_error(images, inputs: HubInputs) -> str:
+    result = run_probe(images, inputs, "report")
+    assert result.returncode != 0, f"the config accepted broken input: {result.stdout}"
+    return result.stderr
+
+
+@pytest.fixture
+def report(camphub_images, hub_inputs) -> dict:
+    return probe_report(camphub_images, hub_inputs)
+
+
+def test_config_compiles(tmp_path):
+    py_compile.compile(str(CONFIG_FILE), cfile=str(tmp_path / "config.pyc"), doraise=True)
+
+
+@pytest.mark.live
+def test_only_the_class_list_signs_in_under_full_lowercased_emails(report):
+    google = report["authenticator"]
+    assert report["hub"]["authenticator_class"] == "oauthenticator.google.GoogleOAuthenticator"
+    assert google["allowed_users"] == [STUDENT, TEACHER]
+    assert google["admin_users"] == [TEACHER]
+    assert google["allow_all"] is False
+    # Students the userlist sync adds later through the API may sign in without a restart.
+    assert google["allow_existing_users"] is True
+    assert google["strip_domain"] is False
+    assert set(google["username_of"].values()) == {STUDENT}
+
+
+@pytest.mark.live
+def test_google_endpoints_unless_the_settings_name_a_stand_in(camphub_images, hub_inputs, report):
+    assert report["authenticator"]["authorize_url"].startswith("https://accounts.google.com/")
+    assert report["authenticator"]["userdata_url"].startswith("https://www.googleapis.com/")
+    stand_in = "http://172.17.0.1:9999"
+    hub_inputs.settings["oauth"] |= {
+        "authorize_url": f"{stand_in}/authorize",
+        "token_url": f"{stand_in}/token",
+        "userdata_url": f"{stand_in}/userinfo",
+    }
+    hub_inputs.write()
+    google = probe_report(camphub_images, hub_inputs)["authenticator"]
+    assert google["authorize_url"] == f"{stand_in}/authorize"
+    assert google["token_url"] == f"{stand_in}/token"
+    assert google["userdata_url"] == f"{stand_in}/userinfo"
+
+
+@pytest.mark.live
+def test_a_hosted_domain_restricts_sign_in_but_keeps_full_emails(camphub_images, hub_inputs):
+    hub_inputs.settings["oauth"]["hosted_domains"] = ["Example.org"]
+    hub_inputs.write()
+    google = probe_report(camphub_images, hub_inputs)["authenticator"]
+    assert google["hosted_domain"] == ["example.org"]
+    assert google["strip_domain"] is False
+    assert set(google["username_of"].values()) == {STUDENT}
+
+
+@pytest.mark.live
+def test_secrets_come_from_the_secret_files(hub_inputs, report):
+    def secret(name):
+        return hub_inputs.secret(name).read_text().strip()
+
+    assert report["authenticator"]["client_secret"] == secret("oauth_client_secret")
+    assert report["hub"]["proxy_auth_token"] == secret("proxy_auth_token")
+    assert report["hub"]["cookie_secret_file"] == f"{layout.SECRETS_DIR}/cookie_secret"
+    sync = next(s for s in report["hub"]["services"] if s["name"] == "userlist-sync")
+    assert sync["api_token"] == secret("userlist_sync_token")
+
+
+@pytest.mark.live
+def test_hub_listens_behind_nginx_and_keeps_state_on_the_host(report):
+    hub = report["hub"]
+    assert hub["public_url"] == "https://camp.example.org/"
+    assert hub["bind_url"] == f"http://0.0.0.0:{layout.HUB_PORT}"
+    assert hub["hub_bind_url"] == f"http://0.0.0.0:{layout.HUB_API_PORT}"
+    assert hub["hub_connect_url"] == f"http://{layout.HUB_CONTAINER}:{layout.HUB_API_PORT}"
+    assert hub["db_url"] == f"sqlite:///{layout.HUB_STATE_DIR}/jupyterhub.sqlite"
+    assert hub["proxy_pid_file"].startswith(layout.HUB_STATE_DIR + "/")
+    # A restarted hub must leave the students' servers running.
+    assert hub["cleanup_servers"] is False
+    assert hub["concurrent_spawn_limit"] == 30
+    assert hub["active_server_limit"] == 40
+    assert hub["authenticate_prometheus"] is True
+
+
+@pytest.mark.live
+def test_students_run_as_swarm_services_on_workers(report):
+    spawner = report["spawner"]
+    assert report["hub"]["spawner_class"] == "dockerspawner.SwarmSpawner"
+    assert spawner["image"] == "camphub/notebook:0123abcd"
+    assert spawner["cmd"] == ["jupyterhub-singleuser"]
+    assert spawner["pull_policy"] == "skip"
+    assert spawner["network_name"] == layout.OVERLAY_NETWORK
+    assert spawner["use_internal_ip"] is True
+    assert spawner["extra_endpoint_spec"] == {"mode": "dnsrr"}
+    assert spawner["extra_placement_spec"] == {"constraints": ["node.role == worker"]}
+    assert spawner["object_name"] == f"jupyter-{STUDENT_HOME}"
+    assert spawner["remove"] is True
+    assert spawner["start_timeout"] == 600
+    assert spawner["default_url"] == "/lab"
+
+
+@pytest.mark.live
+def test_limits_and_guarantees_come_from_the_settings(report):
+    spawner = report["spawner"]
+    assert spawner["mem_limit"] == 2 * 1024**3
+    assert spawner["mem_guarantee"] == 1024**3
+    assert spawner["cpu_limit"] == 1.5
+    assert spawner["cpu_guarantee"] == 0.25
+
+
+@pytest.mark.live
+def test_a_student_sees_only_their_own_home(report):
+    assert report["spawner"]["volume_binds"] == {
+        f"{layout.HOMES_MOUNT_DIR}/{STUDENT_HOME}": {"bind": "/home/jovyan", "mode": "rw"}
+    }
+    assert report["spawner"]["has_pre_spawn_hook"] is True
+
+
+@pytest.mark.live
+def test_services_hold_only_the_scopes_they_need(report):
+    services = {service["name"]: service for service in report["hub"]["services"]}
+    roles = {role["name"]: role for role in report["hub"]["load_roles"]}
+    assert set(services) == {"idle-culler", "userlist-sync"}
+    assert "--timeout=3600" in services["idle-culler"]["command"]
+    assert "--cull-every=300" in services["idle-culler"]["command"]
+    assert "api_token" not in services["idle-culler"]
+    assert roles["idle-culler"]["services"] == ["idle-culler"]
+    assert sorted(roles["idle-culler"]["scopes"]) == sorted(
+        ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+    )
+    assert roles["userlist-sync"]["services"] == ["userlist-sync"]
+    assert sorted(roles["userlist-sync"]["scopes"]) == ["admin:users", "list:users", "read:users"]
+    assert not any(service.get("admin") for service in services.values())
+
+
+@pytest.mark.live
+def test_a_short_idle_timeout_is_checked_often_enough(camphub_images, hub_inputs):
+    hub_inputs.settings["notebook"]["idle_timeout_seconds"] = 60
+    hub_inputs.write()
+    hub = probe_report(camphub_images, hub_inputs)["hub"]
+    culler = next(s for s in hub["services"] if s["name"] == "idle-culler")
+    assert "--timeout=60" in culler["command"]
+    assert "--cull-every=30" in culler["command"]
+
+
+@pytest.mark.live
+def test_pre_spawn_hook_makes_a_private_home_owned_by_the_student(camphub_images, hub_inputs):
+    for attempt in ("creates", "keeps"):
+        result = run_probe(camphub_images, hub_inputs, "create-home", STUDENT)
+        assert result.returncode == 0, f"{attempt}: {result.stderr}"
+        home = hub_inputs.homes_dir / STUDENT_HOME
+        info = home.stat()
+        assert (info.st_uid, info.st_gid) == (layout.STUDENT_UID, layout.STUDENT_GID), attempt
+        assert stat.S_IMODE(info.st_mode) == 0o700, attempt
+        if attempt == "creates":
+            (home / "work.ipynb").write_text("{}")
+    assert (home / "work.ipynb").read_text() == "{}"
+    assert [p.name for p in hub_inputs.homes_dir.iterdir()] == [STUDENT_HOME]
+
+
+@pytest.mark.live
+def test_pre_spawn_hook_refuses_when_the_homes_are_not_mounted(camphub_images, hub_inputs):
+    hub_inputs.settings["homes"]["host_dir"] = "/srv/not-mounted"
+    hub_inputs.write()
+    result = run_probe(camphub_images, hub_inputs, "create-home", STUDENT)
+    assert result.returncode != 0
+    assert "/srv/not-mounted is missing: is the NFS export mounted?" in result.stderr
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(
+    "key", ["notebook.image", "swarm.network", "hub.state_dir", "oauth.client_id", "homes.uid"]
+)
+def test_a_missing_setting_is_named(camphub_images, hub_inputs, key):
+    section, name = key.split(".")
+    del hub_inputs.settings[section][name]
+    hub_inputs.write()
+    assert f"required setting {key!r} is missing" in probe_error(camphub_images, hub_inputs)
+
+
+@pytest.mark.live
+def test_a_mistyped_setting_is_named(camphub_images, hub_inputs):
+    hub_inputs.settings["notebook"]["cpu_limit"] = "lots"
+    hub_inputs.write()
+    error = probe_error(camphub_images, hub_inputs)
+    assert "setting 'notebook.cpu_limit' must be int or float, got str 'lots'" in error
+
+
+@pytest.mark.live
+def test_a_missing_secret_file_is_named(camphub_images, hub_inputs):
+    hub_inputs.secret("oauth_client_secret").unlink()
+    error = probe_error(camphub_images, hub_inputs)
+    assert f"secret file {layout.SECRETS_DIR}/oauth_client_secret does not exist" in error
+
+
+@pytest.mark.live
+def test_an_api_token_jupyterhub_would_never_match_is_refused(camphub_images, hub_inputs):
+    hub_inputs.secret("userlist_sync_token").write_text("x" * 65)
+    error = probe_error(camphub_images, hub_inputs)
+    assert "userlist_sync_token must hold 8 to 64 characters, it holds 65" in error
+
+
+@pytest.mark.live
+def test_a_malformed_class_list_is_named(camphub_images, hub_inputs):
+    hub_inputs.etc_dir.joinpath("userlist.json").write_text('{"users": [{"admin": true}]}')
+    error = probe_error(camphub_images, hub_inputs)
+    assert f"class list {layout.USERLIST_FILE}: entry 1 has no email 'name'" in error
+
+
+def wait_for(check, what: str, seconds: float):
+    """Poll `check` until it returns a true value or the deadline passes."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+        time.sleep(0.5)
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+
+
+class RunningHub:
+    """The hub image started as start-hub starts it, minus the swarm (nothing spawns here)."""
+
+    def __init__(self, images, inputs: HubInputs):
+        self.name = f"h1-hub-{secrets.token_hex(4)}"
+        self.token = inputs.secret("userlist_sync_token").read_text().strip()
+        docker(
+            "run", "--detach", f"--name={self.name}", f"--hostname={layout.HUB_CONTAINER}",
+            f"--publish=127.0.0.1::{layout.HUB_PORT}", *inputs.volumes(), images.hub,
+        )  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        # Docker picks the loopback port anew whenever the container starts.
+        published = docker("port", self.name, str(layout.HUB_PORT)).splitlines()[0]
+        return f"http://127.0.0.1:{published.rsplit(':', 1)[1]}"
+
+    def healthy(self) -> bool:
+        if docker("inspect", "--format={{.State.Status}}", self.name).strip() != "running":
+            raise AssertionError(f"hub container stopped:\n{self.logs()}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/hub/health", timeout=5) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def wait_until_healthy(self) -> None:
+        wait_for(self.healthy, f"{self.name} /hub/health", HUB_READY_SECONDS)
+
+    def restart(self) -> None:
+        docker("restart", self.name)
+        self.wait_until_healthy()
+
+    def api(self, path: str, method: str = "GET"):
+        request = urllib.request.Request(
+            f"{self.url}/hub/api{path}",
+            method=method,
+            headers={"Authorization": f"token {self.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or "null")
+
+    def logs(self) -> str:
+        result = subprocess.run(["docker", "logs", self.name], capture_output=True, text=True)
+        return result.stdout + result.stderr
+
+    def remove(self) -> None:
+        subprocess.run(["docker", "rm", "--force", self.name], capture_output=True, check=False)
+
+
+@pytest.fixture
+def running_hub(camphub_images, hub_inputs):
+    hub = RunningHub(camphub_images, hub_inputs)
+    try:
+        hub.wait_until_healthy()
+        yield hub
+    except BaseException:
+        print(hub.logs())
+        raise
+    finally:
+        hub.remove()
+
+
+@pytest.mark.live
+def test_the_hub_runs_this_config_and_a_restart_loses_nothing(running_hub, hub_inputs):
+    whoami = running_hub.api("/user")
+    assert (whoami["kind"], whoami["name"]) == ("service", "userlist-sync")
+    assert {"admin:users", "list:users"} <= set(whoami["scopes"])
+    assert not {"admin:servers", "delete:servers", "read:metrics"} & set(whoami["scopes"])
+    latecomer = "dana@example.org"
+    running_hub.api(f"/users/{latecomer}", method="POST")
+    running_hub.restart()
+    users = {user["name"]: user["admin"] for user in running_hub.api("/users")}
+    assert users == {STUDENT: False, TEACHER: True, latecomer: False}
+    assert (hub_inputs.state_dir / "jupyterhub.sqlite").is_file()
+    assert "Starting managed service idle-culler" in running_hub.logs()
