@@ -51,6 +51,7 @@ def hub_settings(config: CampConfig, hub_url: str, notebook_image: str) -> dict:
         },
         "hub": {
             "port": layout.HUB_PORT,
+            "state_dir": layout.HUB_STATE_DIR,
             # The whole class may press "start" in the same minute at 9:00: let every start
             # the workers can hold proceed at once, and refuse the ones they cannot (0: no limit).
             "concurrent_spawn_limit": capacity,

@@ -1,11 +1,13 @@
 """The hub's settings file, computed from the stack config."""
 
 import dataclasses
+import importlib.util
+import json
 
 from infra import layout
 from infra.capacity import pool_capacity
 from infra.config import NotebookSpec, WorkerPoolSpec
-from infra.hub_settings import hub_settings
+from infra.hub_settings import SECRET_NAMES, hub_settings
 
 
 def test_settings_carry_the_notebook_limits_and_idle_timeout(camp_config):
@@ -50,3 +52,36 @@ def test_unknown_instance_types_leave_spawns_unlimited(camp_config):
     )
     assert pool_capacity(exotic) == 0
     assert isinstance(exotic.notebook, NotebookSpec)
+
+
+class _AnyConfig:
+    """Stands in for traitlets' Config: any section, any trait, remembered as set."""
+
+    def __getattr__(self, name):
+        section = _AnyConfig()
+        setattr(self, name, section)
+        return section
+
+
+def _load_hub_config_module():
+    path = layout.PROJECT_DIR / "images" / "hub" / "jupyterhub_config.py"
+    spec = importlib.util.spec_from_file_location("camphub_jupyterhub_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_hub_configuration_accepts_the_settings_the_program_writes(camp_config, tmp_path):
+    """The contract between infra/hub_settings.py and images/hub/jupyterhub_config.py."""
+    hub_config = _load_hub_config_module()
+    settings = hub_settings(camp_config, "https://hub.example.org", "camphub/notebook:abc")
+    # Where the hub machine keeps these files, this test keeps them in a temporary directory.
+    settings["paths"] = {"userlist": str(tmp_path / "userlist.json"), "secrets_dir": str(tmp_path)}
+    (tmp_path / "userlist.json").write_text(json.dumps(camp_config.class_list.as_hub_json()))
+    for name in SECRET_NAMES:
+        (tmp_path / name).write_text("0123456789abcdef" * 4)
+    config = _AnyConfig()
+    hub_config.configure(config, hub_config.Settings(settings, "hub-settings.json"))
+    assert config.JupyterHub.public_url == "https://hub.example.org"
+    assert config.SwarmSpawner.image == "camphub/notebook:abc"
+    assert config.SwarmSpawner.mem_guarantee == "1G"
