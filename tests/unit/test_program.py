@@ -34,7 +34,14 @@ def test_outputs_tell_the_organizer_where_everything_is(deployment):
     assert outputs["hubPublicIp"] == "203.0.113.10"
     assert len(outputs["workerPrivateIps"]) == 2
     assert outputs["nfsPrivateIp"].startswith("172.31.")
-    assert "ssh -i camphub.key admin@203.0.113.10" in outputs["sshCommand"]
+    assert "ssh -F camphub.ssh_config camphub-hub" in outputs["sshCommand"]
+    ssh_config = outputs["sshConfig"]
+    assert "Host camphub-hub\n  HostName 203.0.113.10\n  User admin" in ssh_config
+    for address in [*outputs["workerPrivateIps"], outputs["nfsPrivateIp"]]:
+        assert (
+            f"HostName {address}\n  User admin\n  IdentityFile camphub.key\n  ProxyJump camphub-hub"
+            in ssh_config
+        )
 
 
 def test_a_domain_gives_its_url_and_dns_record(base_config):
