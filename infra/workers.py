@@ -75,8 +75,9 @@ class SwarmWorkerPool(pulumi.ComponentResource):
         )
         mounted = mount_homes(machine, args.homes, parent=self)
         image = self._build_notebook_image(machine)
-        joined = self._join_swarm(machine, instance)
-        membership = self._track_membership(name, joined, after=[mounted, image])
+        # Join only once the worker can serve a student: swarm places servers on any member.
+        joined = self._join_swarm(machine, instance, after=[mounted, image])
+        membership = self._track_membership(name, joined)
         self.ready.append(membership)
 
     def _build_notebook_image(self, machine: Machine) -> pulumi.Resource:
@@ -95,7 +96,9 @@ class SwarmWorkerPool(pulumi.ComponentResource):
             parent=self,
         )
 
-    def _join_swarm(self, machine: Machine, instance) -> pulumi.Resource:
+    def _join_swarm(
+        self, machine: Machine, instance, after: list[pulumi.Resource]
+    ) -> pulumi.Resource:
         hub = self._args.hub
         return run_step(
             machine,
@@ -109,12 +112,12 @@ class SwarmWorkerPool(pulumi.ComponentResource):
                     instance.private_ip,
                 ),
                 stdin=hub.worker_join_token,
-                depends_on=[hub.swarm],
+                depends_on=[hub.swarm, *after],
             ),
             parent=self,
         )
 
-    def _track_membership(self, name: str, joined, after: list[pulumi.Resource]) -> pulumi.Resource:
+    def _track_membership(self, name: str, joined) -> pulumi.Resource:
         """A step on the hub that confirms the node joined; its delete drains and removes the
         node before the worker's instance goes away (Pulumi deletes dependents first)."""
         node_id = joined.stdout.apply(lambda out: (out or "").strip())
@@ -126,7 +129,7 @@ class SwarmWorkerPool(pulumi.ComponentResource):
                     "sudo docker node inspect --format '{{{{.Status.State}}}}' {0}", node_id
                 ),
                 delete=script_line("swarm-remove-node", "--node-id", node_id),
-                depends_on=[joined, *after],
+                depends_on=[joined],
             ),
             parent=self,
         )

@@ -79,3 +79,10 @@ def test_steps_rerun_in_place_rather_than_being_replaced(deployment):
         if command.name.endswith("-cloud-init"):
             continue
         assert command.inputs["update"] == command.inputs["create"], command.name
+
+
+def test_a_worker_joins_only_once_it_can_serve_students(deployment):
+    for index in (0, 1):
+        join = deployment.named(f"workers-{index}-swarm-join")
+        for needed in ("notebook-image", "mount-homes"):
+            assert deployment.depends_on(join, deployment.named(f"workers-{index}-{needed}"))
