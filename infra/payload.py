@@ -13,7 +13,12 @@ from infra import layout
 
 @dataclass(frozen=True)
 class PayloadTree:
-    """A directory of the repository that lands at `<remote_parent>/<name>` on a machine."""
+    """A directory of the repository that lands at `<remote_parent>/<name>` on a machine.
+
+    `remote_parent` must already exist (cloud-init creates it): CopyToRemote copies a directory
+    into an existing one but makes a missing one the copy itself, so only an existing parent
+    gives the same path on the first delivery and on every later one.
+    """
 
     local_dir: Path
     remote_parent: str
@@ -32,10 +37,8 @@ class PayloadTree:
 
 SCRIPTS = PayloadTree(layout.PROJECT_DIR / "scripts", layout.PAYLOAD_DIR)
 NGINX = PayloadTree(layout.PROJECT_DIR / "nginx", layout.PAYLOAD_DIR)
-HUB_IMAGE = PayloadTree(layout.PROJECT_DIR / "images" / "hub", f"{layout.PAYLOAD_DIR}/images")
-NOTEBOOK_IMAGE = PayloadTree(
-    layout.PROJECT_DIR / "images" / "notebook", f"{layout.PAYLOAD_DIR}/images"
-)
+HUB_IMAGE = PayloadTree(layout.PROJECT_DIR / "images" / "hub", layout.PAYLOAD_DIR)
+NOTEBOOK_IMAGE = PayloadTree(layout.PROJECT_DIR / "images" / "notebook", layout.PAYLOAD_DIR)
 
 
 def content_hash(directory: Path, length: int = 12) -> str:

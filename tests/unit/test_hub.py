@@ -35,7 +35,7 @@ def test_the_hub_receives_the_scripts_the_nginx_site_and_the_hub_image(hub):
     assert copies == {
         "hub-payload-scripts": "/opt/camphub",
         "hub-payload-nginx": "/opt/camphub",
-        "hub-payload-hub": "/opt/camphub/images",
+        "hub-payload-hub": "/opt/camphub",
     }
 
 
