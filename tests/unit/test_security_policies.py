@@ -6,7 +6,8 @@ import json
 import pytest
 from program import FAKE_JOIN_TOKEN, FAKE_PRIVATE_KEY, deploy
 
-from infra.layout import HTTP_PORT, HTTPS_PORT, SSH_PORT
+from infra.layout import SSH_PORT
+from infra.policy_rules import violations
 
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 INSTANCE = "aws:ec2/instance:Instance"
@@ -42,27 +43,10 @@ def deployed(request, tmp_path_factory):
     return config, deploy(config)
 
 
-def world_open(rule) -> bool:
-    props = rule.inputs
-    return props.get("cidrIpv4") == "0.0.0.0/0" or props.get("cidrIpv6") == "::/0"
-
-
-def test_the_world_reaches_only_http_and_https(deployed):
+def test_every_resource_passes_the_security_rules(deployed):
     _, deployment = deployed
-    for rule in deployment.of_type(INGRESS):
-        if world_open(rule):
-            assert rule.inputs["fromPort"] in (HTTP_PORT, HTTPS_PORT), rule.urn
-            assert rule.inputs["toPort"] == rule.inputs["fromPort"], rule.urn
-
-
-def test_every_ingress_rule_names_a_source(deployed):
-    _, deployment = deployed
-    for rule in deployment.of_type(INGRESS):
-        sources = [
-            rule.inputs.get(k) for k in ("cidrIpv4", "cidrIpv6", "referencedSecurityGroupId")
-        ]
-        assert sum(s is not None for s in sources) == 1, rule.urn
-        assert rule.inputs["ipProtocol"] != "-1", f"{rule.urn} opens every protocol"
+    found = {r.urn: violations(r.type, r.inputs) for r in deployment.resources}
+    assert {urn: v for urn, v in found.items() if v} == {}
 
 
 def test_ssh_from_addresses_only_from_the_allowed_cidrs(deployed):
@@ -75,29 +59,6 @@ def test_ssh_from_addresses_only_from_the_allowed_cidrs(deployed):
     assert sorted(r.inputs.get("cidrIpv4") or r.inputs["cidrIpv6"] for r in admin_rules) == sorted(
         config["sshAllowedCidrs"]
     )
-
-
-def test_no_docker_api_port_is_opened(deployed):
-    _, deployment = deployed
-    for rule in deployment.of_type(INGRESS):
-        assert not rule.inputs["fromPort"] <= 2375 <= rule.inputs["toPort"], rule.urn
-        assert not rule.inputs["fromPort"] <= 2376 <= rule.inputs["toPort"], rule.urn
-
-
-def test_every_instance_requires_imdsv2_without_container_hops(deployed):
-    _, deployment = deployed
-    for instance in deployment.of_type(INSTANCE):
-        options = instance.inputs["metadataOptions"]
-        assert options["httpTokens"] == "required", instance.urn
-        assert options["httpPutResponseHopLimit"] == 1, instance.urn
-
-
-def test_every_volume_is_encrypted(deployed):
-    _, deployment = deployed
-    for instance in deployment.of_type(INSTANCE):
-        assert instance.inputs["rootBlockDevice"]["encrypted"] is True, instance.urn
-    for volume in deployment.of_type("aws:ebs/volume:Volume"):
-        assert volume.inputs["encrypted"] is True, volume.urn
 
 
 def test_the_homes_volume_survives_destroy(deployed):
