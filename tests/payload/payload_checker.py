@@ -6,6 +6,7 @@ or NFS machine. The project is mounted read-only at /payload. Every container an
 here is named with NAME_PREFIX and removed afterwards.
 """
 
+import socket
 import subprocess
 import time
 import uuid
@@ -44,6 +45,26 @@ def build_image() -> str:
     if result.returncode != 0:
         raise RuntimeError(f"building {IMAGE} failed:\n{result.stderr[-3000:]}")
     return IMAGE
+
+
+def run_script(
+    name: str, *args: str, stdin: str = "", check: bool = True
+) -> subprocess.CompletedProcess:
+    """Runs scripts/<name> on this host (as root, like the bootstrap commands on a machine)."""
+    result = subprocess.run(
+        [str(PROJECT_DIR / "scripts" / name), *args],
+        input=stdin, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if check and result.returncode != 0:
+        raise AssertionError(f"{name} exited {result.returncode}:\n{result.stderr}")
+    return result
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        return listener.getsockname()[1]
 
 
 def unique_name(role: str) -> str:

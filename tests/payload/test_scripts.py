@@ -9,7 +9,6 @@ nothing.
 import json
 import os
 import py_compile
-import socket
 import subprocess
 import sys
 import uuid
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import payload_checker
 import pytest
+from payload_checker import run_script
 
 from infra import layout
 
@@ -40,15 +40,6 @@ SHELL_FILES = [p for p in SCRIPTS if is_shell(p)] + [
 ]
 PYTHON_SCRIPTS = [p for p in SCRIPTS if is_python(p)]
 requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="the scripts run as root")
-
-
-def run_script(name: str, *args: str, stdin: str = "", check: bool = True):
-    result = subprocess.run(
-        [str(SCRIPTS_DIR / name), *args], input=stdin, capture_output=True, text=True, check=False
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"{name} exited {result.returncode}: {result.stderr}")
-    return result
 
 
 def test_every_script_is_checked_as_shell_or_python():
@@ -408,18 +399,12 @@ def standin_hub_image():
     return tag
 
 
-def free_port() -> int:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        return listener.getsockname()[1]
-
-
 class HubHost:
     """The hub's directories under a temporary root, and start-hub run against them."""
 
     def __init__(self, root: Path, image: str) -> None:
         self.image = image
-        self.port = free_port()
+        self.port = payload_checker.free_port()
         self.etc = root / "etc"
         self.secrets = self.etc / "secrets"
         self.state = root / "state"
