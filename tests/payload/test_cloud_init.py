@@ -9,6 +9,7 @@ from pathlib import Path
 
 import payload_checker
 import pytest
+import yaml
 
 from infra.userdata import ROLES, render_user_data
 
@@ -16,6 +17,9 @@ pytestmark = pytest.mark.live
 
 # A cloud-config that is valid YAML but not a valid cloud-config: runcmd must be a list.
 BROKEN_CLOUD_CONFIG = "#cloud-config\nruncmd: 42\n"
+SSHD_DROP_IN = "/etc/ssh/sshd_config.d/10-camphub.conf"
+# What cloud-init writes when an image or a user-data enables password logins.
+CLOUD_INIT_SSHD_DROP_IN = "/etc/ssh/sshd_config.d/50-cloud-init.conf"
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +49,22 @@ def test_the_schema_check_rejects_a_broken_cloud_config(checker_image, tmp_path)
     result = cloud_init_schema(checker_image, tmp_path, "broken.yaml")
     assert result.returncode != 0
     assert "runcmd" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_sshd_refuses_passwords_and_root_even_if_cloud_init_allows_them(
+    role, checker_image, tmp_path
+):
+    """sshd keeps the first value it reads; the camphub drop-in must win over cloud-init's."""
+    files = yaml.safe_load(render_user_data(role))["write_files"]
+    drop_in = next(entry for entry in files if entry["path"] == SSHD_DROP_IN)
+    (tmp_path / "camphub.conf").write_text(drop_in["content"])
+    effective = payload_checker.docker(
+        "run", "--rm", "--name", payload_checker.unique_name("sshd"),
+        "-v", f"{tmp_path / 'camphub.conf'}:{SSHD_DROP_IN}:ro", "--entrypoint", "sh", checker_image,
+        "-c", f"echo 'PasswordAuthentication yes' > {CLOUD_INIT_SSHD_DROP_IN}"
+        " && mkdir -p /run/sshd && sshd -T",
+    ).stdout.splitlines()  # fmt: skip
+    assert "passwordauthentication no" in effective
+    assert "kbdinteractiveauthentication no" in effective
+    assert "permitrootlogin no" in effective
