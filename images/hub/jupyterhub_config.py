@@ -16,7 +16,7 @@ Sources, read once when the hub starts:
      "notebook": {"image": "camphub/notebook:<hash>",
                   "mem_limit": "2G", "mem_guarantee": "1G",
                   "cpu_limit": 1.0, "cpu_guarantee": 0.25,
-                  "idle_timeout_seconds": 3600,
+                  "idle_timeout_seconds": 3600,  # 0: no idle culler
                   "start_timeout_seconds": 600,
                   "http_timeout_seconds": 120},  # optional, default 120
      "swarm": {"network": "camphub", "placement_constraints": ["node.role == worker"],
@@ -25,11 +25,22 @@ Sources, read once when the hub starts:
      "hub": {"port": 8000, "state_dir": "/var/lib/camphub/hub",
              "concurrent_spawn_limit": 30, "active_server_limit": 0},
      "paths": {"userlist": "/etc/camphub/userlist.json",
-               "secrets_dir": "/etc/camphub/secrets"}}
+               "secrets_dir": "/etc/camphub/secrets"},
+     "materials": {"host_dir": "/srv/camphub/homes/.camphub-materials",   # optional
+                   "container_dir": "/srv/camp/materials",
+                   "home_subdir": "materials"},
+     "shared_data": {"host_dir": "/srv/camphub/homes/.camphub-shared-data",  # optional
+                     "container_dir": "/srv/camp/data"}}
 
    hub.state_dir is the host's state directory, mounted into the hub container at the same
    path: the sqlite database lives there, so a restarted or replaced hub container loses
    nothing.
+
+   materials and shared_data are directories beside the homes, on the same volume, published by
+   the NFS server: each is mounted read-only into every student's container at its
+   container_dir. Before a server starts, every materials file the student does not have yet is
+   copied into <home>/<home_subdir>, owned by the student; nothing the student has (an edited
+   notebook, a file of the same name, a symlink) is ever overwritten or followed.
 
 2. The class list, at paths.userlist:
    {"users": [{"name": "alice@example.org", "admin": false}, ...]}.
@@ -53,6 +64,7 @@ importable, which is how the tests drive it.
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -292,28 +304,104 @@ def configure_spawner(c, settings):
     )
 
 
-def configure_services(c, settings):
-    """The idle culler (run by the hub) and the userlist sync (an API token), least privilege."""
-    timeout = settings.require("notebook.idle_timeout_seconds", int)
+def materials_copier(source_dir, home_subdir, uid, gid):
+    """Copies into <home>/<home_subdir> each materials file the home lacks; never overwrites."""
+    source = Path(source_dir)
+
+    def copy_missing(home):
+        if not source.is_dir():
+            raise SettingsError(f"materials directory {source} is missing: were they published?")
+        _copy_tree_missing(source, Path(home) / home_subdir, uid, gid)
+
+    return copy_missing
+
+
+def _copy_tree_missing(source, target, uid, gid):
+    # The hub writes as root into a directory the student controls: only ever into real
+    # directories, and only by creating new files (O_EXCL does not follow a planted symlink).
+    if not _is_real_dir(target):
+        if os.path.lexists(target):
+            return
+        target.mkdir(mode=0o755)
+        os.chown(target, uid, gid)
+    for entry in sorted(source.iterdir()):
+        if entry.is_symlink():
+            continue
+        if entry.is_dir():
+            _copy_tree_missing(entry, target / entry.name, uid, gid)
+        elif entry.is_file() and not os.path.lexists(target / entry.name):
+            _copy_new_file(entry, target / entry.name, uid, gid)
+
+
+def _is_real_dir(path):
+    return path.is_dir() and not path.is_symlink()
+
+
+def _copy_new_file(source, target, uid, gid):
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    descriptor = os.open(target, flags, 0o644)
+    with os.fdopen(descriptor, "wb") as out, source.open("rb") as data:
+        shutil.copyfileobj(data, out)
+        os.fchown(out.fileno(), uid, gid)
+
+
+def configure_course_files(c, settings):
+    """Materials and shared data read-only in every container; materials copied where missing."""
+    spawner = c.SwarmSpawner
+    read_only = {}
+    if settings.optional("shared_data", dict):
+        host_dir = settings.require("shared_data.host_dir", str)
+        read_only[host_dir] = settings.require("shared_data.container_dir", str)
+    if settings.optional("materials", dict):
+        host_dir = settings.require("materials.host_dir", str)
+        read_only[host_dir] = settings.require("materials.container_dir", str)
+        copy_missing = materials_copier(
+            host_dir,
+            settings.require("materials.home_subdir", str),
+            settings.require("homes.uid", int),
+            settings.require("homes.gid", int),
+        )
+        create_home = spawner.pre_spawn_hook
+        homes = Path(settings.require("homes.host_dir", str))
+
+        def prepare_home(spawner):
+            create_home(spawner)
+            copy_missing(homes / spawner.escaped_name)
+
+        spawner.pre_spawn_hook = prepare_home
+    spawner.read_only_volumes = read_only
+
+
+def idle_culler(timeout):
+    """The hub-managed idle culler service and its role, for an idle timeout in seconds."""
     # Look twice per timeout so a server goes within 1.5 timeouts, but at most every 5 minutes.
     cull_every = max(1, min(timeout // 2, 300))
-    c.JupyterHub.services = [
-        {
-            "name": IDLE_CULLER,
-            "command": [
-                sys.executable,
-                "-m",
-                "jupyterhub_idle_culler",
-                f"--timeout={timeout}",
-                f"--cull-every={cull_every}",
-            ],
-        },
-        {"name": USERLIST_SYNC, "api_token": read_api_token(settings, "userlist_sync_token")},
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterhub_idle_culler",
+        f"--timeout={timeout}",
+        f"--cull-every={cull_every}",
     ]
-    c.JupyterHub.load_roles = [
-        {"name": IDLE_CULLER, "scopes": IDLE_CULLER_SCOPES, "services": [IDLE_CULLER]},
-        {"name": USERLIST_SYNC, "scopes": USERLIST_SYNC_SCOPES, "services": [USERLIST_SYNC]},
-    ]
+    role = {"name": IDLE_CULLER, "scopes": IDLE_CULLER_SCOPES, "services": [IDLE_CULLER]}
+    return {"name": IDLE_CULLER, "command": command}, role
+
+
+def userlist_sync(settings):
+    """The userlist sync: an external service known by its token, and its role."""
+    token = read_api_token(settings, "userlist_sync_token")
+    role = {"name": USERLIST_SYNC, "scopes": USERLIST_SYNC_SCOPES, "services": [USERLIST_SYNC]}
+    return {"name": USERLIST_SYNC, "api_token": token}, role
+
+
+def configure_services(c, settings):
+    """The userlist sync, and the idle culler unless the idle timeout is 0; least privilege."""
+    timeout = settings.require("notebook.idle_timeout_seconds", int)
+    if timeout < 0:
+        raise SettingsError(f"{settings.source}: 'notebook.idle_timeout_seconds' must be >= 0")
+    pairs = [userlist_sync(settings)] + ([idle_culler(timeout)] if timeout else [])
+    c.JupyterHub.services = [service for service, _ in pairs]
+    c.JupyterHub.load_roles = [role for _, role in pairs]
 
 
 def configure(c, settings):
@@ -322,6 +410,7 @@ def configure(c, settings):
     configure_proxy(c, settings)
     configure_authenticator(c, settings, load_class_list(settings))
     configure_spawner(c, settings)
+    configure_course_files(c, settings)
     configure_services(c, settings)
 
 

@@ -6,6 +6,7 @@ classes end up with, and the last test runs the hub itself.
 """
 
 import copy
+import importlib.util
 import json
 import py_compile
 import secrets
@@ -103,9 +104,8 @@ class HubInputs:
         ]
 
 
-@pytest.fixture
-def hub_inputs(tmp_path) -> HubInputs:
-    inputs = HubInputs(tmp_path, copy.deepcopy(SAMPLE_SETTINGS))
+def make_hub_inputs(root: Path) -> HubInputs:
+    inputs = HubInputs(root, copy.deepcopy(SAMPLE_SETTINGS))
     for directory in (inputs.etc_dir / "secrets", inputs.homes_dir, inputs.state_dir):
         directory.mkdir(parents=True)
     inputs.etc_dir.joinpath("secrets").chmod(0o700)
@@ -116,6 +116,11 @@ def hub_inputs(tmp_path) -> HubInputs:
     inputs.etc_dir.joinpath("userlist.json").write_text(json.dumps(class_list))
     inputs.write()
     return inputs
+
+
+@pytest.fixture
+def hub_inputs(tmp_path) -> HubInputs:
+    return make_hub_inputs(tmp_path)
 
 
 def run_probe(images, inputs: HubInputs, *args: str) -> subprocess.CompletedProcess:
@@ -134,15 +139,15 @@ def probe_report(images, inputs: HubInputs) -> dict:
     return json.loads(result.stdout)
 
 
-def probe_error(images, inputs: HubInputs) -> str:
-    result = run_probe(images, inputs, "report")
-    assert result.returncode != 0, f"the config accepted broken input: {result.stdout}"
-    return result.stderr
+@pytest.fixture(scope="module")
+def default_inputs(tmp_path_factory) -> HubInputs:
+    return make_hub_inputs(tmp_path_factory.mktemp("hub-inputs"))
 
 
-@pytest.fixture
-def report(camphub_images, hub_inputs) -> dict:
-    return probe_report(camphub_images, hub_inputs)
+@pytest.fixture(scope="module")
+def report(camphub_images, default_inputs) -> dict:
+    """What the sample settings produce; read-only for the tests that share it."""
+    return probe_report(camphub_images, default_inputs)
 
 
 def test_config_compiles(tmp_path):
@@ -190,9 +195,9 @@ def test_a_hosted_domain_restricts_sign_in_but_keeps_full_emails(camphub_images,
 
 
 @pytest.mark.live
-def test_secrets_come_from_the_secret_files(hub_inputs, report):
+def test_secrets_come_from_the_secret_files(default_inputs, report):
     def secret(name):
-        return hub_inputs.secret(name).read_text().strip()
+        return default_inputs.secret(name).read_text().strip()
 
     assert report["authenticator"]["client_secret"] == secret("oauth_client_secret")
     assert report["hub"]["proxy_auth_token"] == secret("proxy_auth_token")
@@ -279,6 +284,15 @@ def test_a_short_idle_timeout_is_checked_often_enough(camphub_images, hub_inputs
 
 
 @pytest.mark.live
+def test_an_idle_timeout_of_zero_runs_no_culler(camphub_images, hub_inputs):
+    hub_inputs.settings["notebook"]["idle_timeout_seconds"] = 0
+    hub_inputs.write()
+    hub = probe_report(camphub_images, hub_inputs)["hub"]
+    assert [service["name"] for service in hub["services"]] == ["userlist-sync"]
+    assert [role["name"] for role in hub["load_roles"]] == ["userlist-sync"]
+
+
+@pytest.mark.live
 def test_pre_spawn_hook_makes_a_private_home_owned_by_the_student(camphub_images, hub_inputs):
     for attempt in ("creates", "keeps"):
         result = run_probe(camphub_images, hub_inputs, "create-home", STUDENT)
@@ -302,44 +316,112 @@ def test_pre_spawn_hook_refuses_when_the_homes_are_not_mounted(camphub_images, h
     assert "/srv/not-mounted is missing: is the NFS export mounted?" in result.stderr
 
 
-@pytest.mark.live
+def load_config_module():
+    """The config file as a module, on this machine's Python: its checks need only stdlib."""
+    spec = importlib.util.spec_from_file_location("camphub_jupyterhub_config", CONFIG_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class AnyConfig:
+    """Stands in for traitlets' Config where only the config's own checks are under test."""
+
+    def __getattr__(self, name):
+        section = AnyConfig()
+        setattr(self, name, section)
+        return section
+
+
+@pytest.fixture
+def host_inputs(tmp_path) -> HubInputs:
+    """The sample inputs with the class list and secrets at their paths on this machine."""
+    inputs = make_hub_inputs(tmp_path)
+    inputs.settings["paths"] = {
+        "userlist": str(inputs.etc_dir / "userlist.json"),
+        "secrets_dir": str(inputs.etc_dir / "secrets"),
+    }
+    inputs.write()
+    return inputs
+
+
+def configure_error(inputs: HubInputs) -> str:
+    config = load_config_module()
+    with pytest.raises(config.SettingsError) as error:
+        config.configure(AnyConfig(), config.load_settings(inputs.etc_dir / "hub-settings.json"))
+    return str(error.value)
+
+
+def test_the_sample_settings_configure_without_error(host_inputs):
+    config = load_config_module()
+    hub = AnyConfig()
+    config.configure(hub, config.load_settings(host_inputs.etc_dir / "hub-settings.json"))
+    assert hub.SwarmSpawner.image == SAMPLE_SETTINGS["notebook"]["image"]
+
+
 @pytest.mark.parametrize(
     "key", ["notebook.image", "swarm.network", "hub.state_dir", "oauth.client_id", "homes.uid"]
 )
-def test_a_missing_setting_is_named(camphub_images, hub_inputs, key):
+def test_a_missing_setting_is_named(host_inputs, key):
     section, name = key.split(".")
-    del hub_inputs.settings[section][name]
-    hub_inputs.write()
-    assert f"required setting {key!r} is missing" in probe_error(camphub_images, hub_inputs)
+    del host_inputs.settings[section][name]
+    host_inputs.write()
+    assert f"required setting {key!r} is missing" in configure_error(host_inputs)
 
 
-@pytest.mark.live
-def test_a_mistyped_setting_is_named(camphub_images, hub_inputs):
-    hub_inputs.settings["notebook"]["cpu_limit"] = "lots"
-    hub_inputs.write()
-    error = probe_error(camphub_images, hub_inputs)
+def test_a_mistyped_setting_is_named(host_inputs):
+    host_inputs.settings["notebook"]["cpu_limit"] = "lots"
+    host_inputs.write()
+    error = configure_error(host_inputs)
     assert "setting 'notebook.cpu_limit' must be int or float, got str 'lots'" in error
 
 
-@pytest.mark.live
-def test_a_missing_secret_file_is_named(camphub_images, hub_inputs):
-    hub_inputs.secret("oauth_client_secret").unlink()
-    error = probe_error(camphub_images, hub_inputs)
-    assert f"secret file {layout.SECRETS_DIR}/oauth_client_secret does not exist" in error
+def test_a_boolean_is_not_a_number(host_inputs):
+    host_inputs.settings["hub"]["port"] = True
+    host_inputs.write()
+    assert "setting 'hub.port' must be int, got bool True" in configure_error(host_inputs)
 
 
-@pytest.mark.live
-def test_an_api_token_jupyterhub_would_never_match_is_refused(camphub_images, hub_inputs):
-    hub_inputs.secret("userlist_sync_token").write_text("x" * 65)
-    error = probe_error(camphub_images, hub_inputs)
+def test_a_missing_settings_file_is_named(tmp_path):
+    config = load_config_module()
+    with pytest.raises(config.SettingsError, match=r"hub settings file .* does not exist"):
+        config.load_settings(tmp_path / "absent.json")
+
+
+def test_a_missing_secret_file_is_named(host_inputs):
+    host_inputs.secret("oauth_client_secret").unlink()
+    expected = f"secret file {host_inputs.secret('oauth_client_secret')} does not exist"
+    assert expected in configure_error(host_inputs)
+
+
+def test_an_api_token_jupyterhub_would_never_match_is_refused(host_inputs):
+    host_inputs.secret("userlist_sync_token").write_text("x" * 65)
+    error = configure_error(host_inputs)
     assert "userlist_sync_token must hold 8 to 64 characters, it holds 65" in error
 
 
+def test_a_malformed_class_list_is_named(host_inputs):
+    host_inputs.etc_dir.joinpath("userlist.json").write_text('{"users": [{"admin": true}]}')
+    assert "userlist.json: entry 1 has no email 'name'" in configure_error(host_inputs)
+
+
+def test_a_negative_idle_timeout_is_refused(host_inputs):
+    host_inputs.settings["notebook"]["idle_timeout_seconds"] = -5
+    host_inputs.write()
+    assert "'notebook.idle_timeout_seconds' must be >= 0" in configure_error(host_inputs)
+
+
 @pytest.mark.live
-def test_a_malformed_class_list_is_named(camphub_images, hub_inputs):
-    hub_inputs.etc_dir.joinpath("userlist.json").write_text('{"users": [{"admin": true}]}')
-    error = probe_error(camphub_images, hub_inputs)
-    assert f"class list {layout.USERLIST_FILE}: entry 1 has no email 'name'" in error
+def test_jupyterhub_stops_on_incomplete_settings_and_names_the_key(camphub_images, hub_inputs):
+    del hub_inputs.settings["notebook"]["image"]
+    hub_inputs.write()
+    result = subprocess.run(
+        ["docker", "run", "--rm", f"--name=h1-hub-{secrets.token_hex(4)}", *hub_inputs.volumes(),
+         camphub_images.hub],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "required setting 'notebook.image' is missing" in result.stderr
 
 
 def wait_for(check, what: str, seconds: float):
