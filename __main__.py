@@ -2,6 +2,7 @@
 
 import pulumi
 
+from infra.archive import HomesArchive, HomesArchiveArgs
 from infra.capacity import capacity_warning
 from infra.config import load_config
 from infra.hub import Hub, HubArgs
@@ -34,7 +35,7 @@ workers = SwarmWorkerPool(
     "workers",
     SwarmWorkerPoolArgs(config=config, network=network, ami_id=ami_id, hub=hub, homes=nfs.share),
 )
-JupyterHubService(
+jupyterhub = JupyterHubService(
     "jupyterhub",
     JupyterHubServiceArgs(
         config=config,
@@ -42,6 +43,11 @@ JupyterHubService(
         homes=nfs.share,
         notebook_image=workers.notebook_image,
         workers_ready=workers.ready,
+        course_files=nfs.course_files,
     ),
 )
-export_outputs(config, network, hub, workers, nfs)
+archive = HomesArchive(
+    "archive",
+    HomesArchiveArgs(config=config, nfs=nfs, before_these_go=[jupyterhub.started, *workers.ready]),
+)
+export_outputs(config, network, hub, workers, nfs, archive)

@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
         "cpuGuarantee": 0.25,
         "idleCullMinutes": 60,
     },
+    # A read-only data directory on the NFS server in every student's container (big data sets
+    # shared rather than copied into each home); the organizer fills it over SSH.
+    "sharedData": False,
 }
 REQUIRED = ("oauthClientId", "oauthClientSecret", "sshAllowedCidrs")
 OPTIONAL = ("domain", "letsEncryptEmail", "hostedZone", "ami")
@@ -104,6 +107,7 @@ class CampConfig:
     workers: WorkerPoolSpec
     nfs: NfsSpec
     notebook: NotebookSpec
+    shared_data: bool
     ami: str | None  # None: the newest Debian 13 AMI, looked up once (instances ignore later ones)
 
 
@@ -163,6 +167,7 @@ def parse_config(reader: Any, *, stack: str, project_dir: Path) -> CampConfig:
         workers=workers,
         nfs=_nfs(_section(reader, "nfs", problems), problems),
         notebook=notebook,
+        shared_data=_flag(reader, "sharedData", problems),
         ami=_ami(reader.value("ami"), problems),
     )
     _check_class_list_in_hosted_domains(config, problems)
@@ -454,6 +459,18 @@ def bytes_of(size: str) -> int:
     """512M -> 536870912; sizes are already checked."""
     match = _SIZE.match(size)
     return int(float(match.group(1)) * _SIZE_FACTORS[match.group(2)])
+
+
+def _flag(reader: Any, key: str, problems: _Problems) -> bool:
+    value = reader.value(key)
+    if value is None:
+        return DEFAULTS[key]
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "false"):
+        return str(value).lower() == "true"
+    problems.add(key, f"{value!r} is not true or false.")
+    return DEFAULTS[key]
 
 
 def _ami(value: Any, problems: _Problems) -> str | None:

@@ -7,6 +7,7 @@ in here; secrets go to root-only files of their own.
 from infra import layout
 from infra.capacity import pool_capacity
 from infra.config import CampConfig
+from infra.materials import course_files_settings
 
 OAUTH_CALLBACK_PATH = "/hub/oauth_callback"
 # Long enough for a cold start on a busy worker (the image is prebuilt on every worker).
@@ -58,4 +59,5 @@ def hub_settings(config: CampConfig, hub_url: str, notebook_image: str) -> dict:
             "active_server_limit": capacity,
         },
         "paths": {"userlist": layout.USERLIST_FILE, "secrets_dir": layout.SECRETS_DIR},
+        **course_files_settings(config.shared_data),
     }

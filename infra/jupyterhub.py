@@ -33,6 +33,7 @@ class JupyterHubServiceArgs:
     homes: HomesShare
     notebook_image: str
     workers_ready: Sequence[pulumi.Resource]  # students' servers need a worker with the image
+    course_files: pulumi.Resource  # materials published: the hub mounts and copies them
 
 
 class JupyterHubService(pulumi.ComponentResource):
@@ -81,7 +82,15 @@ class JupyterHubService(pulumi.ComponentResource):
                 stdin=settings,
                 # New secrets take effect by restarting the hub; the value stays encrypted.
                 triggers=[secrets_json],
-                depends_on=[mounted, secrets, nginx, image, hub.swarm, *args.workers_ready],
+                depends_on=[
+                    mounted,
+                    secrets,
+                    nginx,
+                    image,
+                    hub.swarm,
+                    *args.workers_ready,
+                    args.course_files,
+                ],
             ),
             parent=self,
         )

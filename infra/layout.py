@@ -29,6 +29,17 @@ HOMES_MOUNT_DIR = "/srv/camphub/homes"
 STUDENT_UID = 1000
 STUDENT_GID = 100
 
+# Course files beside the homes on the same volume, so every node that mounts the homes sees
+# them. The names start with '.', which no home can: a home's name is an escaped username made
+# of a-z, 0-9 and '-' only.
+MATERIALS_DIRNAME = ".camphub-materials"
+SHARED_DATA_DIRNAME = ".camphub-shared-data"
+# Where a student's container sees them, read-only; the materials are also copied into
+# <home>/materials on every start, file by file, only where the student has no such file.
+MATERIALS_CONTAINER_DIR = "/srv/camp/materials"
+SHARED_DATA_CONTAINER_DIR = "/srv/camp/data"
+MATERIALS_HOME_SUBDIR = "materials"
+
 # The swarm and the hub.
 OVERLAY_NETWORK = "camphub"
 HUB_CONTAINER = "camphub-hub"

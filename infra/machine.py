@@ -46,6 +46,8 @@ class InstanceArgs:
     subnet_id: pulumi.Input[str]
     security_group_ids: Sequence[pulumi.Input[str]]
     key_name: pulumi.Input[str]
+    # The machine's own AWS identity (the NFS server archives homes with it); none by default.
+    instance_profile: pulumi.Input[str] | None = None
 
 
 def declare_instance(name: str, args: InstanceArgs, parent: pulumi.Resource) -> aws.ec2.Instance:
@@ -56,6 +58,7 @@ def declare_instance(name: str, args: InstanceArgs, parent: pulumi.Resource) -> 
         subnet_id=args.subnet_id,
         vpc_security_group_ids=list(args.security_group_ids),
         key_name=args.key_name,
+        iam_instance_profile=args.instance_profile,
         user_data=render_user_data(args.role),
         # User-data is static per role; should it change, update in place rather than replace.
         user_data_replace_on_change=False,

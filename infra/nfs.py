@@ -4,6 +4,7 @@ The homes volume outlives everything else: Pulumi never deletes it (not on `dest
 replaced server), and the export step formats it only when it has no filesystem yet.
 """
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,12 +14,26 @@ import pulumi_aws as aws
 from infra import layout
 from infra.config import CampConfig
 from infra.machine import InstanceArgs, bring_up, declare_instance
+from infra.materials import publish_course_files
 from infra.network import Network
-from infra.remote import Step, run_step, script_line
+from infra.payload import MATERIALS, SCRIPTS
+from infra.remote import Machine, Step, run_step, script_line
 
 # Where the volume is attached; Nitro instances show it as an NVMe device named by the volume
 # id, which the export script finds by that id.
 HOMES_DEVICE = "/dev/xvdf"
+
+# Lets EC2 hand the server its role's credentials through the instance metadata service.
+EC2_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -43,10 +58,22 @@ class NfsServerArgs:
 class NfsServer(pulumi.ComponentResource):
     share: HomesShare
     private_ip: pulumi.Output[str]
+    machine: Machine
+    role: aws.iam.Role  # holds no permission until infra/archive.py grants the archive's
+    homes_attachment: aws.ec2.VolumeAttachment
+    course_files: pulumi.Resource  # materials (and shared data directory) on the homes volume
 
     def __init__(self, name: str, args: NfsServerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("camphub:index:NfsServer", name, None, opts)
         network = args.network
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=json.dumps(EC2_TRUST_POLICY),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        profile = aws.iam.InstanceProfile(
+            f"{name}-profile", role=self.role.id, opts=pulumi.ResourceOptions(parent=self)
+        )
         self.instance = declare_instance(
             name,
             InstanceArgs(
@@ -56,6 +83,7 @@ class NfsServer(pulumi.ComponentResource):
                 subnet_id=network.subnet_id,
                 security_group_ids=[network.groups["nfs"].id],
                 key_name=network.key_pair.key_name,
+                instance_profile=profile.id,  # an instance profile's id is its name
             ),
             parent=self,
         )
@@ -91,6 +119,7 @@ class NfsServer(pulumi.ComponentResource):
             after=args.jump_host_ready,
             private_key=network.admin_private_key,
             jump_host=args.jump_host,
+            payload=(SCRIPTS, MATERIALS),
             parent=self,
         )
         exported = run_step(
@@ -113,6 +142,11 @@ class NfsServer(pulumi.ComponentResource):
             parent=self,
         )
         self.share = HomesShare(self.private_ip, layout.NFS_EXPORT_DIR, exported)
+        self.machine = machine
+        self.homes_attachment = attachment
+        self.course_files = publish_course_files(
+            machine, args.config.shared_data, after=exported, parent=self
+        )
         self.register_outputs(
             {
                 "privateIp": self.private_ip,

@@ -5,6 +5,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import layout
+from infra.archive import HomesArchive
 from infra.config import CampConfig
 from infra.cost import weekly_cost
 from infra.hub import Hub
@@ -32,7 +33,12 @@ def ssh_config(hub_ip: str, worker_ips: list[str], nfs_ip: str) -> str:
 
 
 def export_outputs(
-    config: CampConfig, network: Network, hub: Hub, workers: SwarmWorkerPool, nfs: NfsServer
+    config: CampConfig,
+    network: Network,
+    hub: Hub,
+    workers: SwarmWorkerPool,
+    nfs: NfsServer,
+    archive: HomesArchive,
 ) -> None:
     pulumi.export("hubUrl", hub.url)
     pulumi.export("oauthCallbackUrl", pulumi.Output.format("{0}{1}", hub.url, OAUTH_CALLBACK_PATH))
@@ -40,6 +46,9 @@ def export_outputs(
     pulumi.export("workerPrivateIps", workers.private_ips)
     pulumi.export("nfsPrivateIp", nfs.private_ip)
     pulumi.export("homesVolumeId", nfs.homes_volume.id)
+    # Filled by `pulumi destroy`; the bucket stays after it.
+    pulumi.export("homesArchive", archive.location)
+    pulumi.export("homesArchiveLinksCommand", archive.links_command)
     pulumi.export("adminSshKey", network.admin_private_key)
     pulumi.export(
         "sshConfig",

@@ -1,0 +1,90 @@
+"""Course materials and shared data, in the whole program: delivered to the NFS server, published
+on the homes volume after the export, and known to the hub before it starts."""
+
+import json
+
+import pytest
+from program import deploy
+
+from infra import layout
+from infra.errors import ConfigError
+from infra.payload import MATERIALS
+
+COPY = "command:remote:CopyToRemote"
+
+
+def settings_of(deployment) -> dict:
+    return json.loads(deployment.named("hub-start-hub").inputs["stdin"])
+
+
+def test_the_materials_folder_is_delivered_to_the_nfs_server_only(deployment):
+    copies = [c for c in deployment.of_type(COPY) if c.name.endswith("-payload-materials")]
+    assert [c.name for c in copies] == ["nfs-payload-materials"]
+    (copy,) = copies
+    assert copy.inputs["source"].path == str(MATERIALS.local_dir)
+    assert copy.inputs["remotePath"] == layout.PAYLOAD_DIR
+    # A changed folder is delivered again on the next `pulumi up`.
+    assert copy.inputs["triggers"] == [MATERIALS.content_hash()]
+
+
+def test_the_materials_are_published_after_delivery_and_export(deployment):
+    publish = deployment.named("nfs-publish-materials")
+    assert deployment.depends_on(publish, deployment.named("nfs-payload-materials"))
+    assert deployment.depends_on(publish, deployment.named("nfs-export-homes"))
+    create = publish.inputs["create"]
+    assert f"scripts/publish-materials --source {MATERIALS.remote_dir} " in create
+    assert f"--homes-dir {layout.NFS_EXPORT_DIR}" in create
+    assert f"--materials-name {layout.MATERIALS_DIRNAME}" in create
+    assert "--shared-data-name" not in create
+    # The command line does not change with the files: their hash reruns the step.
+    assert publish.inputs["triggers"] == [MATERIALS.content_hash()]
+    assert not publish.inputs.get("delete")
+
+
+def test_the_hub_starts_only_once_the_materials_are_published(deployment):
+    start = deployment.named("hub-start-hub")
+    assert deployment.depends_on(start, deployment.named("nfs-publish-materials"))
+
+
+def test_the_hub_mounts_the_materials_from_the_homes_mount(deployment):
+    settings = settings_of(deployment)
+    assert settings["materials"] == {
+        "host_dir": f"{layout.HOMES_MOUNT_DIR}/{layout.MATERIALS_DIRNAME}",
+        "container_dir": layout.MATERIALS_CONTAINER_DIR,
+        "home_subdir": layout.MATERIALS_HOME_SUBDIR,
+    }
+    assert settings["shared_data"] is None
+
+
+def test_shared_data_is_created_by_the_nfs_server_and_mounted_by_the_hub(base_config):
+    deployment = deploy({**base_config, "sharedData": True})
+    create = deployment.named("nfs-publish-materials").inputs["create"]
+    assert f"--shared-data-name {layout.SHARED_DATA_DIRNAME}" in create
+    assert f"--shared-data-owner {layout.LOGIN_USER}" in create
+    assert settings_of(deployment)["shared_data"] == {
+        "host_dir": f"{layout.HOMES_MOUNT_DIR}/{layout.SHARED_DATA_DIRNAME}",
+        "container_dir": layout.SHARED_DATA_CONTAINER_DIR,
+    }
+
+
+def test_course_file_names_cannot_be_a_students_home():
+    # Homes are escaped usernames: a-z, 0-9 and '-'.
+    for name in (layout.MATERIALS_DIRNAME, layout.SHARED_DATA_DIRNAME):
+        assert name.startswith(".")
+
+
+@pytest.mark.parametrize(("given", "expected"), [(True, True), ("false", False), ("true", True)])
+def test_shared_data_takes_true_or_false(base_config, given, expected):
+    from infra.config import load_config
+
+    captured = {}
+    deploy(
+        {**base_config, "sharedData": given},
+        body=lambda: captured.setdefault("config", load_config()),
+    )
+    assert captured["config"].shared_data is expected
+
+
+def test_shared_data_refuses_anything_else(base_config):
+    with pytest.raises(ConfigError, match="camphub:sharedData: 'yes' is not true or false"):
+        deploy({**base_config, "sharedData": "yes"})
