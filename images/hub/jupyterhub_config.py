@@ -283,6 +283,9 @@ def configure_spawner(c, settings):
     # Reach servers by service name on the overlay; dnsrr because nothing may rely on IPVS VIPs.
     spawner.use_internal_ip = True
     spawner.extra_endpoint_spec = {"mode": "dnsrr"}
+    # The server runs as jovyan and needs no Linux capability; dropping them all also leaves
+    # the image's setuid programs powerless.
+    spawner.extra_container_spec = {"cap_drop": ["ALL"]}
     spawner.extra_placement_spec = {
         "constraints": settings.require("swarm.placement_constraints", list)
     }

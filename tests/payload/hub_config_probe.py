@@ -89,6 +89,7 @@ def spawner_report(hub, username):
         "network_name",
         "use_internal_ip",
         "extra_endpoint_spec",
+        "extra_container_spec",
         "extra_placement_spec",
         "mem_limit",
         "mem_guarantee",

@@ -233,6 +233,7 @@ def test_students_run_as_swarm_services_on_workers(report):
     assert spawner["use_internal_ip"] is True
     assert spawner["extra_endpoint_spec"] == {"mode": "dnsrr"}
     assert spawner["extra_placement_spec"] == {"constraints": ["node.role == worker"]}
+    assert spawner["extra_container_spec"] == {"cap_drop": ["ALL"]}
     assert spawner["object_name"] == f"jupyter-{STUDENT_HOME}"
     assert spawner["remove"] is True
     assert spawner["start_timeout"] == 600
