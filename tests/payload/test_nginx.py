@@ -33,11 +33,13 @@ def test_configure_nginx_fills_every_placeholder_of_the_template():
     }  # fmt: skip
 
 
-def configure(hub, server_name: str, *, template: str = REMOTE_TEMPLATE, check: bool = True):
+def configure(
+    hub, server_name: str, *extra: str, template: str = REMOTE_TEMPLATE, check: bool = True
+):
     return hub.script(
         "configure-nginx", "--server-name", server_name,
         "--http-port", str(layout.HTTP_PORT), "--https-port", str(layout.HTTPS_PORT),
-        "--hub-port", str(layout.HUB_PORT), "--template", template, check=check,
+        "--hub-port", str(layout.HUB_PORT), "--template", template, *extra, check=check,
     )  # fmt: skip
 
 
@@ -179,3 +181,29 @@ class TestTheSiteOnAHub:
             what="nginx serving the new certificate",
         )
         configure(hub, HUB_IP)
+
+    def test_a_certificate_certbot_already_has_is_used_without_asking_again(self, hub):
+        """The state after a first Let's Encrypt run: the renewal is certbot's timer's job, so
+        configure-nginx only points the site at the live certificate (certbot is not even
+        installed here: calling it would fail the run)."""
+        live = f"/etc/letsencrypt/live/{HUB_DOMAIN}"
+        hub.run("mkdir", "-p", live)
+        hub.run(
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-days", "90", "-subj", f"/CN={HUB_DOMAIN}",
+            "-addext", f"subjectAltName=DNS:{HUB_DOMAIN}",
+            "-keyout", f"{live}/privkey.pem", "-out", f"{live}/fullchain.pem",
+        )  # fmt: skip
+        try:
+            configure(hub, HUB_DOMAIN, "--letsencrypt-email", "organizer@example.org")
+            site = hub.read(SITE)
+            assert f"ssl_certificate {live}/fullchain.pem;" in site
+            assert f"ssl_certificate_key {live}/privkey.pem;" in site
+        finally:
+            hub.run("rm", "-rf", "/etc/letsencrypt")
+            configure(hub, HUB_IP)
+
+    def test_lets_encrypt_is_refused_for_an_ip_address(self, hub):
+        result = configure(hub, HUB_IP, "--letsencrypt-email", "organizer@example.org", check=False)
+        assert result.returncode != 0
+        assert "Let's Encrypt needs a domain" in result.stderr
