@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from rehearsal import substitutions
 
 PREFIX = "camphub-rehearsal"
@@ -122,6 +124,9 @@ class LocalCloud:
             docker("network", "create", label, f"--subnet={subnet}", self.public_network)
         return str(self._subnet(self.name))
 
+    def public_subnet(self) -> str:
+        return str(self._subnet(self.public_network))
+
     @staticmethod
     def _subnet(network: str) -> ipaddress.IPv4Network:
         config = json.loads(docker("network", "inspect", "--format", "{{json .IPAM.Config}}",
@@ -221,15 +226,26 @@ class LocalCloud:
     def container_name(self, resource_name: str) -> str:
         return f"{self.name}-{resource_name}"
 
-    def boot(self, resource_name: str, instance_id: str, user_data: str, image: str) -> Instance:
-        """Starts a fresh instance whose cloud-init reads `user_data` from the NoCloud seed."""
+    def boot(
+        self,
+        resource_name: str,
+        instance_id: str,
+        user_data: str,
+        public_keys: list[str],
+        image: str,
+    ) -> Instance:
+        """Starts a fresh instance whose cloud-init reads `user_data` and the key pair's
+        `public_keys` from the NoCloud seed, as from EC2's metadata service."""
         container = self.container_name(resource_name)
         seed_dir = self.work_dir / "seeds" / resource_name
         seed_dir.mkdir(parents=True, exist_ok=True)
         (seed_dir / "user-data").write_text(user_data)
-        (seed_dir / "meta-data").write_text(
-            f"instance-id: {instance_id}\nlocal-hostname: {resource_name}\n"
-        )
+        meta_data = {
+            "instance-id": instance_id,
+            "local-hostname": resource_name,
+            "public-keys": public_keys,
+        }
+        (seed_dir / "meta-data").write_text(yaml.safe_dump(meta_data))
         self.remove(resource_name)
         docker(
             "run", "--detach", "--name", container, "--hostname", resource_name,
@@ -252,6 +268,9 @@ class LocalCloud:
                 return address
             time.sleep(0.2)
         raise CloudError(f"{container} got no address on {self.name}")
+
+    def exists(self, resource_name: str) -> bool:
+        return exists("container", self.container_name(resource_name))
 
     def is_running(self, resource_name: str) -> bool:
         state = docker(

@@ -19,6 +19,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pulumi
+from pulumi.runtime.settings import get_root_resource
+from pulumi.runtime.stack import wait_for_rpcs
+
+from rehearsal.cloud import LocalCloud
+from rehearsal.mocks import Environment, RehearsalMocks, RehearsalMonitor, run_delete
+from rehearsal.state import State
+
 # Instances boot and commands wait on SSH in parallel where the graph allows; the runtime's
 # default pool (cores + 4) would serialise a larger cluster.
 MOCK_THREADS = 32
@@ -26,20 +34,7 @@ MOCK_THREADS = 32
 
 def main(plan_path: str) -> int:
     plan = json.loads(Path(plan_path).read_text())
-    # The runtime reads the stack configuration from the environment when the program asks.
-    os.environ["PULUMI_CONFIG"] = json.dumps(plan["config"])
-    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(plan["secret_keys"])
-    import pulumi
-
-    from rehearsal.cloud import LocalCloud
-    from rehearsal.mocks import (
-        Environment,
-        RehearsalMocks,
-        RehearsalMonitor,
-        run_delete,
-    )
-    from rehearsal.state import State
-
+    configure(plan["config"], plan["secret_keys"])
     work_dir = Path(plan["work_dir"])
     log_dir = work_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -81,12 +76,16 @@ def main(plan_path: str) -> int:
     return 0
 
 
+def configure(config: dict[str, str], secret_keys: list[str]) -> None:
+    """Hands the program its configuration as the Pulumi CLI does: the values (in the runtime
+    and in the environment, where programs may also look), and which of them are secret."""
+    os.environ["PULUMI_CONFIG"] = json.dumps(config)
+    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(secret_keys)
+    pulumi.runtime.set_all_config(config, secret_keys)
+
+
 async def _run_program(main_file: Path) -> dict:
     """Runs the program to completion; returns its outputs as {name: {value, secret}}."""
-    import pulumi
-    from pulumi.runtime.settings import get_root_resource
-    from pulumi.runtime.stack import wait_for_rpcs
-
     runpy.run_path(str(main_file), run_name="__main__")
     await wait_for_rpcs()
     outputs = {}

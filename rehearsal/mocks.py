@@ -33,6 +33,7 @@ VOLUME = "aws:ebs/volume:Volume"
 VOLUME_ATTACHMENT = "aws:ec2/volumeAttachment:VolumeAttachment"
 EIP = "aws:ec2/eip:Eip"
 EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
+KEY_PAIR = "aws:ec2/keyPair:KeyPair"
 
 REGION = "us-east-1"
 ZONE = f"{REGION}a"
@@ -100,6 +101,7 @@ class RehearsalMocks(pulumi.runtime.Mocks):
             VOLUME_ATTACHMENT: self._volume_attachment,
             EIP: self._eip,
             EIP_ASSOCIATION: self._eip_association,
+            KEY_PAIR: self._key_pair,
             "random:index/randomBytes:RandomBytes": self._random_bytes,
             "random:index/randomPassword:RandomPassword": self._random_password,
             "random:index/randomString:RandomString": self._random_password,
@@ -191,12 +193,23 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         return resource_id, {"arn": f"arn:aws:rehearsal:::{args.name}"}, {}
 
     def _instance(self, args, previous):
+        replace = (
+            previous is not None
+            and bool(args.inputs.get("userDataReplaceOnChange"))
+            and (previous.inputs.get("userData") != args.inputs.get("userData"))
+        )
+        if previous and not replace and self.env.cloud.exists(previous.made["resource"]):
+            # A changed instance type, tag or (ignored) AMI is an in-place update on EC2, and a
+            # changed user-data with user_data_replace_on_change off is never run again by
+            # cloud-init: the same machine goes on.
+            return previous.id, previous.outputs, previous.made
         user_data = args.inputs.get("userData")
         if user_data is None and args.inputs.get("userDataBase64"):
             user_data = base64.b64decode(args.inputs["userDataBase64"]).decode()
         instance_id = "i-" + secrets.token_hex(9)[:17]
+        public_keys = self._public_keys(args.inputs.get("keyName"))
         instance = self.env.cloud.boot(
-            args.name, instance_id, user_data or "", self.env.instance_image
+            args.name, instance_id, user_data or "", public_keys, self.env.instance_image
         )
         outputs = {
             "id": instance_id,
@@ -211,6 +224,20 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         }
         made = {"resource": args.name, "container": instance.container, "address": instance.address}
         return instance_id, outputs, made
+
+    def _key_pair(self, args, previous):
+        key_name = args.inputs.get("keyName") or f"{args.name}-{secrets.token_hex(4)}"
+        key_pair_id = previous.id if previous else "key-" + secrets.token_hex(8)
+        return key_pair_id, {"keyName": key_name, "keyPairId": key_pair_id}, {}
+
+    def _public_keys(self, key_name: str | None) -> list[str]:
+        """The key pair's public key, which EC2 serves to cloud-init for the login user."""
+        if not key_name:
+            return []
+        for record in self.env.state.records():
+            if record.type == KEY_PAIR and record.outputs.get("keyName") == key_name:
+                return [record.inputs["publicKey"].strip()]
+        raise LookupError(f"no key pair {key_name} in this rehearsal")
 
     def _instance_by_id(self, instance_id: str) -> Instance:
         for record in self.env.state.records():

@@ -18,7 +18,8 @@ import paramiko
 
 DEFAULT_DIAL_ATTEMPTS = 10
 DEFAULT_DIAL_TIMEOUT = 15
-DIAL_RETRY_PAUSE = 1.0
+# Between dials, as pulumi-command (Pulumi retry defaults): 0.1 s, growing 1.5 times, up to 5 s.
+DIAL_FIRST_PAUSE, DIAL_PAUSE_GROWTH, DIAL_MAX_PAUSE = 0.1, 1.5, 5.0
 KEY_TYPES = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
 
 
@@ -98,6 +99,7 @@ def _dial_once(connection: Connection, sock=None) -> paramiko.SSHClient:
 def _dial(connection: Connection, via: paramiko.SSHClient | None = None) -> paramiko.SSHClient:
     """Dials until it succeeds or the attempts run out (a booting machine refuses for a while)."""
     last_error: Exception | None = None
+    pause = DIAL_FIRST_PAUSE
     for _ in range(connection.dial_attempts):
         sock = None
         try:
@@ -111,7 +113,8 @@ def _dial(connection: Connection, via: paramiko.SSHClient | None = None) -> para
             return _dial_once(connection, sock)
         except (TimeoutError, OSError, paramiko.SSHException) as error:
             last_error = error
-            time.sleep(DIAL_RETRY_PAUSE)
+            time.sleep(pause)
+            pause = min(pause * DIAL_PAUSE_GROWTH, DIAL_MAX_PAUSE)
     raise RemoteError(
         f"could not reach {connection.user}@{connection.host} after "
         f"{connection.dial_attempts} attempts: {last_error}"

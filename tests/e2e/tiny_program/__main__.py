@@ -17,7 +17,15 @@ user_data = "#cloud-config\n" + yaml.safe_dump(
     {"ssh_authorized_keys": [public_key], "packages": ["e2fsprogs"]}
 )
 ami = aws.ec2.get_ami(owners=["136693071363"], most_recent=True)
-gate = aws.ec2.Instance("gate", ami=ami.id, instance_type="t3.micro", user_data=user_data)
+key_pair = aws.ec2.KeyPair("admin", public_key=public_key)
+# The gate gets its key as EC2 gives it (the key pair), the inner instance from its user-data.
+gate = aws.ec2.Instance(
+    "gate",
+    ami=ami.id,
+    instance_type="t3.micro",
+    key_name=key_pair.key_name,
+    user_data="#cloud-config\n" + yaml.safe_dump({"packages": ["e2fsprogs"]}),
+)
 inner = aws.ec2.Instance("inner", ami=ami.id, instance_type="t3.micro", user_data=user_data)
 address = aws.ec2.Eip("gate-address", domain="vpc")
 association = aws.ec2.EipAssociation(
