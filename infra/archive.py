@@ -38,9 +38,10 @@ def archive_policy(bucket: str, prefix: str, region: str, account: str, volume_i
         "Version": "2012-10-17",
         "Statement": [
             {
+                # PutObject covers the parts of an upload; a failed one is aborted, not left.
                 "Sid": "PutHomeArchives",
                 "Effect": "Allow",
-                "Action": "s3:PutObject",
+                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
                 "Resource": f"arn:{PARTITION}:s3:::{bucket}/{prefix}/*",
             },
             {

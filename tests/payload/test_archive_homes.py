@@ -68,7 +68,7 @@ def homes(tmp_path) -> Path:
     (alice / "empty.txt").write_bytes(b"")
     (alice / "empty-dir").mkdir()
     (alice / "link-to-notes").symlink_to("materials/day 1/Übung.ipynb")
-    (alice / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    (alice / "big.bin").write_bytes(os.urandom(12 * 1024 * 1024))
     bob.mkdir(parents=True)
     (bob / "model.pkl").write_bytes(os.urandom(4096))
     (homes / "lost+found").mkdir()
@@ -82,7 +82,8 @@ def run_archive(homes: Path, moto_url: str, volume_id: str, bucket: str = BUCKET
     """Runs the script as pulumi-command would; `mount` makes `homes` a mount point first."""
     command = [sys.executable, str(SCRIPT), "--homes-dir", str(homes), "--bucket", bucket]
     command += ["--prefix", PREFIX, "--volume-id", volume_id, "--region", REGION]
-    command += ["--staging-dir", str(homes.parent)]
+    # S3's smallest parts, so alice's home (random bytes do not compress) takes several.
+    command += ["--staging-dir", str(homes.parent), "--part-mib", "5"]
     if mount:
         # In a private mount namespace: the bind mount disappears with the process.
         command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
@@ -149,6 +150,8 @@ def test_the_manifest_lists_each_archive_with_its_checksum(aws, homes, moto_url)
         stored = s3.get_object(Bucket=BUCKET, Key=entry["key"])["Body"].read()
         assert hashlib.sha256(stored).hexdigest() == entry["sha256"]
         assert len(stored) == entry["bytes"]
+    parts = s3.head_object(Bucket=BUCKET, Key=by_home["alice-40example-2eorg"]["key"])["ETag"]
+    assert parts.strip('"').endswith("-3")  # 12 MiB in 5 MiB parts
 
 
 def test_the_homes_volume_is_snapshotted_after_the_archive(aws, homes, moto_url):

@@ -73,7 +73,7 @@ def test_only_the_nfs_server_may_write_archives_and_only_under_the_prefix(deploy
         bucket.id, "homes/test", "us-east-1", "123456789012", volume.id
     )
     statements = {s["Sid"]: s for s in document["Statement"]}
-    assert statements["PutHomeArchives"]["Action"] == "s3:PutObject"
+    assert statements["PutHomeArchives"]["Action"] == ["s3:PutObject", "s3:AbortMultipartUpload"]
     assert statements["PutHomeArchives"]["Resource"] == f"arn:aws:s3:::{bucket.id}/homes/test/*"
     assert statements["SnapshotTheHomesVolume"]["Resource"][0] == (
         f"arn:aws:ec2:us-east-1:123456789012:volume/{volume.id}"
@@ -89,11 +89,17 @@ def test_the_policy_allows_nothing_else():
     for statement in document["Statement"]:
         assert statement["Effect"] == "Allow"
         assert "*" not in json.dumps(statement["Action"])
-        actions.update([statement["Action"]] if isinstance(statement["Action"], str) else [])
+        action = statement["Action"]
+        actions.update([action] if isinstance(action, str) else action)
         resources = statement["Resource"]
         for resource in [resources] if isinstance(resources, str) else resources:
             assert resource != "*" and not resource.endswith(":*"), resource
-    assert actions == {"s3:PutObject", "ec2:CreateSnapshot", "ec2:CreateTags"}
+    assert actions == {
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "ec2:CreateSnapshot",
+        "ec2:CreateTags",
+    }
 
 
 def test_the_nfs_server_runs_as_its_own_role(deployment):
