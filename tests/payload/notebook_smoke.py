@@ -1,4 +1,4 @@
-"""Run inside the notebook image by test_images.py: a first-morning notebook, end to end."""
+"""A first-morning notebook cell: test_images.py runs it through the notebook image's kernel."""
 
 import os
 
