@@ -59,13 +59,15 @@ install_if_changed() {
 }
 
 # Replaces the /etc/fstab line for mount point $1 with $2 (never appends a second one); returns 1
-# if the entry was already exactly that.
+# if the entry was already exactly that. systemd then regenerates its mount units from fstab:
+# docker.service waits for the homes mount unit (user-data), and a stale unit would mislead mount.
 set_fstab_entry() {
   local mount_point=$1 entry=$2
   {
     awk -v mp="$mount_point" '$2 != mp' /etc/fstab
     printf '%s\n' "$entry"
-  } | install_if_changed /etc/fstab 0644
+  } | install_if_changed /etc/fstab 0644 || return 1
+  systemctl daemon-reload
 }
 
 # Reports the changes made ("a; b"), or that nothing changed.
@@ -77,4 +79,26 @@ report_changes() {
   local line
   line=$(printf '%s; ' "$@")
   report "${line%; }"
+}
+
+# Installs the Debian packages named that are missing, refreshing the package lists once when
+# they are gone or stale (a machine's lists date from its first boot); returns 1 if every one
+# was installed already.
+ensure_packages() {
+  local missing=() package
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -qx 'install ok installed' ||
+      missing+=("$package")
+  done
+  ((${#missing[@]})) || return 1
+  if ! apt_install "${missing[@]}"; then
+    apt-get -o DPkg::Lock::Timeout=300 update -q >&2 || die "apt-get update failed"
+    apt_install "${missing[@]}" || die "could not install ${missing[*]}"
+  fi
+}
+
+apt_install() {
+  # cloud-init's own package run may still hold the lock on a fresh machine.
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
+    --no-install-recommends "$@" >&2
 }
