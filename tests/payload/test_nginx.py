@@ -116,6 +116,14 @@ class TestTheSiteOnAHub:
         again = hub.run("openssl", "x509", "-in", SELF_SIGNED_CERT, "-noout", "-fingerprint")
         assert again.stdout == fingerprint.stdout
 
+    def test_without_port_options_the_standard_ports_are_used(self, hub):
+        assert (layout.HTTP_PORT, layout.HTTPS_PORT) == (80, 443)
+        result = hub.script(
+            "configure-nginx", "--server-name", HUB_IP, "--hub-port", str(layout.HUB_PORT),
+            "--template", REMOTE_TEMPLATE,
+        )  # fmt: skip
+        assert result.stdout == "configure-nginx: nothing changed\n"
+
     def test_plain_http_redirects_to_https_except_the_acme_challenge(self, hub):
         hub.write(f"{ACME_WEBROOT}/.well-known/acme-challenge/token-1", "challenge-answer\n")
         challenge = curl(hub, "http://127.0.0.1/.well-known/acme-challenge/token-1")
