@@ -7,6 +7,7 @@ naming the key (or the class list's line) and what is expected.
 
 import ipaddress
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "sharedData": False,
 }
 REQUIRED = ("oauthClientId", "oauthClientSecret", "sshAllowedCidrs")
-OPTIONAL = ("domain", "letsEncryptEmail", "hostedZone", "ami")
+OPTIONAL = ("domain", "letsEncryptEmail", "hostedZone", "ami", "materialsRepo")
 SECRET_KEYS = ("oauthClientSecret",)
 
 MAX_WORKERS = 50
@@ -55,6 +56,7 @@ _SIZE_FACTORS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _HOSTNAME_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _AMI_ID = re.compile(r"^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+_GIT_REF = re.compile(r"^[A-Za-z0-9._/][A-Za-z0-9._/-]*$")
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,14 @@ class DomainSpec:
 
 
 @dataclass(frozen=True)
+class MaterialsRepo:
+    """A public git repository whose files at `ref` are the course materials."""
+
+    url: str
+    ref: str  # a tag or commit; a branch is fetched again only when url or ref change
+
+
+@dataclass(frozen=True)
 class CampConfig:
     stack: str
     oauth_client_id: str
@@ -108,6 +118,7 @@ class CampConfig:
     nfs: NfsSpec
     notebook: NotebookSpec
     shared_data: bool
+    materials_repo: MaterialsRepo | None  # None: the repository's materials/ folder
     ami: str | None  # None: the newest Debian 13 AMI, looked up once (instances ignore later ones)
 
 
@@ -168,6 +179,7 @@ def parse_config(reader: Any, *, stack: str, project_dir: Path) -> CampConfig:
         nfs=_nfs(_section(reader, "nfs", problems), problems),
         notebook=notebook,
         shared_data=_flag(reader, "sharedData", problems),
+        materials_repo=_materials_repo(reader.value("materialsRepo"), problems),
         ami=_ami(reader.value("ami"), problems),
     )
     _check_class_list_in_hosted_domains(config, problems)
@@ -471,6 +483,33 @@ def _flag(reader: Any, key: str, problems: _Problems) -> bool:
         return str(value).lower() == "true"
     problems.add(key, f"{value!r} is not true or false.")
     return DEFAULTS[key]
+
+
+def _materials_repo(value: Any, problems: _Problems) -> MaterialsRepo | None:
+    if value is None:
+        return None
+    key = "materialsRepo"
+    if not isinstance(value, Mapping) or set(value) != {"url", "ref"}:
+        problems.add(
+            key,
+            "expected url and ref: `pulumi config set --path camphub:materialsRepo.url "
+            "https://github.com/org/course.git` and `... materialsRepo.ref v1.0`.",
+        )
+        return None
+    url, ref = str(value["url"]), str(value["ref"])
+    parsed = urllib.parse.urlsplit(url)
+    # Checked first, and the URL not repeated: it would show the credentials.
+    if parsed.username or parsed.password:
+        problems.add(
+            f"{key}.url",
+            "holds credentials, which would be stored in plain text and shown in the logs; "
+            "use a public repository.",
+        )
+    elif parsed.scheme != "https" or not parsed.hostname:
+        problems.add(f"{key}.url", f"{url!r} is not an https:// URL of a git repository.")
+    if not _GIT_REF.match(ref):
+        problems.add(f"{key}.ref", f"{ref!r} is not a tag, branch or commit.")
+    return MaterialsRepo(url=url, ref=ref)
 
 
 def _ami(value: Any, problems: _Problems) -> str | None:

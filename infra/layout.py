@@ -39,6 +39,10 @@ SHARED_DATA_DIRNAME = ".camphub-shared-data"
 MATERIALS_CONTAINER_DIR = "/srv/camp/materials"
 SHARED_DATA_CONTAINER_DIR = "/srv/camp/data"
 MATERIALS_HOME_SUBDIR = "materials"
+# With camphub:materialsRepo, the NFS server keeps the repository here, on its root disk, and
+# publishes the work tree instead of the delivered materials/ folder.
+MATERIALS_REPO_GIT_DIR = "/var/lib/camphub/materials-repo.git"
+MATERIALS_REPO_WORK_TREE = "/var/lib/camphub/materials-repo"
 
 # The swarm and the hub.
 OVERLAY_NETWORK = "camphub"

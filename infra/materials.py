@@ -1,26 +1,37 @@
 """Course materials and the shared data directory: published on the homes volume by the NFS server.
 
-The repository's materials/ folder is delivered to the NFS server and mirrored onto the homes
-volume next to the homes, where every node that mounts the homes sees it. The hub mounts it
-read-only into every student's container and copies what a student lacks into their home when
-their server starts (images/hub/jupyterhub_config.py). A changed folder is published again on the
-next `pulumi up`; students' own copies are never overwritten.
+The repository's materials/ folder (or, with camphub:materialsRepo, a public git repository at
+a pinned ref) reaches the NFS server, which mirrors it onto the homes volume next to the homes,
+where every node that mounts the homes sees it. The hub mounts it read-only into every
+student's container and copies what a student lacks into their home when their server starts
+(images/hub/jupyterhub_config.py). A changed folder or ref is published again on the next
+`pulumi up`; students' own copies are never overwritten.
 """
 
 import pulumi
 
 from infra import layout
+from infra.config import CampConfig, MaterialsRepo
 from infra.payload import MATERIALS
 from infra.remote import Machine, Step, run_step, script_line
 
 
 def publish_course_files(
-    machine: Machine, shared_data: bool, after: pulumi.Resource, parent: pulumi.Resource
+    machine: Machine, config: CampConfig, after: pulumi.Resource, parent: pulumi.Resource
 ) -> pulumi.Resource:
-    """Mirrors the materials (and creates the shared data directory) once the homes are exported."""
+    """Mirrors the materials (and creates the shared data directory) once the homes are exported.
+
+    The source is the delivered materials/ folder, or with camphub:materialsRepo the repository's
+    files at its ref, checked out on the NFS server first.
+    """
+    source, version, fetched = MATERIALS.remote_dir, MATERIALS.content_hash(), after
+    if config.materials_repo:
+        fetched = _fetch_repo(machine, config.materials_repo, after, parent)
+        source = layout.MATERIALS_REPO_WORK_TREE
+        version = f"{config.materials_repo.url}@{config.materials_repo.ref}"
     shared = (
         ["--shared-data-name", layout.SHARED_DATA_DIRNAME, "--shared-data-owner", layout.LOGIN_USER]
-        if shared_data
+        if config.shared_data
         else []
     )
     return run_step(
@@ -30,15 +41,39 @@ def publish_course_files(
             script_line(
                 "publish-materials",
                 "--source",
-                MATERIALS.remote_dir,
+                source,
                 "--homes-dir",
                 layout.NFS_EXPORT_DIR,
                 "--materials-name",
                 layout.MATERIALS_DIRNAME,
                 *shared,
             ),
-            # The command line stays the same when only the files change: rerun on their hash.
-            triggers=[MATERIALS.content_hash()],
+            # The command line stays the same when only the files change: rerun on their version.
+            triggers=[version],
+            depends_on=[after, fetched],
+        ),
+        parent=parent,
+    )
+
+
+def _fetch_repo(
+    machine: Machine, repo: MaterialsRepo, after: pulumi.Resource, parent: pulumi.Resource
+) -> pulumi.Resource:
+    return run_step(
+        machine,
+        Step(
+            "fetch-materials-repo",
+            script_line(
+                "fetch-materials-repo",
+                "--url",
+                repo.url,
+                "--ref",
+                repo.ref,
+                "--git-dir",
+                layout.MATERIALS_REPO_GIT_DIR,
+                "--work-tree",
+                layout.MATERIALS_REPO_WORK_TREE,
+            ),
             depends_on=[after],
         ),
         parent=parent,

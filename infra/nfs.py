@@ -144,9 +144,7 @@ class NfsServer(pulumi.ComponentResource):
         self.share = HomesShare(self.private_ip, layout.NFS_EXPORT_DIR, exported)
         self.machine = machine
         self.homes_attachment = attachment
-        self.course_files = publish_course_files(
-            machine, args.config.shared_data, after=exported, parent=self
-        )
+        self.course_files = publish_course_files(machine, args.config, after=exported, parent=self)
         self.register_outputs(
             {
                 "privateIp": self.private_ip,

@@ -209,3 +209,62 @@ class TestCopyIfMissing:
         config.configure_course_files(c, settings)
         assert c.SwarmSpawner.read_only_volumes == {}
         assert c.SwarmSpawner.pre_spawn_hook is create_home
+
+
+FETCH = layout.PROJECT_DIR / "scripts" / "fetch-materials-repo"
+
+
+@pytest.fixture
+def upstream(tmp_path) -> Path:
+    """A course repository with tags v1 (a.txt, d/b.txt) and v2 (a.txt, c.txt)."""
+    repo = tmp_path / "upstream"
+    repo.mkdir()
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (repo / "a.txt").write_text("one\n")
+    (repo / "d").mkdir()
+    (repo / "d" / "b.txt").write_text("two\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "v1")
+    git("tag", "v1")
+    git("rm", "-q", "d/b.txt")
+    (repo / "c.txt").write_text("three\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "v2")
+    git("tag", "v2")
+    return repo
+
+
+class TestFetchMaterialsRepo:
+    def fetch(self, upstream: Path, ref: str) -> subprocess.CompletedProcess:
+        work = upstream.parent
+        command = ["bash", str(FETCH), "--url", f"file://{upstream}", "--ref", ref]
+        command += ["--git-dir", str(work / "repo.git"), "--work-tree", str(work / "checkout")]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    def test_checks_out_the_ref_without_git_metadata(self, upstream):
+        result = self.fetch(upstream, "v1")
+        assert result.returncode == 0, result.stderr
+        assert tree(upstream.parent / "checkout") == {
+            "a.txt": b"one\n",
+            "d": None,
+            "d/b.txt": b"two\n",
+        }
+        assert self.fetch(upstream, "v1").stdout.strip() == "fetch-materials-repo: nothing changed"
+
+    def test_a_new_ref_leaves_exactly_its_files(self, upstream):
+        assert self.fetch(upstream, "v1").returncode == 0
+        (upstream.parent / "checkout" / "stray.txt").write_text("left over\n")
+        result = self.fetch(upstream, "v2")
+        assert "checked out" in result.stdout
+        assert tree(upstream.parent / "checkout") == {"a.txt": b"one\n", "c.txt": b"three\n"}
+
+    def test_an_unknown_ref_fails_and_keeps_the_checkout(self, upstream):
+        assert self.fetch(upstream, "v1").returncode == 0
+        result = self.fetch(upstream, "v9")
+        assert result.returncode != 0
+        assert "could not fetch v9" in result.stderr
+        assert (upstream.parent / "checkout" / "d" / "b.txt").exists()

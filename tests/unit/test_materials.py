@@ -2,6 +2,7 @@
 on the homes volume after the export, and known to the hub before it starts."""
 
 import json
+import re
 
 import pytest
 from program import deploy
@@ -88,3 +89,47 @@ def test_shared_data_takes_true_or_false(base_config, given, expected):
 def test_shared_data_refuses_anything_else(base_config):
     with pytest.raises(ConfigError, match="camphub:sharedData: 'yes' is not true or false"):
         deploy({**base_config, "sharedData": "yes"})
+
+
+REPO = {"url": "https://github.com/camp-org/course.git", "ref": "v1.2"}
+
+
+def test_a_materials_repo_is_checked_out_on_the_nfs_server_and_published(base_config):
+    deployment = deploy({**base_config, "materialsRepo": REPO})
+    fetch = deployment.named("nfs-fetch-materials-repo")
+    create = fetch.inputs["create"]
+    assert f"--url {REPO['url']} --ref v1.2" in create
+    assert f"--git-dir {layout.MATERIALS_REPO_GIT_DIR}" in create
+    assert f"--work-tree {layout.MATERIALS_REPO_WORK_TREE}" in create
+    assert deployment.depends_on(fetch, deployment.named("nfs-export-homes"))
+    publish = deployment.named("nfs-publish-materials")
+    assert deployment.depends_on(publish, fetch)
+    assert f"--source {layout.MATERIALS_REPO_WORK_TREE} " in publish.inputs["create"]
+    # A new ref publishes again; the command line alone would not change.
+    assert publish.inputs["triggers"] == [f"{REPO['url']}@v1.2"]
+
+
+def test_without_a_repo_nothing_is_fetched(deployment):
+    assert not [r for r in deployment.resources if r.name.endswith("fetch-materials-repo")]
+
+
+@pytest.mark.parametrize(
+    ("repo", "message"),
+    [
+        ({"url": "http://github.com/o/c.git", "ref": "v1"}, "is not an https:// URL"),
+        ({"url": "https://github.com/o/c.git", "ref": "-x"}, "materialsRepo.ref: '-x' is not"),
+        ({"url": "https://github.com/o/c.git"}, "camphub:materialsRepo: expected url and ref"),
+    ],
+)
+def test_a_materials_repo_needs_an_https_url_and_a_ref(base_config, repo, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        deploy({**base_config, "materialsRepo": repo})
+
+
+def test_credentials_in_the_repo_url_are_refused_without_repeating_them(base_config):
+    repo = {"url": "https://camp:ghp_secrettoken@github.com/o/c.git", "ref": "main"}
+    with pytest.raises(
+        ConfigError, match=re.escape("materialsRepo.url: holds credentials")
+    ) as error:
+        deploy({**base_config, "materialsRepo": repo})
+    assert "ghp_secrettoken" not in str(error.value)
