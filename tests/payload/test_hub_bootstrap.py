@@ -101,7 +101,7 @@ class HubMachine:
             "--settings-file", str(self.etc / "hub-settings.json"),
             "--state-dir", str(self.state), "--homes-dir", str(self.homes),
             "--etc-dir", str(self.etc), "--secrets-dir", str(self.secrets),
-            "--userlist-file", str(self.userlist), "--wait-seconds", "120",
+            "--wait-seconds", "120",
             stdin=self.settings(),
         ).stdout  # fmt: skip
 
