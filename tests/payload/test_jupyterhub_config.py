@@ -13,6 +13,7 @@ import secrets
 import stat
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -477,6 +478,7 @@ class RunningHub:
         self.wait_until_healthy()
 
     def api(self, path: str, method: str = "GET"):
+        """Call the hub API as the userlist sync."""
         request = urllib.request.Request(
             f"{self.url}/hub/api{path}",
             method=method,
@@ -484,6 +486,21 @@ class RunningHub:
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read() or "null")
+
+    def user_token(self, username: str) -> str:
+        """A token for a user, made by the hub's own command line."""
+        output = docker("exec", self.name, "jupyterhub", "token", "--config",
+                        "/srv/jupyterhub/jupyterhub_config.py", username)  # fmt: skip
+        return output.split()[-1]
+
+    def status_of(self, path: str, token: str | None) -> int:
+        headers = {"Authorization": f"token {token}"} if token else {}
+        request = urllib.request.Request(f"{self.url}{path}", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
 
     def logs(self) -> str:
         result = subprocess.run(["docker", "logs", self.name], capture_output=True, text=True)
@@ -493,9 +510,15 @@ class RunningHub:
         subprocess.run(["docker", "rm", "--force", self.name], capture_output=True, check=False)
 
 
-@pytest.fixture
-def running_hub(camphub_images, hub_inputs):
-    hub = RunningHub(camphub_images, hub_inputs)
+@pytest.fixture(scope="module")
+def running_inputs(tmp_path_factory) -> HubInputs:
+    return make_hub_inputs(tmp_path_factory.mktemp("running-hub"))
+
+
+@pytest.fixture(scope="module")
+def running_hub(camphub_images, running_inputs):
+    """One hub for the tests below; none of them depends on another's changes."""
+    hub = RunningHub(camphub_images, running_inputs)
     try:
         hub.wait_until_healthy()
         yield hub
@@ -507,7 +530,7 @@ def running_hub(camphub_images, hub_inputs):
 
 
 @pytest.mark.live
-def test_the_hub_runs_this_config_and_a_restart_loses_nothing(running_hub, hub_inputs):
+def test_the_hub_runs_this_config_and_a_restart_loses_nothing(running_hub, running_inputs):
     whoami = running_hub.api("/user")
     assert (whoami["kind"], whoami["name"]) == ("service", "userlist-sync")
     assert {"admin:users", "list:users"} <= set(whoami["scopes"])
@@ -517,5 +540,13 @@ def test_the_hub_runs_this_config_and_a_restart_loses_nothing(running_hub, hub_i
     running_hub.restart()
     users = {user["name"]: user["admin"] for user in running_hub.api("/users")}
     assert users == {STUDENT: False, TEACHER: True, latecomer: False}
-    assert (hub_inputs.state_dir / "jupyterhub.sqlite").is_file()
+    assert (running_inputs.state_dir / "jupyterhub.sqlite").is_file()
     assert "Starting managed service idle-culler" in running_hub.logs()
+
+
+@pytest.mark.live
+def test_metrics_are_for_admins_only(running_hub):
+    assert running_hub.status_of("/hub/metrics", running_hub.user_token(TEACHER)) == 200
+    # Any token without read:metrics (here the userlist sync's), and no token at all.
+    assert running_hub.status_of("/hub/metrics", running_hub.token) == 403
+    assert running_hub.status_of("/hub/metrics", None) == 403
