@@ -39,7 +39,7 @@ def main(plan_path: str) -> int:
     log_dir = work_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     env = Environment(
-        cloud=LocalCloud(plan["stack"], work_dir),
+        cloud=LocalCloud(plan["name"], work_dir),
         state=State(work_dir / "state.json"),
         instance_image=plan["instance_image"],
         vpc_cidr=plan["vpc_cidr"],

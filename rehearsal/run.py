@@ -56,38 +56,49 @@ def stack_config(program_dir: Path, stack: str) -> dict[str, Any]:
 
 @dataclass
 class Rehearsal:
-    """A program deployed as `stack` on the local cloud, its state under `work_dir`."""
+    """A program deployed as `stack` on the local cloud, its state under `work_dir`; its Docker
+    objects are named after `name` (the stack's name unless given)."""
 
     program_dir: Path
     stack: str
-    work_dir: Path = field(default=None)  # type: ignore[assignment]
+    work_dir: Path | None = None
+    name: str = ""
     timings: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self):
         self.program_dir = Path(self.program_dir).resolve()
-        if self.work_dir is None:
-            self.work_dir = PROJECT_DIR / ".work" / "rehearsal" / self.stack
-        self.work_dir = Path(self.work_dir).resolve()
-        self.cloud = cloud.LocalCloud(self.stack, self.work_dir)
+        self.name = self.name or self.stack
+        self.work_dir = Path(self.work_dir or PROJECT_DIR / ".work" / "rehearsal" / self.name)
+        self.work_dir = self.work_dir.resolve()
+        self.cloud = cloud.LocalCloud(self.name, self.work_dir)
 
     @property
     def project(self) -> str:
         return yaml.safe_load((self.program_dir / "Pulumi.yaml").read_text())["name"]
 
-    def up(self, config: dict[str, Any], secret_keys: list[str]) -> dict[str, Any]:
-        """Deploys (or updates) the stack; returns its outputs as {name: {value, secret}}."""
+    def up(
+        self,
+        config: dict[str, Any],
+        secret_keys: list[str],
+        images: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """Deploys (or updates) the stack; returns its outputs as {name: {value, secret}}.
+
+        `images` (built on this machine) are loaded into every instance's Docker next to the
+        base image, as a registry would serve them."""
         self.work_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.work_dir, 0o700)
         with phase("instance image", self.timings):
             image = cloud.ensure_instance_image()
         with phase("network, shared directory, package cache", self.timings):
             vpc_cidr = self.cloud.ensure_network()
-            self.cloud.ensure_shared_dir()
+            self.cloud.ensure_shared_dir((cloud.BASE_IMAGE, *images))
             self.cloud.ensure_apt_cache(image)
         plan = {
             "program_dir": str(self.program_dir),
             "project": self.project,
             "stack": self.stack,
+            "name": self.name,
             "config": config,
             "secret_keys": secret_keys,
             "work_dir": str(self.work_dir),
