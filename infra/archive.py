@@ -133,8 +133,17 @@ class HomesArchive(pulumi.ComponentResource):
         )
         bucket_settings = self._secure_bucket()
         grant = self._grant_nfs_server(args.nfs)
-        nfs = args.nfs
-        self.step = run_step(
+        self.step = self._archive_step(
+            args.nfs, after=[grant, *bucket_settings, *args.before_these_go]
+        )
+        self.location = pulumi.Output.format("s3://{0}/{1}/", self.bucket.id, self.prefix)
+        self.links_command = self.bucket.id.apply(lambda b: links_command(b, self.prefix))
+        self.register_outputs({"location": self.location, "bucket": self.bucket.id})
+
+    def _archive_step(self, nfs: NfsServer, after: Sequence[pulumi.Resource]) -> pulumi.Resource:
+        """Prepares on `pulumi up`; archives and snapshots on `pulumi destroy`, before the homes
+        volume's attachment, the export, the server and everything in `after` go."""
+        return run_step(
             nfs.machine,
             Step(
                 "archive-homes",
@@ -152,19 +161,10 @@ class HomesArchive(pulumi.ComponentResource):
                     "--region",
                     _region(),
                 ),
-                depends_on=[
-                    nfs.homes_attachment,
-                    nfs.share.exported,
-                    grant,
-                    *bucket_settings,
-                    *args.before_these_go,
-                ],
+                depends_on=[nfs.homes_attachment, nfs.share.exported, *after],
             ),
             parent=self,
         )
-        self.location = pulumi.Output.format("s3://{0}/{1}/", self.bucket.id, self.prefix)
-        self.links_command = self.bucket.id.apply(lambda b: links_command(b, self.prefix))
-        self.register_outputs({"location": self.location, "bucket": self.bucket.id})
 
     def _kept(self, **kwargs) -> pulumi.ResourceOptions:
         # The archive is what is left of the camp: `pulumi destroy` leaves the bucket and its
