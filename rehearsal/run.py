@@ -129,19 +129,24 @@ class Rehearsal:
         return json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
 
     def status(self) -> list[str]:
-        """One line per machine-changing resource, and whether its container runs."""
+        """The machines (address, running or not), the volumes and addresses, and how many
+        bootstrap steps and recorded resources the last run left."""
         state_file = self.work_dir / "state.json"
         if not state_file.exists():
             return []
+        records = State(state_file).records()
         lines = []
-        for record in State(state_file).records():
+        for record in records:
             short = record.type.rsplit(":", 1)[-1]
-            if record.made.get("container"):
+            if short == "Instance":
                 running = self.cloud.is_running(record.made["resource"])
-                where = f"{record.made['address']} {'running' if running else 'STOPPED'}"
-                lines.append(f"{short:<16} {record.name:<32} {record.id:<22} {where}")
-            elif short != "Stack" and record.type.startswith(("aws:", "command:")):
-                lines.append(f"{short:<16} {record.name:<32} {record.id}")
+                where = f"{record.made['address']:<16} {'running' if running else 'STOPPED'}"
+                lines.append(f"machine  {record.name:<12} {record.id:<20} {where}")
+            elif short in ("Volume", "Eip"):
+                lines.append(f"{short.lower():<8} {record.name:<12} {record.id}")
+        steps = sum(r.type.startswith("command:") for r in records)
+        recorded = sum(not r.type.startswith("command:") for r in records)
+        lines.append(f"{steps} bootstrap steps done, {recorded} cloud resources recorded")
         return lines
 
     def down(self) -> None:
