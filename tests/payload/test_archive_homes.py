@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tarfile
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -20,6 +21,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from infra import layout
+from infra.archive import links_command
 
 SCRIPT = layout.PROJECT_DIR / "scripts" / "archive-homes"
 BUCKET = "camphub-archive-test"
@@ -180,3 +182,32 @@ def test_an_unmounted_homes_directory_is_refused(aws, homes, moto_url):
     assert result.returncode != 0
     assert "is not a mount point" in result.stderr
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
+
+
+def test_the_links_command_gives_a_working_link_per_student(aws, homes, moto_url):
+    """The command the stack exports, run as the organizer would, with the AWS CLI."""
+    s3, _, volume_id = aws
+    assert run_archive(homes, moto_url, volume_id).returncode == 0
+    aws_cli = Path(sys.executable).with_name("aws")
+    environment = {
+        **os.environ,
+        "PATH": f"{aws_cli.parent}:{os.environ['PATH']}",
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    result = subprocess.run(
+        ["bash", "-c", links_command(BUCKET, PREFIX)],
+        env=environment, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    links = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    assert sorted(links) == [
+        f"{PREFIX}/alice-40example-2eorg.tar.gz",
+        f"{PREFIX}/bob-40example-2eorg.tar.gz",
+    ]
+    for key, url in links.items():
+        assert "X-Amz-Signature=" in url or "Signature=" in url, url
+        with urllib.request.urlopen(url, timeout=30) as response:
+            downloaded = response.read()
+        assert downloaded == s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
