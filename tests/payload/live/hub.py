@@ -1,0 +1,185 @@
+"""The hub container, started by the real bootstrap scripts from the real image and config.
+
+install-secrets and start-hub run exactly as on the hub machine (settings and secrets on stdin),
+only with every path under the test's directory instead of /etc/camphub and /var/lib/camphub.
+"""
+
+import json
+import secrets
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from swarm import docker
+from waiting import wait_for
+
+from infra.layout import PROJECT_DIR
+
+SCRIPTS_DIR = PROJECT_DIR / "scripts"
+HUB_API_PORT = 8081
+SECRET_NAMES = ("oauth_client_secret", "cookie_secret", "proxy_auth_token", "userlist_sync_token")
+HUB_READY_TIMEOUT_SECONDS = 180
+
+
+@dataclass(frozen=True)
+class ClassList:
+    students: tuple[str, ...]
+    admins: tuple[str, ...]
+
+    def as_json(self) -> dict:
+        users = [{"name": name, "admin": False} for name in self.students]
+        users += [{"name": name, "admin": True} for name in self.admins]
+        return {"users": users}
+
+
+@dataclass(frozen=True)
+class HubFiles:
+    """The host side of the hub: etc (settings, class list, secrets), state and homes."""
+
+    root: Path
+
+    @property
+    def etc_dir(self) -> Path:
+        return self.root / "etc"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.etc_dir / "hub-settings.json"
+
+    @property
+    def userlist_file(self) -> Path:
+        return self.etc_dir / "userlist.json"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.etc_dir / "secrets"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def homes_dir(self) -> Path:
+        return self.root / "homes"
+
+
+@dataclass(frozen=True)
+class HubPlacement:
+    """Where this run's hub lives: its container name, overlay network and loopback port."""
+
+    container: str
+    network: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def hub_settings(
+    *,
+    public_url: str,
+    provider,
+    notebook_image: str,
+    placement: HubPlacement,
+    files: HubFiles,
+    idle_timeout_seconds: int,
+) -> dict:
+    """The settings JSON that bootstrap writes, for a one-node swarm on this machine."""
+    return {
+        "public_url": public_url,
+        "oauth": {
+            "client_id": "camphub-live-test",
+            "callback_url": f"{public_url}/hub/oauth_callback",
+            "hosted_domains": [],
+            "authorize_url": provider.authorize_url,
+            "token_url": provider.token_url,
+            "userdata_url": provider.userdata_url,
+        },
+        "notebook": {
+            "image": notebook_image,
+            "mem_limit": "1G",
+            "mem_guarantee": "256M",
+            "cpu_limit": 1.0,
+            "cpu_guarantee": 0.1,
+            "idle_timeout_seconds": idle_timeout_seconds,
+            "start_timeout_seconds": 300,
+        },
+        "swarm": {
+            "network": placement.network,
+            # One node: the workers' placement constraint would leave nowhere to run.
+            "placement_constraints": [],
+            "hub_hostname": placement.container,
+            "hub_api_port": HUB_API_PORT,
+        },
+        "homes": {"host_dir": str(files.homes_dir), "uid": 1000, "gid": 100},
+        "hub": {
+            "port": placement.port,
+            "state_dir": str(files.state_dir),
+            "concurrent_spawn_limit": 30,
+            "active_server_limit": 0,
+        },
+        "paths": {"userlist": str(files.userlist_file), "secrets_dir": str(files.secrets_dir)},
+    }
+
+
+def prepare(files: HubFiles, class_list: ClassList) -> None:
+    """The class list and the secrets, as the program and install-secrets leave them."""
+    for directory in (files.etc_dir, files.homes_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    files.userlist_file.write_text(json.dumps(class_list.as_json()))
+    values = {name: secrets.token_hex(32) for name in SECRET_NAMES}
+    _run_script(
+        "install-secrets", "--secrets-dir", str(files.secrets_dir), stdin=json.dumps(values)
+    )
+
+
+def start_hub(image: str, placement: HubPlacement, files: HubFiles, settings: dict) -> str:
+    """Run start-hub with the settings on stdin; it (re)creates the container when they
+    changed and returns once /hub/health answers. Returns what the script reported."""
+    return _run_script(
+        "start-hub",
+        "--image",
+        image,
+        "--container",
+        placement.container,
+        "--network",
+        placement.network,
+        "--port",
+        str(placement.port),
+        "--settings-file",
+        str(files.settings_file),
+        "--state-dir",
+        str(files.state_dir),
+        "--homes-dir",
+        str(files.homes_dir),
+        "--etc-dir",
+        str(files.etc_dir),
+        "--secrets-dir",
+        str(files.secrets_dir),
+        "--wait-seconds",
+        str(HUB_READY_TIMEOUT_SECONDS),
+        stdin=json.dumps(settings),
+    )
+
+
+def _run_script(name: str, *args: str, stdin: str) -> str:
+    result = subprocess.run(
+        [str(SCRIPTS_DIR / name), *args], input=stdin, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"scripts/{name} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
+        )
+    return result.stdout
+
+
+def wait_until_healthy(placement: HubPlacement) -> None:
+    def healthy() -> bool:
+        state = docker("inspect", "--format", "{{.State.Status}}", placement.container).strip()
+        if state in {"exited", "dead"}:
+            raise RuntimeError(f"hub container {placement.container} {state}")
+        return requests.get(f"{placement.url}/hub/health", timeout=5).ok
+
+    wait_for(healthy, timeout=HUB_READY_TIMEOUT_SECONDS, what=f"hub {placement.container}")
