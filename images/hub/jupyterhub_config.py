@@ -77,11 +77,13 @@ NOTEBOOK_HOME = "/home/jovyan"
 IDLE_CULLER = "idle-culler"
 USERLIST_SYNC = "userlist-sync"
 
-# The least each service needs. The culler reads activity and stops servers; it never culls
-# users. The userlist sync lists users, adds and deletes them (deleting a user stops their
-# server) and sets their admin flag, which only admin:users allows.
+# The least the culler needs: it reads activity and stops servers; it never culls users.
 IDLE_CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
-USERLIST_SYNC_SCOPES = ["list:users", "read:users", "admin:users"]
+# The userlist sync adds, deletes, promotes and demotes users. JupyterHub lets only an admin
+# grant or revoke admin (even with admin:users, its API answers 403), so the sync is in the
+# built-in admin role. Its token lives in a root-only file on the hub machine, where root
+# already commands the whole swarm through docker.sock, so this widens nobody's reach.
+ADMIN_ROLE = "admin"
 
 # JupyterHub compares at most this many characters of a token (jupyterhub.utils).
 TOKEN_LENGTHS = range(8, 65)
@@ -391,14 +393,15 @@ def idle_culler(timeout):
 
 
 def userlist_sync(settings):
-    """The userlist sync: an external service known by its token, and its role."""
+    """The userlist sync: an external service known by its token, and its admin role."""
     token = read_api_token(settings, "userlist_sync_token")
-    role = {"name": USERLIST_SYNC, "scopes": USERLIST_SYNC_SCOPES, "services": [USERLIST_SYNC]}
+    # Naming the admin role's services adds them; its scopes and admin_users stay JupyterHub's.
+    role = {"name": ADMIN_ROLE, "services": [USERLIST_SYNC]}
     return {"name": USERLIST_SYNC, "api_token": token}, role
 
 
 def configure_services(c, settings):
-    """The userlist sync, and the idle culler unless the idle timeout is 0; least privilege."""
+    """The userlist sync, and the idle culler unless the idle timeout is 0."""
     timeout = settings.require("notebook.idle_timeout_seconds", int)
     if timeout < 0:
         raise SettingsError(f"{settings.source}: 'notebook.idle_timeout_seconds' must be >= 0")
