@@ -12,6 +12,7 @@ import time
 
 import hub
 import pytest
+import requests
 import student_browser
 import swarm
 from jupyter_api import user_path
@@ -21,6 +22,17 @@ pytestmark = pytest.mark.live
 
 UPLOAD_BYTES = 50 * 1024 * 1024
 CULL_SLACK_SECONDS = 150  # on top of the idle timeout: the culler's interval and a stop
+
+
+def test_nginx_sends_plain_http_to_https_and_pins_https(live_hub):
+    redirect = requests.get(f"{live_hub.http_url}/hub/login", allow_redirects=False, timeout=10)
+    assert redirect.status_code == 301
+    assert redirect.headers["Location"] == f"{live_hub.public_url}/hub/login"
+    login = requests.get(
+        f"{live_hub.public_url}/hub/login", verify=str(live_hub.ca_file), timeout=10
+    )
+    assert login.ok
+    assert "max-age=" in login.headers.get("Strict-Transport-Security", "")
 
 
 def test_student_signs_in_and_runs_a_cell_in_jupyterlab(live_hub, student, tmp_path):
