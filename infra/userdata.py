@@ -2,13 +2,16 @@
 
 `cloud-init/common.yaml` is merged into `cloud-init/<role>.yaml` (maps merged, lists appended, the
 role wins on a scalar). A `write_files` entry without `content` takes it from
-`cloud-init/files/<path>`, a tree that mirrors the target filesystem. `{{ NAME }}` in any of these
+`cloud-init/files/<path>`, a tree that mirrors the target filesystem; with `encoding: gz+b64` it
+goes in gzipped (cloud-init unpacks it), for the larger files. `{{ NAME }}` in any of these
 files is replaced by the value of NAME in infra/layout.py, so paths and names have one source.
 
 The result depends only on those files: it is static per role and byte-identical from run to run,
 so a changed class list or secret never changes user-data (which would replace the instance).
 """
 
+import base64
+import gzip
 import re
 from typing import Any
 
@@ -22,8 +25,11 @@ ROLES = ("hub", "worker", "nfs")
 CLOUD_CONFIG_HEADER = "#cloud-config\n"
 
 # EC2 refuses user-data above 16 KB; the tests keep every role under it (with room to spare, so
-# no gzip is needed).
+# no gzip of the whole document is needed; a few large files go in gzipped).
 EC2_USER_DATA_LIMIT = 16 * 1024
+
+# cloud-init's name for gzipped, then base64-encoded write_files content.
+GZIP_ENCODING = "gz+b64"
 
 _LAYOUT_NAME = re.compile(r"\{\{\s*([A-Z][A-Z0-9_]*)\s*\}\}")
 
@@ -88,7 +94,11 @@ def _fill_file_content(entry: dict[str, Any]) -> None:
         raise UserDataError(
             f"write_files entry {target!r} has no content and {source} does not exist"
         )
-    entry["content"] = substitute_layout(source.read_text(), str(source))
+    content = substitute_layout(source.read_text(), str(source))
+    if entry.get("encoding") == GZIP_ENCODING:
+        # mtime 0: the same file always compresses to the same bytes, so user-data stays static.
+        content = base64.b64encode(gzip.compress(content.encode(), mtime=0)).decode()
+    entry["content"] = content
 
 
 class _BlockStyleDumper(yaml.SafeDumper):

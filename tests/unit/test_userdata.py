@@ -1,5 +1,8 @@
 """The user-data renderer: merge rules, file contents, layout values, determinism, size."""
 
+import base64
+import gzip
+
 import pytest
 import yaml
 
@@ -17,6 +20,13 @@ def package_list(role: str) -> list[str]:
 
 def file_paths(role: str) -> list[str]:
     return [entry["path"] for entry in rendered(role)["write_files"]]
+
+
+def written_content(entry: dict) -> str:
+    """What cloud-init writes for a write_files entry: gz+b64 content unpacked."""
+    if entry.get("encoding") == "gz+b64":
+        return gzip.decompress(base64.b64decode(entry["content"])).decode()
+    return entry["content"]
 
 
 @pytest.mark.parametrize("role", userdata.ROLES)
@@ -46,7 +56,7 @@ def test_every_file_has_the_content_of_its_mirror_in_the_files_tree(role):
     for entry in rendered(role)["write_files"]:
         source = userdata.FILES_DIR / entry["path"].lstrip("/")
         expected = userdata.substitute_layout(source.read_text(), str(source))
-        assert entry["content"] == expected, entry["path"]
+        assert written_content(entry) == expected, entry["path"]
 
 
 @pytest.mark.parametrize("role", userdata.ROLES)
@@ -141,3 +151,19 @@ def test_layout_names_are_filled_in_file_contents_too(cloud_init_tree):
     (cloud_init_tree / "files" / "etc" / "x.conf").write_text("dir={{ HUB_ETC_DIR }}\n")
     (cloud_init_tree / "hub.yaml").write_text(WRITES_X_CONF)
     assert rendered("hub")["write_files"][0]["content"] == f"dir={layout.HUB_ETC_DIR}\n"
+
+
+@pytest.mark.parametrize("role", userdata.ROLES)
+def test_every_machine_loads_the_wall_before_docker(role):
+    config = rendered(role)
+    assert "nftables" in config["packages"]
+    assert {
+        "/usr/local/share/camphub-wall/student-wall.nft",
+        "/usr/local/sbin/camphub-wall",
+        "/etc/systemd/system/camphub-wall.service",
+    } <= set(file_paths(role))
+    enable_wall = ["systemctl", "enable", "--now", "camphub-wall.service"]
+    assert enable_wall in config["runcmd"]
+    enable_docker = ["systemctl", "enable", "--now", "docker.service"]
+    if enable_docker in config["runcmd"]:
+        assert config["runcmd"].index(enable_wall) < config["runcmd"].index(enable_docker)
