@@ -4,7 +4,7 @@ import re
 import time
 
 from jupyter_api import user_path
-from playwright.sync_api import BrowserContext, Page, Response, expect
+from playwright.sync_api import BrowserContext, Page, Response, WebSocket, expect
 from playwright.sync_api import Error as PlaywrightError
 from waiting import wait_for
 
@@ -87,13 +87,17 @@ def wait_for_jupyterlab(page: Page, public_url: str, username: str) -> None:
 def run_first_cell(page: Page, source: str) -> str:
     """Open a new Python notebook from the launcher, run `source` in its first cell and
     return the cell's output text (it travels over the kernel websocket)."""
+    refused = _record_websocket_errors(page)
     page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
     notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     expect(notebook.locator(".jp-Notebook")).to_be_visible(timeout=UI_TIMEOUT_MS)
     # Typing before the kernel is connected would run nothing: wait, as a person would, until
     # the status bar says the notebook's kernel is idle (JupyterLab may swap the first session).
     status_bar = page.locator("#jp-main-statusbar")
-    expect(status_bar).to_contain_text(KERNEL_IDLE, timeout=CELL_TIMEOUT_MS)
+    try:
+        expect(status_bar).to_contain_text(KERNEL_IDLE, timeout=CELL_TIMEOUT_MS)
+    except AssertionError as error:
+        raise AssertionError(f"kernel never idle; websocket errors: {refused[-3:]}") from error
     editor = notebook.locator(".jp-Cell .cm-content").first
     editor.click()
     editor.type(source)
@@ -101,6 +105,17 @@ def run_first_cell(page: Page, source: str) -> str:
     output = notebook.locator(".jp-Cell").first.locator(".jp-OutputArea-output")
     expect(output).not_to_be_empty(timeout=CELL_TIMEOUT_MS)
     return output.inner_text()
+
+
+def _record_websocket_errors(page: Page) -> list[str]:
+    """Collect the page's websocket failures (a refused handshake shows up only here)."""
+    errors: list[str] = []
+
+    def watch(socket: WebSocket) -> None:
+        socket.on("socketerror", lambda error: errors.append(f"{socket.url}: {error}"))
+
+    page.on("websocket", watch)
+    return errors
 
 
 def create_api_token(context: BrowserContext, public_url: str, username: str) -> str:
