@@ -199,9 +199,14 @@ def _dump_hub_log(container: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def browser(pytestconfig) -> Iterator[Browser]:
+def browser(pytestconfig, live_hub) -> Iterator[Browser]:
+    """Chromium trusting exactly the hub's self-signed certificate (by its public key), so
+    every other certificate check stays on."""
+    trust = f"--ignore-certificate-errors-spki-list={nginx_front.spki_sha256(live_hub.ca_file)}"
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, trust]
+        )
         # Kept where the failure report can find it, even when a fixture failed half-way.
         pytestconfig.stash[OPEN_BROWSER] = chromium
         yield chromium
@@ -221,7 +226,7 @@ class SignedIn:
 def _sign_in_for_session(
     browser: Browser, stack: LiveHub, email: str, start_path: str, *, wait_for_lab: bool = False
 ) -> SignedIn:
-    context = browser.new_context(ignore_https_errors=True)
+    context = browser.new_context()
     page, callback = student_browser.sign_in(context, stack.public_url, email, start_path)
     assert callback.status < 400, f"{email} refused at the OAuth callback: {callback.status}"
     if wait_for_lab:
@@ -256,7 +261,7 @@ def new_context(browser):
     contexts = []
 
     def make():
-        context = browser.new_context(ignore_https_errors=True)
+        context = browser.new_context()
         contexts.append(context)
         return context
 

@@ -4,6 +4,8 @@ It runs with a prefix and main config of its own under the test's directory (not
 /etc/nginx is touched) and includes the real site, rendered for 127.0.0.1 and high ports.
 """
 
+import base64
+import hashlib
 import re
 import subprocess
 from dataclasses import dataclass
@@ -65,6 +67,22 @@ def make_self_signed_certificate(directory: Path, address: str) -> tuple[Path, P
     )
     key.chmod(0o600)
     return cert, key
+
+
+def spki_sha256(cert: Path) -> str:
+    """The base64 SHA-256 of a certificate's public key, the form Chromium pins keys by."""
+    public_key = subprocess.run(
+        ["openssl", "x509", "-in", str(cert), "-noout", "-pubkey"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    der = subprocess.run(
+        ["openssl", "pkey", "-pubin", "-outform", "DER"],
+        input=public_key,
+        check=True,
+        capture_output=True,
+    ).stdout
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
 def write_main_config(prefix: Path, site: Path) -> Path:
