@@ -1,0 +1,271 @@
+"""camphub-wall on a Debian 13 machine with Docker, swarm mode and the `camphub` overlay: what a
+student's container can reach, before and after Docker restarts and the machine reboots.
+
+The machine ("node") loads the wall as cloud-init installs it (the same files and unit, enabled
+before Docker starts). A second machine on the same network ("peer") stands in for the other
+instances and for the metadata service: it answers on the SSH, NFS, swarm and hub ports at its
+address, and at 169.254.169.254, which the node routes to it as EC2 does. On the node's overlay a
+container named like the hub answers on the hub API port, and the student is a container on the
+overlay running as uid 1000 without capabilities, probing with tests/payload/wall/probe.py.
+Every forbidden target is first shown to answer without the wall, so a closed one was closed by
+the wall and not by a missing listener.
+"""
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import payload_checker
+import pytest
+from payload_checker import Machine, docker, wait_for
+
+from infra import layout
+
+pytestmark = pytest.mark.live
+
+PREFIX = "h6-wall-"
+BASE_IMAGE = "debian:trixie-slim"
+WALL_FILES = {
+    "/usr/local/share/camphub-wall/student-wall.nft": "0644",
+    "/usr/local/sbin/camphub-wall": "0755",
+    "/etc/systemd/system/camphub-wall.service": "0644",
+}
+WALL_TOOLS = f"{payload_checker.PROJECT_MOUNT}/tests/payload/wall"
+METADATA = "169.254.169.254"
+STUDENT = "h6-student"
+BUILDER = "h6-builder"  # a container on docker0, as an image build's RUN step is
+# The student and the hub stand-in borrow the node's Python (Debian 13, like their image).
+BORROWED = ("-v", "/usr:/usr:ro", "-v", f"{payload_checker.PROJECT_MOUNT}:/payload:ro")
+STUDENT_FLAGS = ("--user", f"{layout.STUDENT_UID}:{layout.STUDENT_GID}", "--cap-drop", "ALL")
+# What instances serve (SSH, NFS, swarm, the hub's port) and the metadata service's HTTP.
+INSTANCE_PORTS = (
+    layout.SSH_PORT,
+    layout.NFS_PORT,
+    layout.SWARM_MANAGER_PORT,
+    layout.SWARM_GOSSIP_PORT,
+    layout.HUB_PORT,
+)
+METADATA_PORT = 80
+INTERNET = "pypi.org:443"
+RESTART_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Lab:
+    node: Machine
+    peer_address: str
+    node_address: str
+
+    def gateway_address(self) -> str:
+        """The node's own address on docker_gwbridge, the students' way out of the overlay."""
+        template = "{{(index .IPAM.Config 0).Gateway}}"
+        return self.docker("network", "inspect", "-f", template, "docker_gwbridge").strip()
+
+    def forbidden(self) -> list[str]:
+        machines = (self.peer_address, self.node_address, self.gateway_address())
+        ports = [f"{address}:{port}" for address in machines for port in INSTANCE_PORTS]
+        return [*ports, f"{METADATA}:{METADATA_PORT}"]
+
+    def hub_api(self) -> str:
+        return f"{layout.HUB_CONTAINER}:{layout.HUB_API_PORT}"
+
+    def docker(self, *args: str) -> str:
+        return self.node.run("docker", *args).stdout
+
+    def probe(self, *targets: str, container: str = STUDENT) -> dict[str, str]:
+        output = self.docker("exec", container, "python3", "/payload/tests/payload/wall/probe.py",
+                             *targets)  # fmt: skip
+        return json.loads(output)
+
+    def wall(self, *args: str) -> str:
+        return self.node.run("camphub-wall", *args).stdout.strip()
+
+
+def address_of(container: str, network: str) -> str:
+    template = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
+    return docker("inspect", "-f", template, container).stdout.strip()
+
+
+def boot(name: str, network: str, *flags: str) -> Machine:
+    docker(
+        "run", "-d", "--name", name, "--hostname", name, "--network", network,
+        *payload_checker.SYSTEMD_FLAGS, *flags,
+        "-v", f"{payload_checker.PROJECT_DIR}:{payload_checker.PROJECT_MOUNT}:ro",
+        payload_checker.IMAGE,
+    )  # fmt: skip
+    machine = Machine(name)
+    machine.wait_until_booted()
+    return machine
+
+
+def install_wall(node: Machine) -> None:
+    """What cloud-init does with common.yaml's wall: the files, then enable the unit."""
+    source = f"{payload_checker.PROJECT_MOUNT}/cloud-init/files"
+    for path, mode in WALL_FILES.items():
+        node.run("install", "-D", "-m", mode, f"{source}{path}", path)
+    node.run("systemctl", "daemon-reload")
+    node.run("systemctl", "enable", "--now", "camphub-wall.service")
+
+
+def serve_as_peer(peer: Machine) -> None:
+    peer.run("ip", "addr", "add", f"{METADATA}/32", "dev", "lo")
+    ports = " ".join(str(port) for port in (*INSTANCE_PORTS, METADATA_PORT))
+    peer.run("sh", "-c", f"python3 {WALL_TOOLS}/listener.py {ports} >/dev/null 2>&1 &")
+
+
+def prepare_node(node: Machine, peer_address: str) -> None:
+    """What the machine has after a boot: the metadata route, its own services listening."""
+    node.run("ip", "route", "replace", f"{METADATA}/32", "via", peer_address)
+    swarm_ports = (layout.SWARM_MANAGER_PORT, layout.SWARM_GOSSIP_PORT)  # the swarm serves these
+    ports = " ".join(str(port) for port in INSTANCE_PORTS if port not in swarm_ports)
+    node.run("sh", "-c", f"python3 {WALL_TOOLS}/listener.py {ports} >/dev/null 2>&1 &")
+
+
+def load_base_image(node: Machine) -> None:
+    saved = subprocess.Popen(["docker", "save", BASE_IMAGE], stdout=subprocess.PIPE)
+    loaded = subprocess.run(
+        ["docker", "exec", "-i", node.name, "docker", "load"],
+        stdin=saved.stdout, capture_output=True, check=False,
+    )  # fmt: skip
+    assert saved.wait() == 0 and loaded.returncode == 0, loaded.stderr.decode()
+
+
+def start_swarm(lab: Lab) -> None:
+    """A one-node swarm with camphub's overlay, the hub stand-in and a student on it; both
+    come back after a restart, as the real ones do."""
+    lab.docker("swarm", "init", "--advertise-addr", lab.node_address)
+    lab.docker("network", "create", "--driver", "overlay", "--attachable", layout.OVERLAY_NETWORK)
+    lab.docker(
+        "run", "-d", "--name", layout.HUB_CONTAINER, "--restart", "always",
+        "--network", layout.OVERLAY_NETWORK, *BORROWED, BASE_IMAGE,
+        "python3", "/payload/tests/payload/wall/listener.py", str(layout.HUB_API_PORT),
+    )  # fmt: skip
+    lab.docker(
+        "run", "-d", "--name", STUDENT, "--restart", "always",
+        "--network", layout.OVERLAY_NETWORK, *STUDENT_FLAGS, *BORROWED,
+        BASE_IMAGE, "sleep", "infinity",
+    )  # fmt: skip
+    lab.docker("run", "-d", "--name", BUILDER, "--restart", "always", *BORROWED,
+               BASE_IMAGE, "sleep", "infinity")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    payload_checker.build_image()
+    suffix = uuid.uuid4().hex[:8]
+    network, node_name, peer_name = (f"{PREFIX}{part}-{suffix}" for part in ("net", "node", "peer"))
+    volume = f"{node_name}-docker"
+    docker("network", "create", network)
+    try:
+        peer = boot(peer_name, network)
+        node = boot(node_name, network, "-v", f"{volume}:/var/lib/docker")
+        lab = Lab(node, address_of(peer_name, network), address_of(node_name, network))
+        serve_as_peer(peer)
+        prepare_node(node, lab.peer_address)
+        install_wall(node)
+        node.run("systemctl", "enable", "--now", "docker.service")
+        load_base_image(node)
+        start_swarm(lab)
+        wait_for(lambda: lab.probe(lab.hub_api()) == {lab.hub_api(): "open"},
+                 timeout=60, what="the hub stand-in answers on the overlay")  # fmt: skip
+        yield lab
+    finally:
+        docker("rm", "-f", "-v", node_name, peer_name, check=False)
+        docker("volume", "rm", "-f", volume, check=False)
+        docker("network", "rm", network, check=False)
+
+
+def closed(outcomes: dict[str, str]) -> dict[str, str]:
+    return {target: result for target, result in outcomes.items() if result != "open"}
+
+
+def opened(outcomes: dict[str, str]) -> dict[str, str]:
+    return {target: result for target, result in outcomes.items() if result == "open"}
+
+
+def test_without_the_wall_a_student_reaches_every_machine_and_the_metadata_service(lab):
+    """The control: the listeners answer and the probe sees them, so the tests below can fail."""
+    lab.node.run("nft", "delete", "table", "inet", "camphub_wall")
+    try:
+        assert closed(lab.probe(*lab.forbidden())) == {}
+    finally:
+        lab.wall("apply")
+
+
+def test_a_student_reaches_no_machine_and_no_metadata_but_the_hub_api_and_the_internet(lab):
+    outcomes = lab.probe(*lab.forbidden(), lab.hub_api(), INTERNET)
+    assert opened(outcomes) == {lab.hub_api(): "open", INTERNET: "open"}
+
+
+def test_an_image_build_step_reaches_no_machine_either(lab):
+    outcomes = lab.probe(*lab.forbidden(), INTERNET, container=BUILDER)
+    assert opened(outcomes) == {INTERNET: "open"}
+
+
+def test_applying_again_changes_nothing(lab):
+    assert lab.wall("apply") == "camphub-wall: nothing changed"
+
+
+def test_exam_mode_closes_the_students_internet_but_not_the_hub_api_or_builds(lab):
+    try:
+        assert "internet: off" in lab.wall("internet", "off")
+        assert lab.wall("internet", "off") == "camphub-wall: nothing changed"
+        outcomes = lab.probe(*lab.forbidden(), lab.hub_api(), INTERNET)
+        assert opened(outcomes) == {lab.hub_api(): "open"}
+        assert lab.probe(INTERNET, container=BUILDER) == {INTERNET: "open"}
+    finally:
+        lab.wall("internet", "on")
+    assert lab.probe(INTERNET) == {INTERNET: "open"}
+
+
+def test_docker_cannot_start_without_the_wall_and_starts_after_it(lab):
+    requires = lab.node.run("systemctl", "show", "-p", "Requires", "-p", "After", "docker.service")
+    assert requires.stdout.count("camphub-wall.service") == 2
+
+
+def wait_for_student(lab: Lab) -> None:
+    def student_reaches_the_hub() -> bool:
+        running = lab.node.run("docker", "exec", STUDENT, "true", check=False).returncode == 0
+        return running and lab.probe(lab.hub_api()) == {lab.hub_api(): "open"}
+
+    wait_for(student_reaches_the_hub, timeout=RESTART_SECONDS, what="the student is back")
+
+
+def test_the_wall_holds_after_docker_restarts(lab):
+    lab.node.run("systemctl", "restart", "docker.service")
+    wait_for_student(lab)
+    outcomes = lab.probe(*lab.forbidden(), lab.hub_api(), INTERNET)
+    assert opened(outcomes) == {lab.hub_api(): "open", INTERNET: "open"}
+
+
+def test_the_wall_holds_after_the_machine_reboots(lab):
+    docker("restart", lab.node.name)
+    lab.node.wait_until_booted()
+    prepare_node(lab.node, lab.peer_address)
+    wait_for_student(lab)
+    outcomes = lab.probe(*lab.forbidden(), lab.hub_api(), INTERNET)
+    assert opened(outcomes) == {lab.hub_api(): "open", INTERNET: "open"}
+
+
+POLICY_FILE = "/etc/camphub-wall/student-internet"
+
+
+@pytest.mark.parametrize("policy", ["on", "off"])
+def test_the_composed_ruleset_passes_debian_13s_nft_check(lab, policy):
+    try:
+        lab.node.write(POLICY_FILE, f"{policy}\n")
+        assert lab.node.run("camphub-wall", "check").returncode == 0
+    finally:
+        lab.node.run("rm", "-f", POLICY_FILE)
+
+
+def test_a_garbled_policy_is_refused_by_name(lab):
+    try:
+        lab.node.write(POLICY_FILE, "bogus\n")
+        refused = lab.node.run("camphub-wall", "check", check=False)
+    finally:
+        lab.node.run("rm", "-f", POLICY_FILE)
+    assert refused.returncode != 0
+    assert f"{POLICY_FILE} must hold on or off" in refused.stderr
