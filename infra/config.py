@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
         "cpuLimit": 1.0,
         "cpuGuarantee": 0.25,
         "idleCullMinutes": 60,
+        # false: exam mode, the students' servers reach the hub and nothing on the internet
+        # (camphub-wall on every worker; image builds keep theirs).
+        "internet": True,
     },
     # A read-only data directory on the NFS server in every student's container (big data sets
     # shared rather than copied into each home); the organizer fills it over SSH.
@@ -85,6 +88,7 @@ class NotebookSpec:
     cpu_limit: float
     cpu_guarantee: float
     idle_cull_minutes: int  # 0 turns the idle culler off
+    internet: bool = True  # False: exam mode, no internet from the students' servers
 
 
 @dataclass(frozen=True)
@@ -398,6 +402,7 @@ def _notebook(section: Mapping[str, Any], problems: _Problems) -> NotebookSpec:
         idle_cull_minutes=_number(
             section, "notebook", "idleCullMinutes", int, 0, MAX_IDLE_CULL_MINUTES, problems
         ),
+        internet=_boolean(section["internet"], "notebook.internet", True, problems),
     )
     if bytes_of(spec.mem_guarantee) > bytes_of(spec.mem_limit):
         problems.add(
@@ -475,14 +480,17 @@ def bytes_of(size: str) -> int:
 
 def _flag(reader: Any, key: str, problems: _Problems) -> bool:
     value = reader.value(key)
-    if value is None:
-        return DEFAULTS[key]
+    return DEFAULTS[key] if value is None else _boolean(value, key, DEFAULTS[key], problems)
+
+
+def _boolean(value: Any, key: str, default: bool, problems: _Problems) -> bool:
+    """true or false, also as the text `pulumi config set` stores."""
     if isinstance(value, bool):
         return value
     if str(value).lower() in ("true", "false"):
         return str(value).lower() == "true"
     problems.add(key, f"{value!r} is not true or false.")
-    return DEFAULTS[key]
+    return default
 
 
 def _materials_repo(value: Any, problems: _Problems) -> MaterialsRepo | None:

@@ -40,6 +40,7 @@ BAD_CONFIGS = [
     ({"notebook": {"cpuGuarantee": 2}}, "notebook.cpuGuarantee: 2 is above notebook.cpuLimit"),
     ({"notebook": {"cpuLimit": -1}}, "notebook.cpuLimit: -1 is not a number"),
     ({"notebook": {"idleCullMinutes": -5}}, "notebook.idleCullMinutes: -5"),
+    ({"notebook": {"internet": "sometimes"}}, "notebook.internet: 'sometimes' is not true or"),
     (
         {"workers": {"instanceType": "t3.medium"}, "notebook": {"memLimit": "6G"}},
         "notebook.memLimit: 6G does not fit on a t3.medium worker",
@@ -105,3 +106,14 @@ def test_defaults_fit_25_students_at_their_guarantee():
     usable = workers["count"] * (shape.memory_gib - WORKER_RESERVED_GIB) * 1024**3
     assert usable >= 25 * bytes_of(notebook["memGuarantee"])
     assert workers["count"] * shape.vcpus >= 25 * notebook["cpuGuarantee"]
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, True), (False, False), ("false", False)])
+def test_students_have_the_internet_unless_the_stack_turns_it_off(base_config, given, expected):
+    from infra.config import load_config
+
+    notebook = {} if given is None else {"internet": given}
+    config = {**base_config, "notebook": notebook} if notebook else base_config
+    captured = {}
+    deploy(config, body=lambda: captured.setdefault("config", load_config()))
+    assert captured["config"].notebook.internet is expected

@@ -1,6 +1,6 @@
 """Tries a TCP connection to every HOST:PORT given, all at once, and prints a JSON object
 mapping each to "open" (connected) or the reason it failed. Run inside a student's container,
-as the student.
+as the student: as a command, or loaded in a kernel as a module and called as `outcomes()`.
 
     python3 probe.py 10.0.0.5:2049 169.254.169.254:80 pypi.org:443
 """
@@ -22,7 +22,10 @@ def outcome(target: str) -> str:
         return type(error).__name__
 
 
-if __name__ == "__main__":
-    targets = sys.argv[1:]
+def outcomes(targets: list[str]) -> dict[str, str]:
     with ThreadPoolExecutor(max_workers=len(targets) or 1) as pool:
-        print(json.dumps(dict(zip(targets, pool.map(outcome, targets), strict=True))))
+        return dict(zip(targets, pool.map(outcome, targets), strict=True))
+
+
+if __name__ == "__main__":
+    print(json.dumps(outcomes(sys.argv[1:])))

@@ -1,0 +1,122 @@
+"""Issue 7 on the live hub: what code in a student's kernel, run through the hub as a student
+runs it, can and cannot reach of the hub and of a classmate's server, and what it runs as.
+
+The host firewall (camphub-wall) is not loaded on this shared engine; tests/payload/
+test_student_wall.py proves it on a machine of its own. What is checked here holds without it:
+the proxy's API listens on the hub container's loopback only, a classmate's server admits no
+one but its owner even when reached directly on the overlay, and the student's process has no
+privileges and no Docker socket. Named to run before the live hub module, whose last test
+restarts the hub with a short idle timeout.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import swarm
+from jupyter_api import HubClient, user_path
+
+pytestmark = pytest.mark.live
+
+PROBE_SOURCE = (Path(__file__).parents[1] / "wall" / "probe.py").read_text()
+SINGLE_USER_PORT = 8888  # DockerSpawner's port for the server in each container
+LISTEN = "0A"  # TCP state in /proc/net/tcp
+
+
+def client(live_hub, person) -> HubClient:
+    return HubClient(live_hub.public_url, live_hub.ca_file, person.token)
+
+
+def in_kernel(live_hub, person, code: str) -> object:
+    """Runs `code` (which leaves its answer in `answer`) in `person`'s kernel; the answer."""
+    as_person = client(live_hub, person)
+    as_person.start_server_and_wait_until_it_answers(person.email)
+    printed = as_person.run_code(person.email, f"{code}\nimport json; print(json.dumps(answer))")
+    return json.loads(printed.strip().splitlines()[-1])
+
+
+def reach_from_kernel(live_hub, person, targets: list[str]) -> dict[str, str]:
+    code = (
+        "import types\nprobe = types.ModuleType('probe')\n"
+        f"exec({PROBE_SOURCE!r}, probe.__dict__)\nanswer = probe.outcomes({targets!r})"
+    )
+    return in_kernel(live_hub, person, code)
+
+
+def listening_ports(container: str) -> dict[int, set[str]]:
+    """Each TCP port the container listens on, with the (hex) addresses it is bound to."""
+    table = swarm.docker("exec", container, "cat", "/proc/net/tcp", "/proc/net/tcp6")
+    ports: dict[int, set[str]] = {}
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == LISTEN:
+            address, port = fields[1].split(":")
+            ports.setdefault(int(port, 16), set()).add(address)
+    return ports
+
+
+def test_a_kernel_reaches_the_hub_api_and_no_other_port_of_the_hub(live_hub, student):
+    swarm_settings = live_hub.settings["swarm"]
+    hub_name, api_port = swarm_settings["hub_hostname"], swarm_settings["hub_api_port"]
+    public_port = live_hub.settings["hub"]["port"]
+    ports = listening_ports(live_hub.placement.container)
+    # The proxy's API (and anything else) on the hub container's loopback: the control that a
+    # port beyond the two expected ones exists at all.
+    assert set(ports) - {api_port, public_port}, f"the hub listens on {sorted(ports)} only"
+    outcomes = reach_from_kernel(live_hub, student, [f"{hub_name}:{port}" for port in ports])
+    reachable = {target for target, outcome in outcomes.items() if outcome == "open"}
+    # The hub API the server needs, and the proxy's public side, which checks who asks.
+    assert reachable == {f"{hub_name}:{api_port}", f"{hub_name}:{public_port}"}
+
+
+def test_a_classmates_server_on_the_overlay_admits_neither_the_student_nor_anonymous(
+    live_hub, student, classmate
+):
+    # The control: the classmate's own token gets through the hub's proxy.
+    as_classmate = client(live_hub, classmate)
+    as_classmate.start_server_and_wait_until_it_answers(classmate.email)
+    assert as_classmate.server_api(classmate.email, "GET", "/contents").status_code == 200
+    (service,) = swarm.user_services(live_hub.placement.network, classmate.email)
+    url = (
+        f"http://{service['Spec']['Name']}:{SINGLE_USER_PORT}"
+        f"/user/{user_path(classmate.email)}/api/contents"
+    )
+    code = f"""
+import os, urllib.error, urllib.request
+
+class Stay(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args):
+        return None
+
+def status(headers):
+    try:
+        return urllib.request.build_opener(Stay).open(
+            urllib.request.Request({url!r}, headers=headers), timeout=10).status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+own_token = {{"Authorization": "token " + os.environ["JUPYTERHUB_API_TOKEN"]}}
+answer = {{"own token": status(own_token), "anonymous": status({{}})}}
+"""
+    statuses = in_kernel(live_hub, student, code)
+    assert statuses["own token"] == 403, statuses
+    assert statuses["anonymous"] in (302, 401, 403), statuses
+
+
+def test_a_kernel_runs_unprivileged_without_the_docker_socket(live_hub, student):
+    code = """
+import os
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+answer = {
+    "uid": os.getuid(),
+    "capabilities": [status[k].strip() for k in ("CapPrm", "CapEff", "CapBnd", "CapAmb")],
+    "docker socket": any("docker.sock" in line for line in open("/proc/self/mounts"))
+                     or os.path.exists("/var/run/docker.sock"),
+}
+"""
+    answer = in_kernel(live_hub, student, code)
+    assert answer == {
+        "uid": live_hub.settings["homes"]["uid"],
+        "capabilities": ["0000000000000000"] * 4,
+        "docker socket": False,
+    }
