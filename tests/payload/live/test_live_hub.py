@@ -1,7 +1,17 @@
-"""The live hub of issue 3: the real images, config and nginx site, driven as people use them.
+"""The live hub of issue 3: the real images, config, bootstrap scripts and nginx site, driven
+in Chromium and over the hub and Jupyter APIs as students and the teacher use them.
 
-One hub serves the whole module (see conftest.py). The idle-culler test restarts that hub with
-a short timeout, so it runs last.
+What runs (conftest.py): a one-node swarm on the local engine, an attachable overlay, the hub
+container started by scripts/start-hub after scripts/install-secrets, Debian's nginx with the
+rendered nginx/camphub.conf.template and a self-signed certificate, and oidc-provider-mock
+standing in for Google while the hub still runs GoogleOAuthenticator.
+
+What it proves: plain HTTP goes to HTTPS; a listed student signs in, gets a limited swarm
+service with only their own home, and runs a cell in JupyterLab; files survive a restart of
+their server; an unlisted email is refused and gets nothing; a classmate reaches neither the
+student's server nor their files; the admin panel is the teacher's alone; a 50 MB upload crosses
+nginx; the idle culler stops an idle server. The culler test recreates the hub with a short
+timeout, so it runs last. Run: `bin/test tests/payload/live` (needs bin/setup-host first).
 """
 
 import base64
