@@ -18,7 +18,8 @@ Sources, read once when the hub starts:
                   "cpu_limit": 1.0, "cpu_guarantee": 0.25,
                   "idle_timeout_seconds": 3600,  # 0: no idle culler
                   "start_timeout_seconds": 600,
-                  "http_timeout_seconds": 120},  # optional, default 120
+                  "http_timeout_seconds": 120,   # optional, default 120
+                  "pids_limit": 1024},           # optional, default 1024; 0: no limit
      "swarm": {"network": "camphub", "placement_constraints": ["node.role == worker"],
                "hub_hostname": "camphub-hub", "hub_api_port": 8081},
      "homes": {"host_dir": "/srv/camphub/homes", "uid": 1000, "gid": 100},
@@ -72,6 +73,12 @@ DEFAULT_SETTINGS_FILE = "/etc/camphub/hub-settings.json"
 
 # Where the notebook image (images/notebook/Dockerfile) keeps jovyan's home.
 NOTEBOOK_HOME = "/home/jovyan"
+
+# SwarmSpawner plus a process limit per container (camphub_spawner.py, beside this file).
+SPAWNER_CLASS = "camphub_spawner.PidsLimitedSwarmSpawner"
+# Processes and threads in one student's container: several kernels with their math libraries'
+# thread pools fit many times over; a fork bomb does not.
+DEFAULT_PIDS_LIMIT = 1024
 
 # Hub-managed and external services; the names appear in logs and in the admin panel.
 IDLE_CULLER = "idle-culler"
@@ -274,7 +281,10 @@ def home_creator(host_dir, uid, gid):
 
 def configure_spawner(c, settings):
     """One swarm service per student on a worker, with the student's home and nothing else."""
-    c.JupyterHub.spawner_class = "dockerspawner.SwarmSpawner"
+    c.JupyterHub.spawner_class = SPAWNER_CLASS
+    c.PidsLimitedSwarmSpawner.pids_limit = settings.optional(
+        "notebook.pids_limit", int, DEFAULT_PIDS_LIMIT
+    )
     spawner = c.SwarmSpawner
     spawner.image = settings.require("notebook.image", str)
     # Set, so the hub does not inspect the image on the manager, where it is never built.
