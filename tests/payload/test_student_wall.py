@@ -109,6 +109,13 @@ def install_wall(node: Machine) -> None:
     node.run("systemctl", "enable", "--now", "camphub-wall.service")
 
 
+def install_docker_settings(node: Machine) -> None:
+    """The hub's and workers' daemon.json, as their user-data writes it."""
+    path = "/etc/docker/daemon.json"
+    source = f"{payload_checker.PROJECT_MOUNT}/cloud-init/files{path}"
+    node.run("install", "-D", "-m", "0644", source, path)
+
+
 def serve_as_peer(peer: Machine) -> None:
     peer.run("ip", "addr", "add", f"{METADATA}/32", "dev", "lo")
     ports = " ".join(str(port) for port in (*INSTANCE_PORTS, METADATA_PORT))
@@ -165,6 +172,7 @@ def lab() -> Iterator[Lab]:
         serve_as_peer(peer)
         prepare_node(node, lab.peer_address)
         install_wall(node)
+        install_docker_settings(node)
         node.run("systemctl", "enable", "--now", "docker.service")
         load_base_image(node)
         start_swarm(lab)
@@ -269,3 +277,8 @@ def test_a_garbled_policy_is_refused_by_name(lab):
         lab.node.run("rm", "-f", POLICY_FILE)
     assert refused.returncode != 0
     assert f"{POLICY_FILE} must hold on or off" in refused.stderr
+
+
+def test_no_process_in_a_students_container_can_gain_privileges(lab):
+    status = lab.docker("exec", STUDENT, "grep", "^NoNewPrivs:", "/proc/self/status")
+    assert status.split() == ["NoNewPrivs:", "1"]
