@@ -1,14 +1,15 @@
-"""camphub-wall on a Debian 13 machine with Docker, swarm mode and the `camphub` overlay: what a
-student's container can reach, before and after Docker restarts and the machine reboots.
+"""camphub's walls on a Debian 13 machine with Docker, swarm mode and the `camphub` overlay: what
+a student's container can reach, before and after Docker restarts and the machine reboots.
 
-The machine ("node") loads the wall as cloud-init installs it (the same files and unit, enabled
-before Docker starts). A second machine on the same network ("peer") stands in for the other
-instances and for the metadata service: it answers on the SSH, NFS, swarm and hub ports at its
-address, and at 169.254.169.254, which the node routes to it as EC2 does. On the node's overlay a
-container named like the hub answers on the hub API port, and the student is a container on the
-overlay running as uid 1000 without capabilities, probing with tests/payload/wall/probe.py.
-Every forbidden target is first shown to answer without the wall, so a closed one was closed by
-the wall and not by a missing listener.
+The machine ("node") loads the walls as cloud-init installs them (the same files and units: the
+machine's wall enabled before Docker starts, the overlay wall's watcher with Docker). A second
+machine on the same network ("peer") stands in for the other instances and for the metadata
+service: it answers on the SSH, NFS, swarm and hub ports at its address, and at 169.254.169.254,
+which the node routes to it as EC2 does. On the node's overlay a container named like the hub
+answers on the hub API and public ports, a classmate's server on the single-user port, and the
+student is a container on the overlay running as uid 1000 without capabilities, probing with
+tests/payload/wall/probe.py. Every forbidden target is first shown to answer without the walls,
+so a closed one was closed by a wall and not by a missing listener.
 """
 
 import json
@@ -21,7 +22,7 @@ import payload_checker
 import pytest
 from payload_checker import Machine, docker, wait_for
 
-from infra import layout
+from infra import layout, userdata
 
 pytestmark = pytest.mark.live
 
@@ -31,10 +32,16 @@ WALL_FILES = {
     "/usr/local/share/camphub-wall/student-wall.nft": "0644",
     "/usr/local/sbin/camphub-wall": "0755",
     "/etc/systemd/system/camphub-wall.service": "0644",
+    "/usr/local/share/camphub-wall/student-overlay.nft": "0644",
+    "/usr/local/sbin/camphub-overlay-wall": "0755",
+    "/etc/systemd/system/camphub-overlay-wall.service": "0644",
 }
 WALL_TOOLS = f"{payload_checker.PROJECT_MOUNT}/tests/payload/wall"
 METADATA = "169.254.169.254"
+LISTENER = "/payload/tests/payload/wall/listener.py"
 STUDENT = "h6-student"
+CLASSMATE = "h6-classmate"
+SINGLE_USER_PORT = 8888  # where DockerSpawner's servers listen
 BUILDER = "h6-builder"  # a container on docker0, as an image build's RUN step is
 # The student and the hub stand-in borrow the node's Python (Debian 13, like their image).
 BORROWED = ("-v", "/usr:/usr:ro", "-v", f"{payload_checker.PROJECT_MOUNT}:/payload:ro")
@@ -71,6 +78,11 @@ class Lab:
     def hub_api(self) -> str:
         return f"{layout.HUB_CONTAINER}:{layout.HUB_API_PORT}"
 
+    def on_the_overlay(self) -> list[str]:
+        """What a student must not open on the overlay: a classmate's server, the hub's
+        other port (the proxy's public side, reached through nginx instead)."""
+        return [f"{CLASSMATE}:{SINGLE_USER_PORT}", f"{layout.HUB_CONTAINER}:{layout.HUB_PORT}"]
+
     def docker(self, *args: str) -> str:
         return self.node.run("docker", *args).stdout
 
@@ -100,20 +112,26 @@ def boot(name: str, network: str, *flags: str) -> Machine:
     return machine
 
 
-def install_wall(node: Machine) -> None:
-    """What cloud-init does with common.yaml's wall: the files, then enable the unit."""
-    source = f"{payload_checker.PROJECT_MOUNT}/cloud-init/files"
+def install_file(node: Machine, path: str, mode: str) -> None:
+    """A file of cloud-init/files as user-data writes it: layout names filled in."""
+    source = userdata.FILES_DIR / path.lstrip("/")
+    node.write(path, userdata.substitute_layout(source.read_text(), str(source)))
+    node.run("chmod", mode, path)
+
+
+def install_walls(node: Machine) -> None:
+    """What cloud-init does: the files, the machine's wall enabled before Docker starts."""
     for path, mode in WALL_FILES.items():
-        node.run("install", "-D", "-m", mode, f"{source}{path}", path)
+        install_file(node, path, mode)
     node.run("systemctl", "daemon-reload")
     node.run("systemctl", "enable", "--now", "camphub-wall.service")
 
 
-def install_docker_settings(node: Machine) -> None:
-    """The hub's and workers' daemon.json, as their user-data writes it."""
-    path = "/etc/docker/daemon.json"
-    source = f"{payload_checker.PROJECT_MOUNT}/cloud-init/files{path}"
-    node.run("install", "-D", "-m", "0644", source, path)
+def start_docker(node: Machine) -> None:
+    """The hub's and workers' daemon.json, then Docker and the students' overlay wall."""
+    install_file(node, "/etc/docker/daemon.json", "0644")
+    node.run("systemctl", "enable", "--now", "docker.service")
+    node.run("systemctl", "enable", "--now", "camphub-overlay-wall.service")
 
 
 def serve_as_peer(peer: Machine) -> None:
@@ -147,13 +165,19 @@ def start_swarm(lab: Lab) -> None:
     lab.docker(
         "run", "-d", "--name", layout.HUB_CONTAINER, "--restart", "always",
         "--network", layout.OVERLAY_NETWORK, *BORROWED, BASE_IMAGE,
-        "python3", "/payload/tests/payload/wall/listener.py", str(layout.HUB_API_PORT),
+        "python3", LISTENER, str(layout.HUB_API_PORT), str(layout.HUB_PORT),
     )  # fmt: skip
-    lab.docker(
-        "run", "-d", "--name", STUDENT, "--restart", "always",
-        "--network", layout.OVERLAY_NETWORK, *STUDENT_FLAGS, *BORROWED,
-        BASE_IMAGE, "sleep", "infinity",
-    )  # fmt: skip
+    for name, command in (
+        (STUDENT, ["sleep", "infinity"]),
+        (CLASSMATE, ["python3", LISTENER, str(SINGLE_USER_PORT)]),
+    ):
+        lab.docker(
+            "run", "-d", "--name", name, "--restart", "always",
+            "--network", layout.OVERLAY_NETWORK, *STUDENT_FLAGS, *BORROWED,
+            # As on a swarm task of DockerSpawner's: the label camphub-overlay-wall looks for.
+            "--label", f"com.docker.swarm.service.name=jupyter-{name}",
+            BASE_IMAGE, *command,
+        )  # fmt: skip
     lab.docker("run", "-d", "--name", BUILDER, "--restart", "always", *BORROWED,
                BASE_IMAGE, "sleep", "infinity")  # fmt: skip
 
@@ -171,9 +195,8 @@ def lab() -> Iterator[Lab]:
         lab = Lab(node, address_of(peer_name, network), address_of(node_name, network))
         serve_as_peer(peer)
         prepare_node(node, lab.peer_address)
-        install_wall(node)
-        install_docker_settings(node)
-        node.run("systemctl", "enable", "--now", "docker.service")
+        install_walls(node)
+        start_docker(node)
         load_base_image(node)
         start_swarm(lab)
         wait_for(lambda: lab.probe(lab.hub_api()) == {lab.hub_api(): "open"},
@@ -202,9 +225,25 @@ def test_without_the_wall_a_student_reaches_every_machine_and_the_metadata_servi
         lab.wall("apply")
 
 
+def test_without_the_overlay_wall_a_student_opens_a_classmates_server(lab):
+    """The control for the overlay: the classmate's server and the hub's port answer."""
+    pid = lab.docker("inspect", "--format", "{{.State.Pid}}", STUDENT).strip()
+    lab.node.run("nsenter", "--target", pid, "--net",
+                 "nft", "delete", "table", "inet", "camphub_overlay_wall")  # fmt: skip
+    try:
+        assert closed(lab.probe(*lab.on_the_overlay())) == {}
+    finally:
+        lab.node.run("camphub-overlay-wall", "apply-all")
+
+
 def test_a_student_reaches_no_machine_and_no_metadata_but_the_hub_api_and_the_internet(lab):
-    outcomes = lab.probe(*lab.forbidden(), lab.hub_api(), INTERNET)
+    outcomes = lab.probe(*lab.forbidden(), *lab.on_the_overlay(), lab.hub_api(), INTERNET)
     assert opened(outcomes) == {lab.hub_api(): "open", INTERNET: "open"}
+
+
+def test_the_hub_still_reaches_the_students_servers(lab):
+    server = f"{CLASSMATE}:{SINGLE_USER_PORT}"
+    assert lab.probe(server, container=layout.HUB_CONTAINER) == {server: "open"}
 
 
 def test_an_image_build_step_reaches_no_machine_either(lab):
@@ -234,17 +273,23 @@ def test_docker_cannot_start_without_the_wall_and_starts_after_it(lab):
 
 
 def wait_for_student(lab: Lab) -> None:
-    def student_reaches_the_hub() -> bool:
-        running = lab.node.run("docker", "exec", STUDENT, "true", check=False).returncode == 0
-        return running and lab.probe(lab.hub_api()) == {lab.hub_api(): "open"}
+    """Until the student's container is back, reaches the hub API, and its overlay wall (which
+    the watcher loads as the container starts) closes the classmate's server."""
 
-    wait_for(student_reaches_the_hub, timeout=RESTART_SECONDS, what="the student is back")
+    def student_back_and_walled() -> bool:
+        for name in (STUDENT, CLASSMATE):
+            if lab.node.run("docker", "exec", name, "true", check=False).returncode != 0:
+                return False
+        outcomes = lab.probe(lab.hub_api(), *lab.on_the_overlay())
+        return opened(outcomes) == {lab.hub_api(): "open"}
+
+    wait_for(student_back_and_walled, timeout=RESTART_SECONDS, what="the student is back, walled")
 
 
 def test_the_wall_holds_after_docker_restarts(lab):
     lab.node.run("systemctl", "restart", "docker.service")
     wait_for_student(lab)
-    outcomes = lab.probe(*lab.forbidden(), lab.hub_api(), INTERNET)
+    outcomes = lab.probe(*lab.forbidden(), *lab.on_the_overlay(), lab.hub_api(), INTERNET)
     assert opened(outcomes) == {lab.hub_api(): "open", INTERNET: "open"}
 
 
@@ -253,7 +298,7 @@ def test_the_wall_holds_after_the_machine_reboots(lab):
     lab.node.wait_until_booted()
     prepare_node(lab.node, lab.peer_address)
     wait_for_student(lab)
-    outcomes = lab.probe(*lab.forbidden(), lab.hub_api(), INTERNET)
+    outcomes = lab.probe(*lab.forbidden(), *lab.on_the_overlay(), lab.hub_api(), INTERNET)
     assert opened(outcomes) == {lab.hub_api(): "open", INTERNET: "open"}
 
 

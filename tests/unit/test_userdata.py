@@ -41,7 +41,8 @@ def test_same_sources_give_the_same_bytes(role):
 
 @pytest.mark.parametrize("role", userdata.ROLES)
 def test_fits_ec2_user_data_limit_with_room_to_spare(role):
-    assert len(render_user_data(role).encode()) < userdata.EC2_USER_DATA_LIMIT // 2
+    # A quarter of the limit free: room for the next file without gzipping the whole document.
+    assert len(render_user_data(role).encode()) < userdata.EC2_USER_DATA_LIMIT * 3 // 4
 
 
 @pytest.mark.parametrize("role", userdata.ROLES)
