@@ -17,13 +17,16 @@ import time
 from typing import Any
 
 from rehearsal.camp import SECRET_KEYS, class_list, prebuilt_images, program_config
-from rehearsal.run import PROJECT_DIR, Rehearsal, RehearsalError
+from rehearsal.run import PROJECT_DIR, Rehearsal, RehearsalError, phase
 from rehearsal.substitutions import SUBSTITUTIONS
 
 
 def up(rehearsal: Rehearsal, workers: int | None, prebuilt: bool) -> None:
     began = time.monotonic()
-    images = prebuilt_images() if prebuilt else ()
+    images = ()
+    if prebuilt:
+        with phase("hub and notebook images, built here", rehearsal.timings):
+            images = prebuilt_images()
     outputs = rehearsal.up(program_config(rehearsal, workers), SECRET_KEYS, images)
     print(f"\nrehearsal up in {time.monotonic() - began:.0f}s; phases:")
     for title, seconds in rehearsal.timings.items():

@@ -8,6 +8,7 @@ from pathlib import Path
 from infra import layout
 from rehearsal import ssh
 from rehearsal.camp import SECRET_KEYS, prebuilt_images, program_config
+from rehearsal.run import phase
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float, pause: float = 1.0):
@@ -32,7 +33,9 @@ class Camp:
 
     def up(self, workers: int = 2) -> dict:
         config = program_config(self.rehearsal, workers=workers, userlist=self.userlist)
-        outputs = self.rehearsal.up(config, SECRET_KEYS, prebuilt_images())
+        with phase("hub and notebook images, built here", self.rehearsal.timings):
+            images = prebuilt_images()
+        outputs = self.rehearsal.up(config, SECRET_KEYS, images)
         return {name: output["value"] for name, output in outputs.items()}
 
     @property
@@ -59,10 +62,11 @@ class Camp:
         url = f"http://127.0.0.1:{layout.HUB_PORT}/hub/api{path}"
         command = (
             f'sudo sh -c \'printf "Authorization: token %s\\n" "$(cat {token_file})"'
-            f" | curl -sf -X {method} -H @- {url}'"
+            f' | curl -s -w "\\n%{{http_code}}" -X {method} -H @- {url}\''
         )
-        output = self.run(command)
-        return json.loads(output) if output else None
+        body, _, status = self.run(command).rpartition("\n")
+        assert int(status) < 400, f"{method} {path}: HTTP {status} {body}"
+        return json.loads(body) if body else None
 
     def usernames(self) -> set[str]:
         return {user["name"] for user in self.hub_api("/users")}

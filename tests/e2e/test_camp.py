@@ -1,0 +1,190 @@
+"""End-to-end tests of issue 4 on the local cloud: the real program, the dev stack with two
+workers, driven as an organizer would (class list edits and `up` again, SSH to the hub) and hit
+with faults (a worker killed, the hub machine restarted, workers scaled).
+
+The hub is checked through its REST API with the class-list service's token (read on the hub).
+Signing in through a browser and spawning servers needs the Google stand-in wired into the
+program first (the program has no setting for the sign-in endpoints yet).
+"""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+from e2e_support import Camp, wait_until
+
+from infra import layout
+from rehearsal.camp import class_list
+from rehearsal.mocks import COMMAND, INSTANCE
+from rehearsal.run import PROJECT_DIR, Rehearsal
+from rehearsal.state import State
+
+pytestmark = pytest.mark.live
+
+# What a bootstrap script says when a second run finds everything in place.
+UNCHANGED = re.compile(r"nothing changed|already built|nothing to do")
+REPORT_LINE = re.compile(r"^[a-z][a-z-]+: ")
+SPAWN_SECONDS = 600
+
+
+@pytest.fixture(scope="module")
+def camp():
+    """The dev stack rehearsed with two workers and a copy of the sample class list. With
+    CAMPHUB_E2E_KEEP=1 it stays up afterwards and the next run starts from it (`up` brings it
+    back to the sample list), which saves the cold start while working on these tests."""
+    work_dir = PROJECT_DIR / ".work" / "rehearsal" / "e2e-camp"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    userlist = work_dir / "userlist.txt"
+    shutil.copy(class_list("dev")[0], userlist)
+    rehearsal = Rehearsal(PROJECT_DIR, "dev", work_dir=work_dir / "state", name="e2e-camp")
+    camp = Camp(rehearsal, userlist)
+    camp.up(workers=2)
+    yield camp
+    if os.environ.get("CAMPHUB_E2E_KEEP") != "1":
+        rehearsal.down()
+        assert rehearsal.cloud.containers() == []
+
+
+def escaped(username: str) -> str:
+    """DockerSpawner's escaped username, which names a student's service and home directory
+    (images/hub/jupyterhub_config.py): letters and digits kept, anything else as -<hex>."""
+    return "".join(c if c.isascii() and c.isalnum() else f"-{ord(c):02x}" for c in username)
+
+
+def records(camp: Camp, type_: str):
+    return [r for r in State(camp.rehearsal.work_dir / "state.json").records() if r.type == type_]
+
+
+def worker_names(camp: Camp) -> set[str]:
+    return {name for name in camp.swarm_nodes() if name.startswith("workers-")}
+
+
+def test_up_builds_the_cluster_and_syncs_the_class_list(camp):
+    assert camp.outputs["hubUrl"].startswith("https://")
+    nodes = camp.swarm_nodes()
+    assert worker_names(camp) == {"workers-0", "workers-1"}
+    assert set(nodes.values()) == {"Ready"}
+    _, students, admins = class_list("dev")
+    assert {*students, *admins} <= camp.usernames()
+
+
+def start_server(camp: Camp, user: str) -> str:
+    """Starts `user`'s server through the API; returns the worker its container runs on."""
+    if not camp.hub_api(f"/users/{user}")["servers"]:
+        camp.hub_api(f"/users/{user}/server", method="POST")
+
+    def ready() -> bool:
+        return bool(camp.hub_api(f"/users/{user}")["servers"].get("", {}).get("ready"))
+
+    wait_until(ready, f"{user}'s server is ready", SPAWN_SECONDS, pause=3)
+    return server_node(camp, user)
+
+
+def running_task(camp: Camp, user: str) -> tuple[str, str]:
+    """The worker and the task id of `user`'s running server; ("", "") when none runs."""
+    service = f"jupyter-{escaped(user)}"
+    template = "{{.Node}} {{.ID}}"
+    listing = camp.run(
+        f"sudo docker service ps --no-trunc --filter desired-state=running --format '{template}'"
+        f" {service} 2>/dev/null || true"  # no service: no server
+    )
+    return tuple(listing.split()) if listing else ("", "")
+
+
+def server_node(camp: Camp, user: str) -> str:
+    return running_task(camp, user)[0]
+
+
+def in_server(camp: Camp, user: str, command: str) -> str:
+    """Runs `command` in `user`'s notebook container, on the worker that runs it."""
+    worker, task = running_task(camp, user)
+    address = camp.outputs["workerPrivateIps"][int(worker.rsplit("-", 1)[1])]
+    container = f"$(sudo docker ps -q --filter label=com.docker.swarm.task.id={task})"
+    return camp.run(f"sudo docker exec {container} {command}", host=address)
+
+
+def test_servers_spread_over_both_workers_and_homes_persist(camp):
+    students = ["ada@camp.example.org", "grace@camp.example.org"]
+    nodes = {start_server(camp, student) for student in students}
+    assert nodes == {"workers-0", "workers-1"}, "the swarm placed both servers on one worker"
+    in_server(camp, students[0], "sh -c 'echo kept > ~/work.txt'")
+    camp.hub_api(f"/users/{students[0]}/server", method="DELETE")
+    wait_until(lambda: not server_node(camp, students[0]), "ada's server stopped", 120)
+    start_server(camp, students[0])
+    assert in_server(camp, students[0], "sh -c 'cat ~/work.txt'") == "kept"
+
+
+def test_every_bootstrap_step_run_again_changes_nothing(camp):
+    hub_started = camp.hub_container_started_at()
+    for record in records(camp, COMMAND):
+        inputs = record.inputs
+        connection = inputs["connection"]
+        host = None if connection["host"] == camp.outputs["hubPublicIp"] else connection["host"]
+        result = camp.run(inputs["create"], host=host, stdin=inputs.get("stdin"))
+        changed = [
+            line
+            for line in result.splitlines()
+            if REPORT_LINE.match(line) and not UNCHANGED.search(line)
+        ]
+        assert not changed, f"{record.name} changed something on its second run: {changed}"
+    assert camp.hub_container_started_at() == hub_started
+
+
+def test_adding_a_student_replaces_nothing_and_keeps_the_hub_running(camp):
+    instances = {r.name: r.id for r in records(camp, INSTANCE)}
+    hub_started = camp.hub_container_started_at()
+    with camp.userlist.open("a") as userlist:
+        userlist.write("newcomer@camp.example.org\n")
+    camp.up(workers=2)
+    assert {r.name: r.id for r in records(camp, INSTANCE)} == instances
+    assert camp.hub_container_started_at() == hub_started
+    assert "newcomer@camp.example.org" in camp.usernames()
+
+
+def test_removed_student_loses_access_and_keeps_their_home(camp):
+    student = "alan@camp.example.org"
+    home = f"{layout.HOMES_MOUNT_DIR}/{escaped(student)}"
+    camp.run(f"sudo mkdir -p '{home}' && echo work | sudo tee '{home}/notes.txt' >/dev/null")
+    lines = camp.userlist.read_text().splitlines()
+    camp.userlist.write_text("\n".join(line for line in lines if student not in line) + "\n")
+    camp.up(workers=2)
+    assert student not in camp.usernames()
+    assert camp.run(f"sudo cat '{home}/notes.txt'") == "work"
+
+
+def test_killed_worker_is_reported_down(camp):
+    container = camp.rehearsal.cloud.container_name("workers-1")
+    subprocess.run(["docker", "kill", container], check=True, capture_output=True)
+    wait_until(
+        lambda: camp.swarm_nodes().get("workers-1") == "Down", "the hub reports workers-1 down", 120
+    )
+    subprocess.run(["docker", "start", container], check=True, capture_output=True)
+    wait_until(lambda: camp.swarm_nodes().get("workers-1") == "Ready", "workers-1 is back", 300)
+
+
+def test_restarted_hub_machine_keeps_its_users(camp):
+    users = camp.usernames()
+    subprocess.run(
+        ["docker", "restart", camp.rehearsal.cloud.container_name("hub")],
+        check=True,
+        capture_output=True,
+    )
+
+    def hub_answers() -> bool:
+        try:
+            return camp.usernames() == users
+        except AssertionError:
+            return False
+
+    wait_until(hub_answers, "the restarted hub answers with the same users", 300, pause=3)
+
+
+def test_scaling_workers_up_and_back_down(camp):
+    camp.up(workers=3)
+    assert worker_names(camp) == {"workers-0", "workers-1", "workers-2"}
+    camp.up(workers=2)
+    # The removed worker was drained and taken out of the swarm before its machine went away.
+    assert worker_names(camp) == {"workers-0", "workers-1"}
+    assert not camp.rehearsal.cloud.exists("workers-2")
