@@ -327,3 +327,22 @@ def test_a_garbled_policy_is_refused_by_name(lab):
 def test_no_process_in_a_students_container_can_gain_privileges(lab):
     status = lab.docker("exec", STUDENT, "grep", "^NoNewPrivs:", "/proc/self/status")
     assert status.split() == ["NoNewPrivs:", "1"]
+
+
+ALLOWED_FILE = "/etc/camphub-wall/allowed"
+
+
+def test_an_address_the_operator_allows_is_reachable_and_a_bad_one_is_refused(lab):
+    target = f"{lab.peer_address}:{layout.SSH_PORT}"
+    try:
+        lab.node.write(ALLOWED_FILE, f"# the sign-in stand-in\n{lab.peer_address}/32\n")
+        assert "rules loaded" in lab.wall("apply")
+        assert lab.probe(target) == {target: "open"}
+        lab.node.write(ALLOWED_FILE, "10.0.0.0/8; flush ruleset\n")
+        refused = lab.node.run("camphub-wall", "apply", check=False)
+        assert refused.returncode != 0 and "is not an address" in refused.stderr
+        assert lab.probe(target) == {target: "open"}, "a refused file changed the loaded rules"
+    finally:
+        lab.node.run("rm", "-f", ALLOWED_FILE)
+        lab.wall("apply")
+    assert closed(lab.probe(target)) == lab.probe(target)
