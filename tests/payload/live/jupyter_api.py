@@ -61,11 +61,16 @@ class HubClient:
     def server_gone(self, username: str) -> bool:
         return "" not in self.user_model(username)["servers"]
 
-    def start_server(self, username: str) -> None:
+    def start_server(self, username: str, timeout: float = SERVER_TIMEOUT_SECONDS) -> None:
         response = self.hub_api("POST", f"/users/{user_path(username)}/server")
         if response.status_code not in (201, 202, 400):  # 400: already running
             response.raise_for_status()
-        _wait_for_server(lambda: self.server_ready(username), f"server of {username} ready")
+        wait_for(
+            lambda: self.server_ready(username),
+            timeout=timeout,
+            what=f"server of {username} ready",
+            interval=1,
+        )
 
     def server_answers(self, username: str) -> bool:
         return self.server_api(username, "GET", "/status").status_code == 200
