@@ -58,3 +58,6 @@ NFS_PORT = 2049
 HTTP_PORT = 80
 HTTPS_PORT = 443
 SSH_PORT = 22
+
+# The students' firewall, installed on every machine by cloud-init (cloud-init/files/...).
+STUDENT_WALL_COMMAND = "/usr/local/sbin/camphub-wall"

@@ -5,10 +5,12 @@ token (on stdin, never logged) and builds the notebook image before it takes stu
 worker first drains its swarm node from the hub, so no student's server dies unannounced.
 """
 
+import shlex
 from dataclasses import dataclass
 
 import pulumi
 
+from infra import layout
 from infra.config import CampConfig
 from infra.homes import mount_homes
 from infra.hub import Hub
@@ -75,8 +77,9 @@ class SwarmWorkerPool(pulumi.ComponentResource):
         )
         mounted = mount_homes(machine, args.homes, parent=self)
         image = self._build_notebook_image(machine)
+        internet = self._set_student_internet(machine)
         # Join only once the worker can serve a student: swarm places servers on any member.
-        joined = self._join_swarm(machine, instance, after=[mounted, image])
+        joined = self._join_swarm(machine, instance, after=[mounted, image, internet])
         membership = self._track_membership(name, joined)
         self.ready.append(membership)
 
@@ -92,6 +95,18 @@ class SwarmWorkerPool(pulumi.ComponentResource):
                     "--tag",
                     self.notebook_image,
                 ),
+            ),
+            parent=self,
+        )
+
+    def _set_student_internet(self, machine: Machine) -> pulumi.Resource:
+        """Opens or closes the internet to students' servers (closed: exam mode)."""
+        switch = "on" if self._args.config.notebook.internet else "off"
+        return run_step(
+            machine,
+            Step(
+                "student-internet",
+                shlex.join(["sudo", layout.STUDENT_WALL_COMMAND, "internet", switch]),
             ),
             parent=self,
         )

@@ -41,3 +41,22 @@ def test_the_content_hash_changes_with_any_file(tmp_path):
     before = content_hash(tmp_path)
     (tmp_path / "Dockerfile").write_text("FROM debian:trixie\n")
     assert content_hash(tmp_path) != before
+
+
+def test_students_internet_follows_exam_mode_before_a_worker_joins(base_config, deployment):
+    for index in (0, 1):
+        switch = deployment.named(f"workers-{index}-student-internet")
+        assert switch.inputs["create"] == "sudo /usr/local/sbin/camphub-wall internet on"
+        join = deployment.named(f"workers-{index}-swarm-join")
+        assert deployment.depends_on(join, switch)
+    exam = deploy({**base_config, "notebook": {"internet": False}})
+    switch = exam.named("workers-0-student-internet")
+    assert switch.inputs["create"] == "sudo /usr/local/sbin/camphub-wall internet off"
+
+
+def test_the_hub_keeps_the_internet_google_sign_in_needs(deployment):
+    assert not [
+        c
+        for c in deployment.of_type("command:remote:Command")
+        if "camphub-wall" in str(c.inputs.get("create")) and c.name.startswith("hub-")
+    ]
