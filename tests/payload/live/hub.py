@@ -10,10 +10,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-from swarm import docker
-from waiting import wait_for
-
 from infra.layout import PROJECT_DIR
 
 SCRIPTS_DIR = PROJECT_DIR / "scripts"
@@ -71,10 +67,6 @@ class HubPlacement:
     container: str
     network: str
     port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 def hub_settings(
@@ -173,13 +165,3 @@ def _run_script(name: str, *args: str, stdin: str) -> str:
             f"scripts/{name} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
         )
     return result.stdout
-
-
-def wait_until_healthy(placement: HubPlacement) -> None:
-    def healthy() -> bool:
-        state = docker("inspect", "--format", "{{.State.Status}}", placement.container).strip()
-        if state in {"exited", "dead"}:
-            raise RuntimeError(f"hub container {placement.container} {state}")
-        return requests.get(f"{placement.url}/hub/health", timeout=5).ok
-
-    wait_for(healthy, timeout=HUB_READY_TIMEOUT_SECONDS, what=f"hub {placement.container}")
