@@ -72,7 +72,8 @@ def test_up_builds_the_cluster_and_syncs_the_class_list(camp):
 
 def start_server(camp: Camp, user: str) -> str:
     """Starts `user`'s server through the API; returns the worker its container runs on."""
-    if not camp.hub_api(f"/users/{user}")["servers"]:
+    server = camp.hub_api(f"/users/{user}")["servers"].get("", {})
+    if not (server.get("ready") or server.get("pending") == "spawn"):
         camp.hub_api(f"/users/{user}/server", method="POST")
 
     def ready() -> bool:
@@ -154,18 +155,32 @@ def test_removed_student_loses_access_and_keeps_their_home(camp):
     assert camp.run(f"sudo cat '{home}/notes.txt'") == "work"
 
 
-def test_killed_worker_is_reported_down(camp):
-    container = camp.rehearsal.cloud.container_name("workers-1")
+def test_killed_worker_is_reported_down_and_its_server_moves_with_its_files(camp):
+    student = "grace@camp.example.org"
+    start_server(camp, student)
+    victim = server_node(camp, student)
+    survivor = ({"workers-0", "workers-1"} - {victim}).pop()
+    in_server(camp, student, "sh -c 'echo survives > ~/before-crash.txt'")
+    container = camp.rehearsal.cloud.container_name(victim)
     subprocess.run(["docker", "kill", container], check=True, capture_output=True)
+    wait_until(lambda: camp.swarm_nodes().get(victim) == "Down", f"{victim} reported down", 120)
     wait_until(
-        lambda: camp.swarm_nodes().get("workers-1") == "Down", "the hub reports workers-1 down", 120
+        lambda: server_node(camp, student) == survivor,
+        f"{student}'s server runs again on {survivor}",
+        300,
+        pause=3,
     )
+    assert in_server(camp, student, "sh -c 'cat ~/before-crash.txt'") == "survives"
     subprocess.run(["docker", "start", container], check=True, capture_output=True)
-    wait_until(lambda: camp.swarm_nodes().get("workers-1") == "Ready", "workers-1 is back", 300)
+    wait_until(lambda: camp.swarm_nodes().get(victim) == "Ready", f"{victim} is back", 300)
 
 
-def test_restarted_hub_machine_keeps_its_users(camp):
-    users = camp.usernames()
+@pytest.fixture(scope="module")
+def restarted_hub(camp):
+    """The hub machine restarted while ada's server runs: (users, ada's task) from before."""
+    student = "ada@camp.example.org"
+    start_server(camp, student)
+    before = (camp.usernames(), running_task(camp, student))
     subprocess.run(
         ["docker", "restart", camp.rehearsal.cloud.container_name("hub")],
         check=True,
@@ -174,11 +189,34 @@ def test_restarted_hub_machine_keeps_its_users(camp):
 
     def hub_answers() -> bool:
         try:
-            return camp.usernames() == users
+            return camp.usernames() == before[0]
         except AssertionError:
             return False
 
     wait_until(hub_answers, "the restarted hub answers with the same users", 300, pause=3)
+    return before
+
+
+def test_restarted_hub_machine_keeps_its_users_and_running_servers(camp, restarted_hub):
+    users, task = restarted_hub
+    assert camp.usernames() == users
+    assert running_task(camp, "ada@camp.example.org") == task
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="found by this test, intermittent: after a hub machine restart the hub container "
+    "sometimes cannot resolve the students' dnsrr service names on the overlay for 120 s, "
+    "gives up and stops their servers (hub log: 'DNS server returned answer with no data')",
+)
+def test_restarted_hub_routes_to_servers_again(camp, restarted_hub):
+    def server_ready() -> bool:
+        server = camp.hub_api("/users/ada@camp.example.org")["servers"].get("", {})
+        # A restarted hub first checks every server it knew ("pending": "check").
+        return server.get("ready") or server.get("pending") != "check"
+
+    wait_until(server_ready, "the restarted hub has checked ada's server", 300, pause=3)
+    assert camp.hub_api("/users/ada@camp.example.org")["servers"].get("", {}).get("ready")
 
 
 def test_scaling_workers_up_and_back_down(camp):
