@@ -74,8 +74,9 @@ DEFAULT_SETTINGS_FILE = "/etc/camphub/hub-settings.json"
 # Where the notebook image (images/notebook/Dockerfile) keeps jovyan's home.
 NOTEBOOK_HOME = "/home/jovyan"
 
-# SwarmSpawner plus a process limit per container (camphub_spawner.py, beside this file).
-SPAWNER_CLASS = "camphub_spawner.PidsLimitedSwarmSpawner"
+# SwarmSpawner with a process limit per container and routing to the running task
+# (camphub_spawner.py, beside this file).
+SPAWNER_CLASS = "camphub_spawner.CamphubSwarmSpawner"
 # Processes and threads in one student's container: several kernels with their math libraries'
 # thread pools fit many times over; a fork bomb does not.
 DEFAULT_PIDS_LIMIT = 1024
@@ -282,7 +283,7 @@ def home_creator(host_dir, uid, gid):
 def configure_spawner(c, settings):
     """One swarm service per student on a worker, with the student's home and nothing else."""
     c.JupyterHub.spawner_class = SPAWNER_CLASS
-    c.PidsLimitedSwarmSpawner.pids_limit = settings.optional(
+    c.CamphubSwarmSpawner.pids_limit = settings.optional(
         "notebook.pids_limit", int, DEFAULT_PIDS_LIMIT
     )
     spawner = c.SwarmSpawner

@@ -167,9 +167,6 @@ def test_a_removed_student_is_deleted_without_a_hub_restart(hub):
 
 # JupyterHub lets only an admin grant or revoke admin (apihandlers/users.py), whatever the
 # token's scopes: the userlist-sync service needs `"admin": True` in jupyterhub_config.py.
-@pytest.mark.xfail(
-    reason="the userlist-sync service is not an admin in jupyterhub_config.py yet", strict=False
-)
 def test_admins_are_added_promoted_and_demoted_without_a_hub_restart(hub):
     hub.sync_userlist(class_list((STUDENT, False), (CLASSMATE, False)))
     started_at = hub_started_at(hub)

@@ -226,7 +226,7 @@ def test_hub_listens_behind_nginx_and_keeps_state_on_the_host(report):
 @pytest.mark.live
 def test_students_run_as_swarm_services_on_workers(report):
     spawner = report["spawner"]
-    assert report["hub"]["spawner_class"] == "camphub_spawner.PidsLimitedSwarmSpawner"
+    assert report["hub"]["spawner_class"] == "camphub_spawner.CamphubSwarmSpawner"
     assert spawner["image"] == "camphub/notebook:0123abcd"
     assert spawner["cmd"] == ["jupyterhub-singleuser"]
     assert spawner["pull_policy"] == "skip"

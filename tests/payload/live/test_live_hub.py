@@ -21,7 +21,6 @@ import re
 import time
 
 import hub
-import nginx_front
 import pytest
 import requests
 import student_browser
@@ -34,10 +33,6 @@ pytestmark = pytest.mark.live
 UPLOAD_BYTES = 50 * 1024 * 1024
 RACE_START_TIMEOUT_SECONDS = 60
 CULL_SLACK_SECONDS = 150  # on top of the idle timeout: the culler's interval and a stop
-# The test serves HTTPS on a high port; a site that forwards the host without it breaks the
-# browser's websockets there (on 443 the two agree). Checked on the real template, so the
-# expectation lifts itself once the site is fixed.
-SITE_DROPS_THE_PORT = "proxy_set_header Host $host;" in nginx_front.SITE_TEMPLATE.read_text()
 
 
 def test_nginx_sends_plain_http_to_https_and_pins_https(live_hub):
@@ -51,12 +46,6 @@ def test_nginx_sends_plain_http_to_https_and_pins_https(live_hub):
     assert "max-age=" in login.headers.get("Strict-Transport-Security", "")
 
 
-@pytest.mark.xfail(
-    SITE_DROPS_THE_PORT,
-    reason="the site forwards `Host $host`, which drops a non-443 port, so the single-user "
-    "server refuses the browser's websockets as cross-origin (fix: `Host $http_host`)",
-    strict=True,
-)
 def test_student_signs_in_and_runs_a_cell_in_jupyterlab(live_hub, student, tmp_path):
     services = swarm.user_services(live_hub.network, student.email)
     assert len(services) == 1, f"expected one swarm service for {student.email}: {services}"
@@ -170,15 +159,10 @@ def test_fifty_megabyte_upload_crosses_nginx(live_hub, student):
     assert hashlib.sha256(on_host.read_bytes()).digest() == hashlib.sha256(payload).digest()
 
 
-@pytest.mark.xfail(
-    reason="SwarmSpawner routes to the service name; right after a restart that name can still "
-    "lead to the old task, so the hub calls the server ready too early (fix: route to the "
-    "running task's overlay address in get_ip_and_port)",
-    strict=False,
-)
 def test_restarted_server_answers_as_soon_as_the_hub_calls_it_ready(live_hub, student):
-    """What the student's browser does the moment the spawn page says "ready". Runs late: while
-    the fault is there, the student's server can stay unreachable for minutes afterwards."""
+    """What the student's browser does the moment the spawn page says "ready": right after a
+    stop, the hub must route to the new task, not to the old one the service name may still
+    resolve to."""
     client = live_hub.client(student.token)
     client.start_server_and_wait_until_it_answers(student.email)
     client.stop_server(student.email)
