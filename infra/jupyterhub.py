@@ -152,6 +152,8 @@ class JupyterHubService(pulumi.ComponentResource):
                     NGINX_SITE_TEMPLATE,
                     *certificate,
                 ),
+                # A changed site template is applied, not only delivered.
+                triggers=[NGINX.content_hash()],
             ),
             parent=self,
         )

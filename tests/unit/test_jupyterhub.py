@@ -52,3 +52,10 @@ def test_without_a_domain_nginx_uses_the_elastic_ip_and_self_signs(deployment):
     create = deployment.named("hub-configure-nginx").inputs["create"]
     assert "--server-name 203.0.113.10" in create
     assert "--letsencrypt-email" not in create
+
+
+def test_a_changed_nginx_template_reconfigures_nginx(deployment):
+    from infra.payload import NGINX
+
+    configure = deployment.named("hub-configure-nginx")
+    assert configure.inputs["triggers"] == [NGINX.content_hash()]
