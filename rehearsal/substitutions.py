@@ -54,6 +54,13 @@ SUBSTITUTIONS = (
         piece="the live hub test's provider (tests/payload)",
     ),
     Substitution(
+        production="the end-of-week archive: an S3 bucket, and the NFS server's instance role",
+        rehearsal="not played yet: `down` runs the archive step, which finds no S3 and is "
+        "reported as a warning; the archive script is tested against moto's S3 instead "
+        "(tests/payload/test_archive_homes.py)",
+        piece="none yet",
+    ),
+    Substitution(
         production="security groups, IAM, Elastic IPs, Route 53",
         rehearsal="recorded with plausible ids, not enforced; an Elastic IP answers with its "
         "instance's address",
