@@ -41,9 +41,8 @@ class Hub(pulumi.ComponentResource):
                 role="hub",
                 instance_type=args.config.hub.instance_type,
                 ami_id=args.ami_id,
-                subnet_id=network.subnet_id,
-                security_group_ids=[network.groups["hub"].id, network.groups["cluster"].id],
-                key_name=network.key_pair.key_name,
+                network=network,
+                security_groups=["hub", "cluster"],
             ),
             parent=self,
         )

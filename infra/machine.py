@@ -12,6 +12,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_command as command
 
+from infra.network import Network
 from infra.payload import SCRIPTS, PayloadTree
 from infra.remote import Machine, ssh_connection
 from infra.userdata import render_user_data
@@ -43,9 +44,8 @@ class InstanceArgs:
     role: str  # hub | worker | nfs: selects the user-data and root volume size
     instance_type: str
     ami_id: pulumi.Input[str]
-    subnet_id: pulumi.Input[str]
-    security_group_ids: Sequence[pulumi.Input[str]]
-    key_name: pulumi.Input[str]
+    network: Network
+    security_groups: Sequence[str]  # names of the network's groups: hub, cluster, nfs
     # The machine's own AWS identity (the NFS server archives homes with it); none by default.
     instance_profile: pulumi.Input[str] | None = None
 
@@ -55,9 +55,9 @@ def declare_instance(name: str, args: InstanceArgs, parent: pulumi.Resource) -> 
         name,
         ami=args.ami_id,
         instance_type=args.instance_type,
-        subnet_id=args.subnet_id,
-        vpc_security_group_ids=list(args.security_group_ids),
-        key_name=args.key_name,
+        subnet_id=args.network.subnet_id,
+        vpc_security_group_ids=[args.network.groups[group].id for group in args.security_groups],
+        key_name=args.network.key_pair.key_name,
         iam_instance_profile=args.instance_profile,
         user_data=render_user_data(args.role),
         # User-data is static per role; should it change, update in place rather than replace.

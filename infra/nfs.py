@@ -80,9 +80,8 @@ class NfsServer(pulumi.ComponentResource):
                 role="nfs",
                 instance_type=args.config.nfs.instance_type,
                 ami_id=args.ami_id,
-                subnet_id=network.subnet_id,
-                security_group_ids=[network.groups["nfs"].id],
-                key_name=network.key_pair.key_name,
+                network=network,
+                security_groups=["nfs"],
                 instance_profile=profile.id,  # an instance profile's id is its name
             ),
             parent=self,

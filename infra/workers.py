@@ -58,9 +58,8 @@ class SwarmWorkerPool(pulumi.ComponentResource):
                 role="worker",
                 instance_type=args.config.workers.instance_type,
                 ami_id=args.ami_id,
-                subnet_id=args.network.subnet_id,
-                security_group_ids=[args.network.groups["cluster"].id],
-                key_name=args.network.key_pair.key_name,
+                network=args.network,
+                security_groups=["cluster"],
             ),
             parent=self,
         )
