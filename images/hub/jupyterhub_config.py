@@ -81,6 +81,9 @@ SPAWNER_CLASS = "camphub_spawner.CamphubSwarmSpawner"
 # thread pools fit many times over; a fork bomb does not.
 DEFAULT_PIDS_LIMIT = 1024
 
+# Inside the hub container's own filesystem, gone with the container (see configure_hub).
+PROXY_PID_FILE = "/run/jupyterhub-proxy.pid"
+
 # Hub-managed and external services; the names appear in logs and in the admin panel.
 IDLE_CULLER = "idle-culler"
 USERLIST_SYNC = "userlist-sync"
@@ -225,7 +228,10 @@ def configure_hub(c, settings):
     c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{api_port}"
     c.JupyterHub.hub_connect_url = f"http://{hub_hostname}:{api_port}"
     c.JupyterHub.db_url = f"sqlite:///{state_dir / 'jupyterhub.sqlite'}"
-    c.ConfigurableHTTPProxy.pid_file = str(state_dir / "jupyterhub-proxy.pid")
+    # The proxy lives and dies with this container. A pid file kept in the state directory would
+    # outlive it, and the next container's hub would try to stop whatever process now has that
+    # pid, and refuse to start when it cannot.
+    c.ConfigurableHTTPProxy.pid_file = PROXY_PID_FILE
     c.JupyterHub.cookie_secret_file = str(secret_path(settings, "cookie_secret"))
     # Restarting the hub (a new image, a rebooted machine) must not stop students' servers.
     c.JupyterHub.cleanup_servers = False
