@@ -2,7 +2,7 @@
 
 import math
 
-from infra.config import WORKER_RESERVED_GIB, CampConfig, bytes_of
+from infra.config import CampConfig, bytes_of
 from infra.instance_types import shape_of
 
 
@@ -12,9 +12,7 @@ def servers_per_worker(config: CampConfig) -> int | None:
     if shape is None:
         return None
     notebook = config.notebook
-    by_memory = int(
-        (shape.memory_gib - WORKER_RESERVED_GIB) * 1024**3 // bytes_of(notebook.mem_guarantee)
-    )
+    by_memory = int(shape.usable_memory_gib * 1024**3 // bytes_of(notebook.mem_guarantee))
     by_cpu = int(shape.vcpus // notebook.cpu_guarantee)
     return min(by_memory, by_cpu)
 

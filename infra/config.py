@@ -51,8 +51,6 @@ SECRET_KEYS = ("oauthClientSecret",)
 MAX_WORKERS = 50
 MAX_VOLUME_GB = 16384  # EBS gp3's upper bound
 MAX_IDLE_CULL_MINUTES = 7 * 24 * 60
-# Room a worker keeps for its OS, Docker and the swarm agent.
-WORKER_RESERVED_GIB = 0.5
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT])$")
 _SIZE_FACTORS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -425,7 +423,7 @@ def _check_notebook_fits_worker(
     shape = shape_of(workers.instance_type)
     if shape is None:
         return
-    usable_gib = shape.memory_gib - WORKER_RESERVED_GIB
+    usable_gib = shape.usable_memory_gib
     if bytes_of(notebook.mem_limit) > usable_gib * 1024**3:
         problems.add(
             "notebook.memLimit",

@@ -6,11 +6,19 @@ accepted; the fit checks are then skipped for it.
 
 from dataclasses import dataclass
 
+# Room a worker keeps for its OS, Docker and the swarm agent.
+WORKER_RESERVED_GIB = 0.5
+
 
 @dataclass(frozen=True)
 class InstanceShape:
     vcpus: int
     memory_gib: float
+
+    @property
+    def usable_memory_gib(self) -> float:
+        """What a worker of this shape has left for students' servers."""
+        return self.memory_gib - WORKER_RESERVED_GIB
 
 
 _FAMILIES_GENERAL = ("t3", "t3a", "m6i", "m6a", "m7i", "m7a")

@@ -98,12 +98,12 @@ def test_class_list_problem_names_the_file_and_line(base_config, class_list_file
 
 
 def test_defaults_fit_25_students_at_their_guarantee():
-    from infra.config import WORKER_RESERVED_GIB, bytes_of
+    from infra.config import bytes_of
     from infra.instance_types import shape_of
 
     workers, notebook = DEFAULTS["workers"], DEFAULTS["notebook"]
     shape = shape_of(workers["instanceType"])
-    usable = workers["count"] * (shape.memory_gib - WORKER_RESERVED_GIB) * 1024**3
+    usable = workers["count"] * shape.usable_memory_gib * 1024**3
     assert usable >= 25 * bytes_of(notebook["memGuarantee"])
     assert workers["count"] * shape.vcpus >= 25 * notebook["cpuGuarantee"]
 
