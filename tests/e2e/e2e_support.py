@@ -8,7 +8,11 @@ from pathlib import Path
 from infra import layout
 from rehearsal import ssh
 from rehearsal.camp import SECRET_KEYS, prebuilt_images, program_config
+from rehearsal.mocks import INSTANCE
 from rehearsal.run import phase
+from rehearsal.state import State
+
+SPAWN_SECONDS = 600
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float, pause: float = 1.0):
@@ -21,6 +25,12 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float, pause
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting until {what}")
         time.sleep(pause)
+
+
+def escaped(username: str) -> str:
+    """DockerSpawner's escaped username, which names a student's service and home directory
+    (images/hub/jupyterhub_config.py): letters and digits kept, anything else as -<hex>."""
+    return "".join(c if c.isascii() and c.isalnum() else f"-{ord(c):02x}" for c in username)
 
 
 class Camp:
@@ -79,3 +89,43 @@ class Camp:
         """Each swarm node's hostname and status (Ready, Down), as the manager sees them."""
         listing = self.run("sudo docker node ls --format '{{.Hostname}} {{.Status}}'")
         return dict(line.split() for line in listing.splitlines())
+
+    def worker_names(self) -> set[str]:
+        return {name for name in self.swarm_nodes() if name.startswith("workers-")}
+
+    def records(self, type_: str = INSTANCE) -> list:
+        """What the rehearsal created of `type_`, from its state file."""
+        state = State(self.rehearsal.work_dir / "state.json")
+        return [r for r in state.records() if r.type == type_]
+
+    def start_server(self, user: str) -> str:
+        """Starts `user`'s server through the API; returns the worker its container runs on."""
+        server = self.hub_api(f"/users/{user}")["servers"].get("", {})
+        if not (server.get("ready") or server.get("pending") == "spawn"):
+            self.hub_api(f"/users/{user}/server", method="POST")
+
+        def ready() -> bool:
+            return bool(self.hub_api(f"/users/{user}")["servers"].get("", {}).get("ready"))
+
+        wait_until(ready, f"{user}'s server is ready", SPAWN_SECONDS, pause=3)
+        return self.server_node(user)
+
+    def running_task(self, user: str) -> tuple[str, str]:
+        """The worker and the task id of `user`'s running server; ("", "") when none runs."""
+        service = f"jupyter-{escaped(user)}"
+        template = "{{.Node}} {{.ID}}"
+        listing = self.run(
+            f"sudo docker service ps --no-trunc --filter desired-state=running"
+            f" --format '{template}' {service} 2>/dev/null || true"  # no service: no server
+        )
+        return tuple(listing.split()) if listing else ("", "")
+
+    def server_node(self, user: str) -> str:
+        return self.running_task(user)[0]
+
+    def in_server(self, user: str, command: str) -> str:
+        """Runs `command` in `user`'s notebook container, on the worker that runs it."""
+        worker, task = self.running_task(user)
+        address = self.outputs["workerPrivateIps"][int(worker.rsplit("-", 1)[1])]
+        container = f"$(sudo docker ps -q --filter label=com.docker.swarm.task.id={task})"
+        return self.run(f"sudo docker exec {container} {command}", host=address)

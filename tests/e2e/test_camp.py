@@ -7,119 +7,46 @@ Signing in through a browser and spawning servers needs the Google stand-in wire
 program first (the program has no setting for the sign-in endpoints yet).
 """
 
-import os
 import re
-import shutil
 import subprocess
 
 import pytest
-from e2e_support import Camp, wait_until
+from e2e_support import escaped, wait_until
 
 from infra import layout
 from rehearsal.camp import class_list
-from rehearsal.mocks import COMMAND, INSTANCE
-from rehearsal.run import PROJECT_DIR, Rehearsal
-from rehearsal.state import State
+from rehearsal.mocks import COMMAND
 
 pytestmark = pytest.mark.live
 
 # What a bootstrap script says when a second run finds everything in place.
 UNCHANGED = re.compile(r"nothing changed|already built|nothing to do")
 REPORT_LINE = re.compile(r"^[a-z][a-z-]+: ")
-SPAWN_SECONDS = 600
-
-
-@pytest.fixture(scope="module")
-def camp():
-    """The dev stack rehearsed with two workers and a copy of the sample class list. With
-    CAMPHUB_E2E_KEEP=1 it stays up afterwards and the next run starts from it (`up` brings it
-    back to the sample list), which saves the cold start while working on these tests."""
-    work_dir = PROJECT_DIR / ".work" / "rehearsal" / "e2e-camp"
-    work_dir.mkdir(parents=True, exist_ok=True)
-    userlist = work_dir / "userlist.txt"
-    shutil.copy(class_list("dev")[0], userlist)
-    rehearsal = Rehearsal(PROJECT_DIR, "dev", work_dir=work_dir / "state", name="e2e-camp")
-    camp = Camp(rehearsal, userlist)
-    camp.up(workers=2)
-    yield camp
-    if os.environ.get("CAMPHUB_E2E_KEEP") != "1":
-        rehearsal.down()
-        assert rehearsal.cloud.containers() == []
-
-
-def escaped(username: str) -> str:
-    """DockerSpawner's escaped username, which names a student's service and home directory
-    (images/hub/jupyterhub_config.py): letters and digits kept, anything else as -<hex>."""
-    return "".join(c if c.isascii() and c.isalnum() else f"-{ord(c):02x}" for c in username)
-
-
-def records(camp: Camp, type_: str):
-    return [r for r in State(camp.rehearsal.work_dir / "state.json").records() if r.type == type_]
-
-
-def worker_names(camp: Camp) -> set[str]:
-    return {name for name in camp.swarm_nodes() if name.startswith("workers-")}
 
 
 def test_up_builds_the_cluster_and_syncs_the_class_list(camp):
     assert camp.outputs["hubUrl"].startswith("https://")
     nodes = camp.swarm_nodes()
-    assert worker_names(camp) == {"workers-0", "workers-1"}
+    assert camp.worker_names() == {"workers-0", "workers-1"}
     assert set(nodes.values()) == {"Ready"}
     _, students, admins = class_list("dev")
     assert {*students, *admins} <= camp.usernames()
 
 
-def start_server(camp: Camp, user: str) -> str:
-    """Starts `user`'s server through the API; returns the worker its container runs on."""
-    server = camp.hub_api(f"/users/{user}")["servers"].get("", {})
-    if not (server.get("ready") or server.get("pending") == "spawn"):
-        camp.hub_api(f"/users/{user}/server", method="POST")
-
-    def ready() -> bool:
-        return bool(camp.hub_api(f"/users/{user}")["servers"].get("", {}).get("ready"))
-
-    wait_until(ready, f"{user}'s server is ready", SPAWN_SECONDS, pause=3)
-    return server_node(camp, user)
-
-
-def running_task(camp: Camp, user: str) -> tuple[str, str]:
-    """The worker and the task id of `user`'s running server; ("", "") when none runs."""
-    service = f"jupyter-{escaped(user)}"
-    template = "{{.Node}} {{.ID}}"
-    listing = camp.run(
-        f"sudo docker service ps --no-trunc --filter desired-state=running --format '{template}'"
-        f" {service} 2>/dev/null || true"  # no service: no server
-    )
-    return tuple(listing.split()) if listing else ("", "")
-
-
-def server_node(camp: Camp, user: str) -> str:
-    return running_task(camp, user)[0]
-
-
-def in_server(camp: Camp, user: str, command: str) -> str:
-    """Runs `command` in `user`'s notebook container, on the worker that runs it."""
-    worker, task = running_task(camp, user)
-    address = camp.outputs["workerPrivateIps"][int(worker.rsplit("-", 1)[1])]
-    container = f"$(sudo docker ps -q --filter label=com.docker.swarm.task.id={task})"
-    return camp.run(f"sudo docker exec {container} {command}", host=address)
-
-
 def test_servers_spread_over_both_workers_and_homes_persist(camp):
     students = ["ada@camp.example.org", "grace@camp.example.org"]
-    nodes = {start_server(camp, student) for student in students}
+    nodes = {camp.start_server(student) for student in students}
     assert nodes == {"workers-0", "workers-1"}, "the swarm placed both servers on one worker"
-    in_server(camp, students[0], "sh -c 'echo kept > ~/work.txt'")
+    camp.in_server(students[0], "sh -c 'echo kept > ~/work.txt'")
     camp.hub_api(f"/users/{students[0]}/server", method="DELETE")
-    wait_until(lambda: not server_node(camp, students[0]), "ada's server stopped", 120)
-    start_server(camp, students[0])
-    assert in_server(camp, students[0], "sh -c 'cat ~/work.txt'") == "kept"
+    wait_until(lambda: not camp.server_node(students[0]), "ada's server stopped", 120)
+    camp.start_server(students[0])
+    assert camp.in_server(students[0], "sh -c 'cat ~/work.txt'") == "kept"
 
 
 def test_every_bootstrap_step_run_again_changes_nothing(camp):
     hub_started = camp.hub_container_started_at()
-    for record in records(camp, COMMAND):
+    for record in camp.records(COMMAND):
         inputs = record.inputs
         connection = inputs["connection"]
         host = None if connection["host"] == camp.outputs["hubPublicIp"] else connection["host"]
@@ -134,12 +61,12 @@ def test_every_bootstrap_step_run_again_changes_nothing(camp):
 
 
 def test_adding_a_student_replaces_nothing_and_keeps_the_hub_running(camp):
-    instances = {r.name: r.id for r in records(camp, INSTANCE)}
+    instances = {r.name: r.id for r in camp.records()}
     hub_started = camp.hub_container_started_at()
     with camp.userlist.open("a") as userlist:
         userlist.write("newcomer@camp.example.org\n")
     camp.up(workers=2)
-    assert {r.name: r.id for r in records(camp, INSTANCE)} == instances
+    assert {r.name: r.id for r in camp.records()} == instances
     assert camp.hub_container_started_at() == hub_started
     assert "newcomer@camp.example.org" in camp.usernames()
 
@@ -157,20 +84,20 @@ def test_removed_student_loses_access_and_keeps_their_home(camp):
 
 def test_killed_worker_is_reported_down_and_its_server_moves_with_its_files(camp):
     student = "grace@camp.example.org"
-    start_server(camp, student)
-    victim = server_node(camp, student)
+    camp.start_server(student)
+    victim = camp.server_node(student)
     survivor = ({"workers-0", "workers-1"} - {victim}).pop()
-    in_server(camp, student, "sh -c 'echo survives > ~/before-crash.txt'")
+    camp.in_server(student, "sh -c 'echo survives > ~/before-crash.txt'")
     container = camp.rehearsal.cloud.container_name(victim)
     subprocess.run(["docker", "kill", container], check=True, capture_output=True)
     wait_until(lambda: camp.swarm_nodes().get(victim) == "Down", f"{victim} reported down", 120)
     wait_until(
-        lambda: server_node(camp, student) == survivor,
+        lambda: camp.server_node(student) == survivor,
         f"{student}'s server runs again on {survivor}",
         300,
         pause=3,
     )
-    assert in_server(camp, student, "sh -c 'cat ~/before-crash.txt'") == "survives"
+    assert camp.in_server(student, "sh -c 'cat ~/before-crash.txt'") == "survives"
     subprocess.run(["docker", "start", container], check=True, capture_output=True)
     wait_until(lambda: camp.swarm_nodes().get(victim) == "Ready", f"{victim} is back", 300)
 
@@ -179,8 +106,8 @@ def test_killed_worker_is_reported_down_and_its_server_moves_with_its_files(camp
 def restarted_hub(camp):
     """The hub machine restarted while ada's server runs: (users, ada's task) from before."""
     student = "ada@camp.example.org"
-    start_server(camp, student)
-    before = (camp.usernames(), running_task(camp, student))
+    camp.start_server(student)
+    before = (camp.usernames(), camp.running_task(student))
     subprocess.run(
         ["docker", "restart", camp.rehearsal.cloud.container_name("hub")],
         check=True,
@@ -200,7 +127,7 @@ def restarted_hub(camp):
 def test_restarted_hub_machine_keeps_its_users_and_running_servers(camp, restarted_hub):
     users, task = restarted_hub
     assert camp.usernames() == users
-    assert running_task(camp, "ada@camp.example.org") == task
+    assert camp.running_task("ada@camp.example.org") == task
 
 
 @pytest.mark.xfail(
@@ -221,8 +148,8 @@ def test_restarted_hub_routes_to_servers_again(camp, restarted_hub):
 
 def test_scaling_workers_up_and_back_down(camp):
     camp.up(workers=3)
-    assert worker_names(camp) == {"workers-0", "workers-1", "workers-2"}
+    assert camp.worker_names() == {"workers-0", "workers-1", "workers-2"}
     camp.up(workers=2)
     # The removed worker was drained and taken out of the swarm before its machine went away.
-    assert worker_names(camp) == {"workers-0", "workers-1"}
+    assert camp.worker_names() == {"workers-0", "workers-1"}
     assert not camp.rehearsal.cloud.exists("workers-2")
