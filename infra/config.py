@@ -45,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "sharedData": False,
 }
 REQUIRED = ("oauthClientId", "oauthClientSecret", "sshAllowedCidrs")
-OPTIONAL = ("domain", "letsEncryptEmail", "hostedZone", "ami", "materialsRepo")
+OPTIONAL = ("domain", "letsEncryptEmail", "hostedZone", "ami", "materialsRepo", "oauthEndpoints")
 SECRET_KEYS = ("oauthClientSecret",)
 
 MAX_WORKERS = 50
@@ -107,6 +107,15 @@ class MaterialsRepo:
 
 
 @dataclass(frozen=True)
+class OAuthEndpoints:
+    """Where sign-in goes instead of Google: a test provider standing in for it."""
+
+    authorize_url: str
+    token_url: str
+    userdata_url: str
+
+
+@dataclass(frozen=True)
 class CampConfig:
     stack: str
     oauth_client_id: str
@@ -122,6 +131,7 @@ class CampConfig:
     shared_data: bool
     materials_repo: MaterialsRepo | None  # None: the repository's materials/ folder
     ami: str | None  # None: the newest Debian 13 AMI, looked up once (instances ignore later ones)
+    oauth_endpoints: OAuthEndpoints | None  # None: Google's own endpoints
 
 
 def load_config() -> CampConfig:
@@ -183,6 +193,7 @@ def parse_config(reader: Any, *, stack: str, project_dir: Path) -> CampConfig:
         shared_data=_flag(reader, "sharedData", problems),
         materials_repo=_materials_repo(reader.value("materialsRepo"), problems),
         ami=_ami(reader.value("ami"), problems),
+        oauth_endpoints=_oauth_endpoints(reader.value("oauthEndpoints"), problems),
     )
     _check_class_list_in_hosted_domains(config, problems)
     problems.raise_if_any()
@@ -516,6 +527,30 @@ def _materials_repo(value: Any, problems: _Problems) -> MaterialsRepo | None:
     if not _GIT_REF.match(ref):
         problems.add(f"{key}.ref", f"{ref!r} is not a tag, branch or commit.")
     return MaterialsRepo(url=url, ref=ref)
+
+
+_OAUTH_ENDPOINT_KEYS = ("authorizeUrl", "tokenUrl", "userdataUrl")
+
+
+def _oauth_endpoints(value: Any, problems: _Problems) -> OAuthEndpoints | None:
+    if value is None:
+        return None
+    key = "oauthEndpoints"
+    if not isinstance(value, Mapping) or set(value) != set(_OAUTH_ENDPOINT_KEYS):
+        problems.add(
+            key,
+            "expected all three of authorizeUrl, tokenUrl and userdataUrl "
+            "(`pulumi config set --path camphub:oauthEndpoints.authorizeUrl http://...`), "
+            "or none of them to sign in with Google.",
+        )
+        return None
+    for name in _OAUTH_ENDPOINT_KEYS:
+        url = str(value[name])
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            problems.add(f"{key}.{name}", f"{url!r} is not an absolute http:// or https:// URL.")
+    authorize, token, userdata = (str(value[name]) for name in _OAUTH_ENDPOINT_KEYS)
+    return OAuthEndpoints(authorize_url=authorize, token_url=token, userdata_url=userdata)
 
 
 def _ami(value: Any, problems: _Problems) -> str | None:

@@ -4,9 +4,11 @@ The shape is documented in images/hub/jupyterhub_config.py, which reads it. Noth
 in here; secrets go to root-only files of their own.
 """
 
+import dataclasses
+
 from infra import layout
 from infra.capacity import pool_capacity
-from infra.config import CampConfig
+from infra.config import CampConfig, OAuthEndpoints
 from infra.materials import course_files_settings
 
 OAUTH_CALLBACK_PATH = "/hub/oauth_callback"
@@ -25,10 +27,7 @@ def hub_settings(config: CampConfig, hub_url: str, notebook_image: str) -> dict:
             "client_id": config.oauth_client_id,
             "callback_url": hub_url + OAUTH_CALLBACK_PATH,
             "hosted_domains": list(config.google_hosted_domains),
-            # Google's own endpoints; only the local cloud points these elsewhere.
-            "authorize_url": None,
-            "token_url": None,
-            "userdata_url": None,
+            **_oauth_endpoint_settings(config.oauth_endpoints),
         },
         "notebook": {
             "image": notebook_image,
@@ -61,3 +60,10 @@ def hub_settings(config: CampConfig, hub_url: str, notebook_image: str) -> dict:
         "paths": {"userlist": layout.USERLIST_FILE, "secrets_dir": layout.SECRETS_DIR},
         **course_files_settings(config.shared_data),
     }
+
+
+def _oauth_endpoint_settings(endpoints: OAuthEndpoints | None) -> dict:
+    """None: Google's own endpoints; only a test provider standing in for Google sets them."""
+    if endpoints is None:
+        return dict.fromkeys(("authorize_url", "token_url", "userdata_url"))
+    return dataclasses.asdict(endpoints)

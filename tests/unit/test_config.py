@@ -4,7 +4,7 @@ anything is declared."""
 import pytest
 from program import deploy
 
-from infra.config import DEFAULTS
+from infra.config import DEFAULTS, OAuthEndpoints
 from infra.errors import ConfigError
 
 
@@ -16,6 +16,12 @@ def config_error(config: dict) -> ConfigError:
     assert declared == []
     return error.value
 
+
+STAND_IN_ENDPOINTS = {
+    "authorizeUrl": "http://10.0.0.1:8000/oauth2/authorize",
+    "tokenUrl": "http://10.0.0.1:8000/oauth2/token",
+    "userdataUrl": "http://10.0.0.1:8000/userinfo",
+}
 
 BAD_CONFIGS = [
     ({"oauthClientId": None}, "camphub:oauthClientId: required"),
@@ -60,6 +66,19 @@ BAD_CONFIGS = [
     ({"googleHostedDomains": ["not a domain"]}, "googleHostedDomains[0]: 'not a domain'"),
     ({"ami": "ubuntu-latest"}, "camphub:ami: 'ubuntu-latest' is not an AMI id"),
     ({"workerCount": 3}, "camphub:workerCount: unknown setting"),
+    (
+        {"oauthEndpoints": {"authorizeUrl": "http://10.0.0.1:8000/oauth2/authorize"}},
+        "camphub:oauthEndpoints: expected all three of authorizeUrl, tokenUrl and userdataUrl",
+    ),
+    ({"oauthEndpoints": "http://10.0.0.1:8000"}, "camphub:oauthEndpoints: expected all three"),
+    (
+        {"oauthEndpoints": {**STAND_IN_ENDPOINTS, "tokenUrl": "/oauth2/token"}},
+        "camphub:oauthEndpoints.tokenUrl: '/oauth2/token' is not an absolute http:// or https://",
+    ),
+    (
+        {"oauthEndpoints": {**STAND_IN_ENDPOINTS, "userdataUrl": "ftp://10.0.0.1/userinfo"}},
+        "camphub:oauthEndpoints.userdataUrl: 'ftp://10.0.0.1/userinfo' is not an absolute",
+    ),
 ]
 
 
@@ -117,3 +136,26 @@ def test_students_have_the_internet_unless_the_stack_turns_it_off(base_config, g
     captured = {}
     deploy(config, body=lambda: captured.setdefault("config", load_config()))
     assert captured["config"].notebook.internet is expected
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (None, None),
+        (
+            STAND_IN_ENDPOINTS,
+            OAuthEndpoints(
+                authorize_url="http://10.0.0.1:8000/oauth2/authorize",
+                token_url="http://10.0.0.1:8000/oauth2/token",
+                userdata_url="http://10.0.0.1:8000/userinfo",
+            ),
+        ),
+    ],
+)
+def test_sign_in_goes_to_google_unless_the_stack_names_a_stand_in(base_config, given, expected):
+    from infra.config import load_config
+
+    config = base_config if given is None else {**base_config, "oauthEndpoints": given}
+    captured = {}
+    deploy(config, body=lambda: captured.setdefault("config", load_config()))
+    assert captured["config"].oauth_endpoints == expected

@@ -6,8 +6,14 @@ import json
 
 from infra import layout
 from infra.capacity import pool_capacity
-from infra.config import NotebookSpec, WorkerPoolSpec
+from infra.config import NotebookSpec, OAuthEndpoints, WorkerPoolSpec
 from infra.hub_settings import SECRET_NAMES, hub_settings
+
+STAND_IN = OAuthEndpoints(
+    authorize_url="http://10.0.0.1:8000/oauth2/authorize",
+    token_url="http://10.0.0.1:8000/oauth2/token",
+    userdata_url="http://10.0.0.1:8000/userinfo",
+)
 
 
 def test_settings_carry_the_notebook_limits_and_idle_timeout(camp_config):
@@ -24,6 +30,21 @@ def test_settings_carry_the_notebook_limits_and_idle_timeout(camp_config):
     assert settings["oauth"]["callback_url"] == "https://hub.example.org/hub/oauth_callback"
     assert settings["swarm"]["placement_constraints"] == ["node.role == worker"]
     assert settings["homes"]["host_dir"] == layout.HOMES_MOUNT_DIR
+
+
+def test_sign_in_uses_googles_own_endpoints_unless_a_stand_in_is_configured(camp_config):
+    assert camp_config.oauth_endpoints is None
+    google = hub_settings(camp_config, "https://h", "img")["oauth"]
+    endpoints = ("authorize_url", "token_url", "userdata_url")
+    assert [google[name] for name in endpoints] == [None, None, None]
+    stand_in = dataclasses.replace(camp_config, oauth_endpoints=STAND_IN)
+    oauth = hub_settings(stand_in, "https://h", "img")["oauth"]
+    assert oauth == {
+        **google,
+        "authorize_url": "http://10.0.0.1:8000/oauth2/authorize",
+        "token_url": "http://10.0.0.1:8000/oauth2/token",
+        "userdata_url": "http://10.0.0.1:8000/userinfo",
+    }
 
 
 def test_settings_hold_no_class_list_so_adding_a_student_does_not_restart_the_hub(camp_config):
@@ -74,6 +95,7 @@ def _load_hub_config_module():
 def test_the_hub_configuration_accepts_the_settings_the_program_writes(camp_config, tmp_path):
     """The contract between infra/hub_settings.py and images/hub/jupyterhub_config.py."""
     hub_config = _load_hub_config_module()
+    camp_config = dataclasses.replace(camp_config, oauth_endpoints=STAND_IN)
     settings = hub_settings(camp_config, "https://hub.example.org", "camphub/notebook:abc")
     # Where the hub machine keeps these files, this test keeps them in a temporary directory.
     settings["paths"] = {"userlist": str(tmp_path / "userlist.json"), "secrets_dir": str(tmp_path)}
@@ -85,3 +107,4 @@ def test_the_hub_configuration_accepts_the_settings_the_program_writes(camp_conf
     assert config.JupyterHub.public_url == "https://hub.example.org"
     assert config.SwarmSpawner.image == "camphub/notebook:abc"
     assert config.SwarmSpawner.mem_guarantee == "1G"
+    assert config.GoogleOAuthenticator.token_url == "http://10.0.0.1:8000/oauth2/token"
