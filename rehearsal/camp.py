@@ -3,24 +3,36 @@
 rehearsal/stacks.yaml says what a rehearsal changes in Pulumi.<stack>.yaml (the sample class
 list, the worker count); the OAuth client secret is generated once per rehearsal and kept in its
 work directory, root only; the SSH CIDRs are the rehearsal's own networks (security groups are
-recorded, not enforced).
+recorded, not enforced); sign-in goes to the rehearsal's Google stand-in
+(rehearsal/google_stand_in.py), which listens on the gateway of the rehearsal's network, where
+both this machine's browser and the hub reach it.
 """
 
 import json
 import os
 import secrets
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from infra.errors import ConfigError
 from infra.payload import HUB_IMAGE, NOTEBOOK_IMAGE, image_tag
-from rehearsal import cloud
+from infra.userlist import read_class_list
+from rehearsal import cloud, google_stand_in, ssh
 from rehearsal.run import PROJECT_DIR, Rehearsal, RehearsalError, stack_config
 
 NAMESPACE = "camphub"
 STACKS_FILE = Path(__file__).resolve().parent / "stacks.yaml"
 SECRET_KEYS = [f"{NAMESPACE}:oauthClientSecret"]
+# Writes stdin to the file of private addresses containers may reach after all (cloud-init's
+# camphub-wall) and reloads the wall, unless the file holds exactly that already.
+ALLOW_ON_THE_WALL = (
+    "sudo sh -c 'wanted=$(cat); file=/etc/camphub-wall/allowed; "
+    '[ "$wanted" = "$(cat $file 2>/dev/null)" ] || '
+    '{ mkdir -p /etc/camphub-wall && printf "%s\\n" "$wanted" > $file && camphub-wall apply; }\''
+)
 
 
 def rehearsal_settings(stack: str) -> dict[str, Any]:
@@ -49,7 +61,46 @@ def program_config(
     private, public = rehearsal.cloud.ensure_network(), rehearsal.cloud.public_subnet()
     config[f"{NAMESPACE}:sshAllowedCidrs"] = json.dumps([public, private])
     config[f"{NAMESPACE}:oauthClientSecret"] = _generated_secret(rehearsal.work_dir)
+    google = google_sign_in(rehearsal, userlist)
+    config[f"{NAMESPACE}:oauthEndpoints"] = json.dumps(
+        {
+            "authorizeUrl": google.authorize_url,
+            "tokenUrl": google.token_url,
+            "userdataUrl": google.userdata_url,
+        }
+    )
     return config
+
+
+def google_sign_in(rehearsal: Rehearsal, userlist: Path) -> google_stand_in.GoogleStandIn:
+    """The rehearsal's Google stand-in, running, with everyone on the class list registered
+    (the provider forgets them when it stops; registering again changes nothing)."""
+    try:
+        members = read_class_list(userlist, str(userlist)).members
+    except ConfigError as error:
+        raise RehearsalError(str(error)) from error
+    google = google_stand_in.ensure_running(rehearsal.work_dir, _gateway(rehearsal.cloud.name))
+    for member in members:
+        google.add_user(member.name)
+    return google
+
+
+def _gateway(network: str) -> str:
+    """This machine's address on the rehearsal's private network."""
+    template = "{{range .IPAM.Config}}{{.Gateway}}{{end}}"
+    return cloud.docker("network", "inspect", "--format", template, network)
+
+
+def let_hub_reach_google(rehearsal: Rehearsal, outputs: dict[str, Any]) -> None:
+    """camphub-wall keeps containers off private addresses, the stand-in's among them: as the
+    hub machine's operator, the rehearsal allows its address there, and only there (students'
+    containers on the workers stay off it). Changes nothing when it is allowed already."""
+    host = urllib.parse.urlsplit(google_stand_in.recorded(rehearsal.work_dir).base_url).hostname
+    hub = ssh.Connection(outputs["hubPublicIp"]["value"], "admin", outputs["adminSshKey"]["value"])
+    allowed = f"# the rehearsal's Google sign-in stand-in\n{host}\n"
+    result = ssh.run(hub, ALLOW_ON_THE_WALL, allowed)
+    if result.exit_status != 0:
+        raise RehearsalError(f"allowing the Google stand-in on the hub failed: {result.stderr}")
 
 
 def _object(config: dict[str, str], key: str) -> dict[str, Any]:

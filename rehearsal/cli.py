@@ -2,12 +2,13 @@
 
     bin/rehearse up [--stack dev] [--workers N] [--prebuilt-images]
                                                  deploy, or update what changed
-    bin/rehearse status [--stack dev]            the machines and their state
+    bin/rehearse status [--stack dev]            the machines, their state, the Google stand-in
     bin/rehearse down [--stack dev]              delete steps, then everything it made
     bin/rehearse substitutions                   what differs from AWS, and why
 
 The stack's configuration comes from Pulumi.<stack>.yaml with the changes in
-rehearsal/stacks.yaml (the sample class list, the worker count, a generated OAuth secret).
+rehearsal/stacks.yaml (the sample class list, the worker count, a generated OAuth secret); sign-in
+goes to the rehearsal's Google stand-in, which `up` starts (or reuses) and `down` stops.
 """
 
 import argparse
@@ -16,7 +17,14 @@ import sys
 import time
 from typing import Any
 
-from rehearsal.camp import SECRET_KEYS, class_list, prebuilt_images, program_config
+from rehearsal import google_stand_in
+from rehearsal.camp import (
+    SECRET_KEYS,
+    class_list,
+    let_hub_reach_google,
+    prebuilt_images,
+    program_config,
+)
 from rehearsal.run import PROJECT_DIR, Rehearsal, RehearsalError, phase
 from rehearsal.substitutions import SUBSTITUTIONS
 
@@ -28,6 +36,7 @@ def up(rehearsal: Rehearsal, workers: int | None, prebuilt: bool) -> None:
         with phase("hub and notebook images, built here", rehearsal.timings):
             images = prebuilt_images()
     outputs = rehearsal.up(program_config(rehearsal, workers), SECRET_KEYS, images)
+    let_hub_reach_google(rehearsal, outputs)
     print(f"\nrehearsal up in {time.monotonic() - began:.0f}s; phases:")
     for title, seconds in rehearsal.timings.items():
         print(f"  {seconds:7.1f}s  {title}")
@@ -36,9 +45,13 @@ def up(rehearsal: Rehearsal, workers: int | None, prebuilt: bool) -> None:
 
 def print_sign_in(rehearsal: Rehearsal, outputs: dict[str, Any]) -> None:
     userlist, students, admins = class_list(rehearsal.stack)
+    google = google_stand_in.recorded(rehearsal.work_dir)
     print(f"\nhub: {outputs['hubUrl']['value']}  (self-signed certificate: accept it once)")
+    print('  open it, press "Sign in with Google": the Google stand-in\'s page asks for an')
+    print("  email; type one from the class list (no password)")
     print(f"  sign in as a student: {', '.join(students)}")
     print(f"  sign in as an admin:  {', '.join(admins)}  (then /hub/admin)")
+    print(f"  Google stand-in: {google.base_url} (log: {google.log_path})")
     print(f"  class list: {userlist} (edit it and run `bin/rehearse up` again)")
     print(f"  ssh to the hub: ssh -i {rehearsal.work_dir / 'admin.key'} "
           f"admin@{outputs['hubPublicIp']['value']}")  # fmt: skip
@@ -54,6 +67,10 @@ def status(rehearsal: Rehearsal) -> None:
         print(f"nothing rehearsed for stack {rehearsal.stack}")
         return
     print("\n".join(lines))
+    google = google_stand_in.recorded(rehearsal.work_dir)
+    if google is not None:
+        state = f"running (pid {google.pid})" if google.answers() else "STOPPED (`up` restarts it)"
+        print(f"google   stand-in     {google.base_url:<28} {state}")
     outputs = rehearsal.outputs()
     if "hubUrl" in outputs:
         print(f"\nhub: {outputs['hubUrl']['value']}")
@@ -87,6 +104,7 @@ def main(argv: list[str]) -> int:
         elif args.action == "status":
             status(rehearsal)
         else:
+            google_stand_in.stop_recorded(rehearsal.work_dir)
             rehearsal.down()
     except RehearsalError as error:
         print(f"rehearse {args.action}: {error}", file=sys.stderr)

@@ -49,9 +49,10 @@ SUBSTITUTIONS = (
     ),
     Substitution(
         production="Google sign-in",
-        rehearsal="a local OpenID Connect test provider answering in Google's userinfo shape; "
-        "the hub still runs GoogleOAuthenticator",
-        piece="the live hub test's provider (tests/payload)",
+        rehearsal="a local OpenID Connect test provider (oidc-provider-mock) answering in Google's "
+        "userinfo shape, with the class list registered; the program's camphub:oauthEndpoints "
+        "point the hub's unchanged GoogleOAuthenticator at it",
+        piece="rehearsal/google_stand_in.py, started by `rehearse up` (rehearsal/camp.py)",
     ),
     Substitution(
         production="the end-of-week archive: an S3 bucket, and the NFS server's instance role",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from infra import layout
 from rehearsal import ssh
-from rehearsal.camp import SECRET_KEYS, prebuilt_images, program_config
+from rehearsal.camp import SECRET_KEYS, let_hub_reach_google, prebuilt_images, program_config
 from rehearsal.mocks import INSTANCE
 from rehearsal.run import phase
 from rehearsal.state import State
@@ -46,6 +46,7 @@ class Camp:
         with phase("hub and notebook images, built here", self.rehearsal.timings):
             images = prebuilt_images()
         outputs = self.rehearsal.up(config, SECRET_KEYS, images)
+        let_hub_reach_google(self.rehearsal, outputs)
         return {name: output["value"] for name, output in outputs.items()}
 
     @property

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import google_stand_in
 import hub
 import nginx_front
 import pytest
@@ -22,6 +21,8 @@ import swarm
 from jupyter_api import HubClient
 from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
+
+from rehearsal import google_stand_in
 
 LOOPBACK = "127.0.0.1"
 CHROMIUM = "/usr/bin/chromium"
