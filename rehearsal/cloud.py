@@ -127,11 +127,13 @@ class LocalCloud:
     def public_subnet(self) -> str:
         return str(self._subnet(self.public_network))
 
+    def gateway(self) -> str:
+        """This machine's address on the private network, as the instances reach it."""
+        return _ipam(self.name)["Gateway"]
+
     @staticmethod
     def _subnet(network: str) -> ipaddress.IPv4Network:
-        config = json.loads(docker("network", "inspect", "--format", "{{json .IPAM.Config}}",
-                                   network))  # fmt: skip
-        return ipaddress.ip_network(config[0]["Subnet"])
+        return ipaddress.ip_network(_ipam(network)["Subnet"])
 
     # Elastic IPs: an address on the public network, given to the instance it is associated with.
 
@@ -286,6 +288,15 @@ class LocalCloud:
     def start(self, resource_name: str) -> None:
         docker("start", self.container_name(resource_name))
 
+    def put_private_files(self, resource_name: str, directory: str, files: dict[str, str]) -> None:
+        """Writes `files` ({name: text}) into `directory` of the instance, readable by root
+        only; the text goes on stdin, never on a command line."""
+        container = self.container_name(resource_name)
+        for name, text in files.items():
+            script = 'umask 077 && mkdir -p "$0" && cat > "$0/$1"'
+            docker("exec", "-i", container, "sh", "-c", script, directory, name,
+                   stdin=text.encode())  # fmt: skip
+
     def remove(self, resource_name: str) -> None:
         container = self.container_name(resource_name)
         docker("rm", "--force", "--volumes", container, check=False)
@@ -358,6 +369,12 @@ class LocalCloud:
         (self.work_dir / "public-addresses.json").unlink(missing_ok=True)
         shutil.rmtree(self.shared_dir, ignore_errors=True)
         shutil.rmtree(self.work_dir / "seeds", ignore_errors=True)
+
+
+def _ipam(network: str) -> dict[str, str]:
+    """The network's first IPAM configuration: its subnet and gateway."""
+    config = json.loads(docker("network", "inspect", "--format", "{{json .IPAM.Config}}", network))
+    return config[0]
 
 
 def _run(*command: str) -> str:

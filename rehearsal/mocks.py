@@ -2,8 +2,10 @@
 
 Pulumi's mock runtime calls `new_resource` in the program's own dependency order, from a thread
 pool, after each resource's inputs resolved. Here an EC2 instance boots a container, a remote
-command runs over SSH, a copy goes over SFTP, an EBS volume becomes a loop device; everything
-else is recorded with a plausible id. A resource whose inputs did not change since the last run
+command runs over SSH, a copy goes over SFTP, an EBS volume becomes a loop device (and a volume
+in moto's EC2), an S3 bucket and its settings, an instance role's policy and the credentials it
+gives an instance are played by moto (rehearsal/moto_stand_in.py); everything else is recorded
+with a plausible id. A resource whose inputs did not change since the last run
 gets its recorded outputs back and nothing runs, as with Pulumi itself.
 """
 
@@ -24,6 +26,7 @@ from pulumi.runtime import rpc
 
 from rehearsal import ssh
 from rehearsal.cloud import Instance, LocalCloud
+from rehearsal.moto_stand_in import AwsStandIn
 from rehearsal.state import Record, State, digest_of, plain
 
 INSTANCE = "aws:ec2/instance:Instance"
@@ -34,6 +37,17 @@ VOLUME_ATTACHMENT = "aws:ec2/volumeAttachment:VolumeAttachment"
 EIP = "aws:ec2/eip:Eip"
 EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
 KEY_PAIR = "aws:ec2/keyPair:KeyPair"
+BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_SETTINGS = (
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+)  # a bucket policy is recorded only: moto would apply its statements without their conditions
+INSTANCE_PROFILE = "aws:iam/instanceProfile:InstanceProfile"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+# Where an instance with an instance profile finds its role's credentials (the SDK's shared
+# files of the root user, who runs the bootstrap steps), in place of the metadata service.
+ROLE_CREDENTIALS_DIR = "/root/.aws"
 
 REGION = "us-east-1"
 ZONE = f"{REGION}a"
@@ -51,6 +65,14 @@ class Environment:
     vpc_cidr: str
     log_dir: Path
     started: float = field(default_factory=time.monotonic)
+
+    @property
+    def aws(self) -> AwsStandIn:
+        return AwsStandIn(self.cloud.work_dir / "aws")
+
+
+class DeleteStepFailed(ssh.RemoteError):
+    """A delete step ran and failed: `pulumi destroy` stops there, and so does the rehearsal."""
 
 
 def reveal(value: Any) -> Any:
@@ -102,6 +124,9 @@ class RehearsalMocks(pulumi.runtime.Mocks):
             EIP: self._eip,
             EIP_ASSOCIATION: self._eip_association,
             KEY_PAIR: self._key_pair,
+            BUCKET: self._bucket,
+            **dict.fromkeys(BUCKET_SETTINGS, self._bucket_setting),
+            ROLE_POLICY: self._role_policy,
             "random:index/randomBytes:RandomBytes": self._random_bytes,
             "random:index/randomPassword:RandomPassword": self._random_password,
             "random:index/randomString:RandomString": self._random_password,
@@ -177,7 +202,15 @@ class RehearsalMocks(pulumi.runtime.Mocks):
 
     def _still_there(self, record: Record) -> bool:
         """An unchanged instance is reused only if its container still exists (started if
-        stopped, as an instance that was rebooted comes back)."""
+        stopped, as an instance that was rebooted comes back; its role's credentials renewed
+        if the AWS stand-in no longer knows them); a bucket, its settings and a role policy
+        only if the AWS stand-in still has the bucket or the policy."""
+        if record.type == BUCKET:
+            return self.env.aws.has_bucket(record.id)
+        if record.type in BUCKET_SETTINGS:
+            return self.env.aws.has_bucket(record.inputs["bucket"])
+        if record.type == ROLE_POLICY:
+            return self.env.aws.has_role_policy(record.inputs["role"], record.outputs["name"])
         if record.type != INSTANCE:
             return True
         container = record.made["resource"]
@@ -186,6 +219,7 @@ class RehearsalMocks(pulumi.runtime.Mocks):
                 self.env.cloud.start(container)
             except RuntimeError:
                 return False
+        self._grant_role(record.inputs, record.made)
         return True
 
     def _record(self, args, previous):
@@ -223,7 +257,28 @@ class RehearsalMocks(pulumi.runtime.Mocks):
             "arn": f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:instance/{instance_id}",
         }
         made = {"resource": args.name, "container": instance.container, "address": instance.address}
+        self._grant_role(args.inputs, made)
         return instance_id, outputs, made
+
+    def _grant_role(self, inputs: dict[str, Any], made: dict[str, Any]) -> None:
+        """What EC2's metadata service gives an instance with an instance profile: its role's
+        credentials (moto_stand_in.AwsStandIn.aws_files), renewed when no longer valid. The
+        access key's id is kept in `made`."""
+        profile = inputs.get("iamInstanceProfile")
+        if not profile:
+            return
+        role = self._recorded(INSTANCE_PROFILE, profile).inputs["role"]
+        credentials = self.env.aws.role_credentials(role, made.get("roleAccessKeyId", ""))
+        if credentials is not None:
+            files = self.env.aws.aws_files(credentials)
+            self.env.cloud.put_private_files(made["resource"], ROLE_CREDENTIALS_DIR, files)
+            made["roleAccessKeyId"] = credentials.access_key_id
+
+    def _recorded(self, type_: str, resource_id: str) -> Record:
+        for record in self.env.state.records():
+            if record.type == type_ and record.id == resource_id:
+                return record
+        raise LookupError(f"no {_short(type_)} {resource_id} in this rehearsal")
 
     def _key_pair(self, args, previous):
         key_name = args.inputs.get("keyName") or f"{args.name}-{secrets.token_hex(4)}"
@@ -269,14 +324,41 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         raise LookupError(f"no instance {instance_id} in this rehearsal")
 
     def _volume(self, args, previous):
-        volume_id = previous.id if previous else "vol-" + secrets.token_hex(8)[:17]
         size = int(args.inputs.get("size") or DEFAULT_VOLUME_GB)
+        volume_id = (
+            previous.id
+            if previous
+            else self.env.aws.create_volume(
+                args.inputs.get("availabilityZone") or ZONE,
+                size,
+                bool(args.inputs.get("encrypted")),
+            )
+        )
         self.env.cloud.create_volume(volume_id, size)
         return (
             volume_id,
             {"arn": f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:volume/{volume_id}"},
             {"volume": volume_id},
         )
+
+    def _bucket(self, args, previous):
+        # Pulumi names a bucket declared without a name after its resource, plus a suffix.
+        name = args.inputs.get("bucket") or (
+            previous.id if previous else f"{args.name}-{secrets.token_hex(4)[:7]}"
+        )
+        self.env.aws.create_bucket(name)
+        outputs = {"bucket": name, "arn": f"arn:aws:s3:::{name}", "region": REGION}
+        return name, outputs, {}
+
+    def _bucket_setting(self, args, previous):
+        self.env.aws.configure_bucket(_short(args.typ), args.inputs)
+        return args.inputs["bucket"], {}, {}
+
+    def _role_policy(self, args, previous):
+        name = args.inputs.get("name") or f"{args.name}-{secrets.token_hex(4)[:7]}"
+        role = args.inputs["role"]
+        self.env.aws.put_role_policy(role, name, args.inputs["policy"])
+        return f"{role}:{name}", {"name": name}, {}
 
     def _volume_attachment(self, args, previous):
         instance = self._instance_by_id(args.inputs["instanceId"])
@@ -385,7 +467,7 @@ def run_delete(env: Environment, record: Record) -> None:
         }
         result = ssh.run(connection, inputs["delete"], None, environment)
         if result.exit_status != 0:
-            raise ssh.RemoteError(
+            raise DeleteStepFailed(
                 f"delete of {record.name} exited {result.exit_status}: {result.stderr[-2000:]}"
             )
     elif record.type == INSTANCE:

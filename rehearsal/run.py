@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from rehearsal import cloud, ssh
-from rehearsal.mocks import Environment, run_delete
+from rehearsal.mocks import DeleteStepFailed, Environment, run_delete
+from rehearsal.moto_stand_in import AwsStandIn
 from rehearsal.state import State
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -71,6 +72,7 @@ class Rehearsal:
         self.work_dir = Path(self.work_dir or PROJECT_DIR / ".work" / "rehearsal" / self.name)
         self.work_dir = self.work_dir.resolve()
         self.cloud = cloud.LocalCloud(self.name, self.work_dir)
+        self.aws = AwsStandIn(self.work_dir / "aws")
 
     @property
     def project(self) -> str:
@@ -90,10 +92,11 @@ class Rehearsal:
         os.chmod(self.work_dir, 0o700)
         with phase("instance image", self.timings):
             image = cloud.ensure_instance_image()
-        with phase("network, shared directory, package cache", self.timings):
+        with phase("network, shared directory, package cache, AWS stand-in", self.timings):
             vpc_cidr = self.cloud.ensure_network()
             self.cloud.ensure_shared_dir((cloud.BASE_IMAGE, *images))
             self.cloud.ensure_apt_cache(image)
+            self.aws.ensure_running(self.cloud.gateway())
         plan = {
             "program_dir": str(self.program_dir),
             "project": self.project,
@@ -149,23 +152,45 @@ class Rehearsal:
         lines.append(f"{steps} bootstrap steps done, {recorded} cloud resources recorded")
         return lines
 
-    def down(self) -> None:
-        """Runs every delete step, last declared first, then removes all the rehearsal made."""
+    @property
+    def archive_dir(self) -> Path:
+        """Where `down` keeps what the AWS stand-in's buckets held (the archive outlives the
+        camp on AWS; moto keeps it in memory only)."""
+        return self.work_dir / "archive"
+
+    def down(self, keep_going: bool = False) -> None:
+        """Runs every delete step, last declared first, then removes all the rehearsal made.
+
+        A delete step that fails stops it there, nothing else deleted, as it stops `pulumi
+        destroy` (the archive step fails rather than let the homes go unarchived); with
+        `keep_going` that is a warning and everything goes."""
         state_file = self.work_dir / "state.json"
         with phase("delete steps", self.timings):
             if state_file.exists():
-                self._delete_all(State(state_file))
+                self._delete_all(State(state_file), keep_going)
+        with phase("the AWS stand-in's buckets saved, the stand-in stopped", self.timings):
+            if self.aws.is_running():
+                saved = self.aws.save_objects(self.archive_dir)
+                print(f"    {len(saved)} objects saved under {self.archive_dir}", flush=True)
+            self.aws.stop()
         with phase("containers, volumes, network", self.timings):
             self.cloud.remove_all()
             for leftover in ("state.json", "outputs.json", "plan.json"):
                 (self.work_dir / leftover).unlink(missing_ok=True)
 
-    def _delete_all(self, state: State) -> None:
+    def _delete_all(self, state: State, keep_going: bool) -> None:
         env = Environment(self.cloud, state, "", "", self.work_dir / "logs")
         for record in reversed(state.records()):
             began = time.monotonic()
             try:
                 run_delete(env, record)
+            except DeleteStepFailed as error:
+                if not keep_going:
+                    raise RehearsalError(
+                        f"{error}\nNothing else was deleted: fix the cause and run `down` again "
+                        "(or down(keep_going=True) to delete everything regardless)"
+                    ) from error
+                print(f"    warning: {error}", flush=True)
             except (ssh.RemoteError, cloud.CloudError) as error:
                 # A machine already gone cannot run its delete step; tearing down goes on.
                 print(f"    warning: {error}", flush=True)

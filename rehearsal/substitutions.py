@@ -55,11 +55,19 @@ SUBSTITUTIONS = (
         piece="rehearsal/google_stand_in.py, started by `rehearse up` (rehearsal/camp.py)",
     ),
     Substitution(
-        production="the end-of-week archive: an S3 bucket, and the NFS server's instance role",
-        rehearsal="not played yet: `down` runs the archive step, which finds no S3 and is "
-        "reported as a warning; the archive script is tested against moto's S3 instead "
-        "(tests/payload/test_archive_homes.py)",
-        piece="none yet",
+        production="the end-of-week archive's AWS side: the S3 bucket and its settings, the "
+        "homes volume's id and snapshot, and the NFS server's instance role, whose credentials "
+        "the server gets from the instance metadata service (IMDS)",
+        rehearsal="moto's server (S3, EC2, IAM), started by the rehearsal on its network's "
+        "gateway, checking every request's signature and permissions; the bucket, its "
+        "versioning, encryption and public access block and the homes volume are made in it "
+        "(moto's ids); the bucket's TLS-only policy is recorded, not applied (moto would apply "
+        "its Deny without the condition, and speaks plain HTTP); in place of IMDS, the NFS "
+        "server gets in /root/.aws the endpoint and the key of a moto user holding exactly the "
+        "role's policies (EC2 statements widened to '*': moto gives EC2 actions no resource); "
+        "`down` archives for real, stops when the archive fails, and saves the bucket's "
+        "objects under <work dir>/archive (moto keeps them in memory only)",
+        piece="rehearsal/moto_stand_in.py, rehearsal/mocks.py",
     ),
     Substitution(
         production="security groups, IAM, Elastic IPs, Route 53",
