@@ -18,6 +18,7 @@ import pulumi
 from infra.errors import ConfigError
 from infra.instance_types import shape_of
 from infra.layout import PROJECT_DIR
+from infra.payload import PROGRAM_PAYLOAD
 from infra.userlist import ClassList, is_email, read_class_list
 
 NAMESPACE = "camphub"
@@ -26,6 +27,8 @@ NAMESPACE = "camphub"
 # (25 x 1 GiB + 20% = 30 GiB) fits 2 x t3.xlarge (32 GiB, 8 vCPUs for 25 x 0.25 CPU guaranteed).
 DEFAULTS: dict[str, Any] = {
     "userlistFile": "userlist.txt",
+    # The course materials' folder (a path relative to the project, or absolute).
+    "materialsDir": "materials",
     "googleHostedDomains": [],
     "hub": {"instanceType": "t3.medium"},
     "workers": {"count": 2, "instanceType": "t3.xlarge"},
@@ -129,7 +132,8 @@ class CampConfig:
     nfs: NfsSpec
     notebook: NotebookSpec
     shared_data: bool
-    materials_repo: MaterialsRepo | None  # None: the repository's materials/ folder
+    materials_dir: Path
+    materials_repo: MaterialsRepo | None  # None: the materials_dir folder
     ami: str | None  # None: the newest Debian 13 AMI, looked up once (instances ignore later ones)
     oauth_endpoints: OAuthEndpoints | None  # None: Google's own endpoints
 
@@ -191,6 +195,7 @@ def parse_config(reader: Any, *, stack: str, project_dir: Path) -> CampConfig:
         nfs=_nfs(_section(reader, "nfs", problems), problems),
         notebook=notebook,
         shared_data=_flag(reader, "sharedData", problems),
+        materials_dir=_materials_dir(reader, project_dir, problems),
         materials_repo=_materials_repo(reader.value("materialsRepo"), problems),
         ami=_ami(reader.value("ami"), problems),
         oauth_endpoints=_oauth_endpoints(reader.value("oauthEndpoints"), problems),
@@ -362,6 +367,24 @@ def _class_list(reader: Any, project_dir: Path, problems: _Problems) -> ClassLis
     except ConfigError as error:
         problems.add_error(error)
         return ClassList(())
+
+
+def _materials_dir(reader: Any, project_dir: Path, problems: _Problems) -> Path:
+    shown = str(reader.value("materialsDir") or DEFAULTS["materialsDir"])
+    path = Path(shown) if Path(shown).is_absolute() else project_dir / shown
+    if not path.is_dir():
+        problems.add(
+            "materialsDir",
+            f"{shown!r} is not a folder: create it (it may stay empty) or set materialsDir to "
+            "the folder that holds the course materials.",
+        )
+    elif path.name in {tree.name for tree in PROGRAM_PAYLOAD}:
+        problems.add(
+            "materialsDir",
+            f"the folder's name {path.name!r} is taken by the program's own files on the "
+            "machines; rename the folder.",
+        )
+    return path
 
 
 def _check_class_list_in_hosted_domains(config: CampConfig, problems: _Problems) -> None:

@@ -1,18 +1,18 @@
 """Course materials and the shared data directory: published on the homes volume by the NFS server.
 
-The repository's materials/ folder (or, with camphub:materialsRepo, a public git repository at
-a pinned ref) reaches the NFS server, which mirrors it onto the homes volume next to the homes,
-where every node that mounts the homes sees it. The hub mounts it read-only into every
-student's container and copies what a student lacks into their home when their server starts
-(images/hub/jupyterhub_config.py). A changed folder or ref is published again on the next
-`pulumi up`; students' own copies are never overwritten.
+The materials folder (camphub:materialsDir, the repository's materials/ unless set; or, with
+camphub:materialsRepo, a public git repository at a pinned ref) reaches the NFS server, which
+mirrors it onto the homes volume next to the homes, where every node that mounts the homes sees
+it. The hub mounts it read-only into every student's container and copies what a student lacks
+into their home when their server starts (images/hub/jupyterhub_config.py). A changed folder
+or ref is published again on the next `pulumi up`; students' own copies are never overwritten.
 """
 
 import pulumi
 
 from infra import layout
 from infra.config import CampConfig, MaterialsRepo
-from infra.payload import MATERIALS
+from infra.payload import materials_payload
 from infra.remote import Machine, Step, run_step, script_line
 
 
@@ -21,10 +21,11 @@ def publish_course_files(
 ) -> pulumi.Resource:
     """Mirrors the materials (and creates the shared data directory) once the homes are exported.
 
-    The source is the delivered materials/ folder, or with camphub:materialsRepo the repository's
+    The source is the delivered materials folder, or with camphub:materialsRepo the repository's
     files at its ref, checked out on the NFS server first.
     """
-    source, version, fetched = MATERIALS.remote_dir, MATERIALS.content_hash(), after
+    materials = materials_payload(config.materials_dir)
+    source, version, fetched = materials.remote_dir, materials.content_hash(), after
     if config.materials_repo:
         fetched = _fetch_repo(machine, config.materials_repo, after, parent)
         source = layout.MATERIALS_REPO_WORK_TREE

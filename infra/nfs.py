@@ -16,7 +16,7 @@ from infra.config import CampConfig
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.materials import publish_course_files
 from infra.network import Network
-from infra.payload import MATERIALS, SCRIPTS
+from infra.payload import SCRIPTS, materials_payload
 from infra.remote import Machine, Step, run_step, script_line
 
 # Where the volume is attached; Nitro instances show it as an NVMe device named by the volume
@@ -118,7 +118,7 @@ class NfsServer(pulumi.ComponentResource):
             after=args.jump_host_ready,
             private_key=network.admin_private_key,
             jump_host=args.jump_host,
-            payload=(SCRIPTS, MATERIALS),
+            payload=(SCRIPTS, materials_payload(args.config.materials_dir)),
             parent=self,
         )
         exported = run_step(

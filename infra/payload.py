@@ -39,8 +39,13 @@ SCRIPTS = PayloadTree(layout.PROJECT_DIR / "scripts", layout.PAYLOAD_DIR)
 NGINX = PayloadTree(layout.PROJECT_DIR / "nginx", layout.PAYLOAD_DIR)
 HUB_IMAGE = PayloadTree(layout.PROJECT_DIR / "images" / "hub", layout.PAYLOAD_DIR)
 NOTEBOOK_IMAGE = PayloadTree(layout.PROJECT_DIR / "images" / "notebook", layout.PAYLOAD_DIR)
-# Course materials: to the NFS server, which publishes them onto the homes volume.
-MATERIALS = PayloadTree(layout.PROJECT_DIR / "materials", layout.PAYLOAD_DIR)
+PROGRAM_PAYLOAD = (SCRIPTS, NGINX, HUB_IMAGE, NOTEBOOK_IMAGE)
+
+
+def materials_payload(materials_dir: Path) -> PayloadTree:
+    """The course materials (camphub:materialsDir): to the NFS server, which publishes them
+    onto the homes volume."""
+    return PayloadTree(materials_dir, layout.PAYLOAD_DIR)
 
 
 def content_hash(directory: Path, length: int = 12) -> str:

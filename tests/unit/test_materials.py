@@ -9,9 +9,11 @@ from program import deploy
 
 from infra import layout
 from infra.errors import ConfigError
-from infra.payload import MATERIALS
+from infra.payload import materials_payload
 
 COPY = "command:remote:CopyToRemote"
+# The repository's materials/ folder, unless camphub:materialsDir names another.
+MATERIALS = materials_payload(layout.PROJECT_DIR / "materials")
 
 
 def settings_of(deployment) -> dict:
@@ -66,6 +68,33 @@ def test_shared_data_is_created_by_the_nfs_server_and_mounted_by_the_hub(base_co
         "host_dir": f"{layout.HOMES_MOUNT_DIR}/{layout.SHARED_DATA_DIRNAME}",
         "container_dir": layout.SHARED_DATA_CONTAINER_DIR,
     }
+
+
+def test_a_materials_folder_elsewhere_is_delivered_and_published(base_config, tmp_path):
+    folder = tmp_path / "materials"
+    (folder / "day1").mkdir(parents=True)
+    (folder / "day1" / "intro.ipynb").write_text("{}")
+    deployment = deploy({**base_config, "materialsDir": str(folder)})
+    copy = deployment.named("nfs-payload-materials")
+    assert copy.inputs["source"].path == str(folder)
+    version = materials_payload(folder).content_hash()
+    assert version != MATERIALS.content_hash()
+    assert copy.inputs["triggers"] == [version]
+    assert deployment.named("nfs-publish-materials").inputs["triggers"] == [version]
+
+
+@pytest.mark.parametrize(
+    ("folder", "message"),
+    [
+        ("no-such-folder", "camphub:materialsDir: 'no-such-folder' is not a folder"),
+        ("scripts", "camphub:materialsDir: the folder's name 'scripts' is taken"),
+    ],
+)
+def test_a_materials_folder_must_exist_and_not_shadow_the_programs_files(
+    base_config, folder, message
+):
+    with pytest.raises(ConfigError, match=message):
+        deploy({**base_config, "materialsDir": folder})
 
 
 def test_course_file_names_cannot_be_a_students_home():
