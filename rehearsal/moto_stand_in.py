@@ -71,9 +71,9 @@ class AwsStandIn:
             return False
         return self._answers(self.endpoint)
 
-    def ensure_running(self, host: str) -> str:
+    def ensure_running(self, host: str, port: int = PORT) -> str:
         """Starts the server on `host` unless it runs there already; returns its endpoint."""
-        endpoint = f"http://{host}:{PORT}"
+        endpoint = f"http://{host}:{port}"
         if self.is_running() and self.endpoint == endpoint:
             return endpoint
         self.stop()
@@ -81,7 +81,7 @@ class AwsStandIn:
         os.chmod(self.dir, 0o700)
         with self.log.open("ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "--host", host, "--port", str(PORT)],
+                [sys.executable, "-m", "moto.server", "--host", host, "--port", str(port)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
