@@ -18,7 +18,7 @@ if warning := capacity_warning(config):
     pulumi.log.warn(warning)
 ami_id = debian_ami_id(config.ami)
 
-network = Network("camphub", NetworkArgs(ssh_allowed_cidrs=config.ssh_allowed_cidrs))
+network = Network("camphub", NetworkArgs(config.ssh_allowed_cidrs, config.admin_ssh_key))
 hub = Hub("hub", HubArgs(config=config, network=network, ami_id=ami_id))
 nfs = NfsServer(
     "nfs",

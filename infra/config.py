@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from infra.errors import ConfigError
 from infra.instance_types import shape_of
@@ -48,8 +50,16 @@ DEFAULTS: dict[str, Any] = {
     "sharedData": False,
 }
 REQUIRED = ("oauthClientId", "oauthClientSecret", "sshAllowedCidrs")
-OPTIONAL = ("domain", "letsEncryptEmail", "hostedZone", "ami", "materialsRepo", "oauthEndpoints")
-SECRET_KEYS = ("oauthClientSecret",)
+OPTIONAL = (
+    "domain",
+    "letsEncryptEmail",
+    "hostedZone",
+    "ami",
+    "materialsRepo",
+    "oauthEndpoints",
+    "adminSshPrivateKey",
+)
+SECRET_KEYS = ("oauthClientSecret", "adminSshPrivateKey")
 
 MAX_WORKERS = 50
 MAX_VOLUME_GB = 16384  # EBS gp3's upper bound
@@ -119,6 +129,14 @@ class OAuthEndpoints:
 
 
 @dataclass(frozen=True)
+class AdminSshKey:
+    """The organizer's own SSH key for the machines, instead of one the program generates."""
+
+    private_key: pulumi.Output[str]  # secret, OpenSSH format
+    public_key: str  # OpenSSH format, as EC2 key pairs take it
+
+
+@dataclass(frozen=True)
 class CampConfig:
     stack: str
     oauth_client_id: str
@@ -136,6 +154,7 @@ class CampConfig:
     materials_repo: MaterialsRepo | None  # None: the materials_dir folder
     ami: str | None  # None: the newest Debian 13 AMI, looked up once (instances ignore later ones)
     oauth_endpoints: OAuthEndpoints | None  # None: Google's own endpoints
+    admin_ssh_key: AdminSshKey | None  # None: the program generates one
 
 
 def load_config() -> CampConfig:
@@ -199,6 +218,7 @@ def parse_config(reader: Any, *, stack: str, project_dir: Path) -> CampConfig:
         materials_repo=_materials_repo(reader.value("materialsRepo"), problems),
         ami=_ami(reader.value("ami"), problems),
         oauth_endpoints=_oauth_endpoints(reader.value("oauthEndpoints"), problems),
+        admin_ssh_key=_admin_ssh_key(reader, problems),
     )
     _check_class_list_in_hosted_domains(config, problems)
     problems.raise_if_any()
@@ -257,20 +277,44 @@ def _oauth_client_id(reader: Any, problems: _Problems) -> str:
 
 
 def _oauth_client_secret(reader: Any, problems: _Problems) -> pulumi.Output[str]:
-    secret = reader.secret("oauthClientSecret")
+    key = "oauthClientSecret"
+    secret = reader.secret(key)
     if secret is None:
-        problems.add(
-            "oauthClientSecret",
-            "required: `pulumi config set --secret camphub:oauthClientSecret <secret>`.",
-        )
+        problems.add(key, f"required: `pulumi config set --secret {NAMESPACE}:{key} <secret>`.")
         return pulumi.Output.secret("")
-    if not reader.is_secret("oauthClientSecret"):
-        problems.add(
-            "oauthClientSecret",
-            "is stored in plain text in the stack file. Set it again with "
-            "`pulumi config set --secret camphub:oauthClientSecret <secret>`.",
-        )
+    _check_stored_as_secret(reader, key, "<secret>", problems)
     return secret
+
+
+def _check_stored_as_secret(reader: Any, key: str, value_hint: str, problems: _Problems) -> None:
+    if not reader.is_secret(key):
+        problems.add(
+            key,
+            "is stored in plain text in the stack file. Set it again with "
+            f"`pulumi config set --secret {NAMESPACE}:{key} {value_hint}`.",
+        )
+
+
+def _admin_ssh_key(reader: Any, problems: _Problems) -> AdminSshKey | None:
+    """Checked here, in plain text, so a bad key stops the program before anything exists."""
+    key = "adminSshPrivateKey"
+    text = reader.value(key)
+    if text is None:
+        return None
+    _check_stored_as_secret(reader, key, "< <key file>", problems)
+    fix = "Give an unencrypted ed25519 or RSA key: `ssh-keygen -t ed25519 -N '' -f camphub-admin`."
+    try:
+        private_key = serialization.load_ssh_private_key(str(text).encode(), password=None)
+    except (ValueError, TypeError) as error:
+        problems.add(key, f"is not a usable OpenSSH private key ({error}). {fix}")
+        return None
+    if not isinstance(private_key, ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
+        problems.add(key, f"EC2 key pairs take only ed25519 and RSA keys. {fix}")
+        return None
+    public_key = private_key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return AdminSshKey(pulumi.Output.secret(str(text)), public_key.decode())
 
 
 def _ssh_allowed_cidrs(value: Any, problems: _Problems) -> tuple[str, ...]:

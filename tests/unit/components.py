@@ -11,7 +11,7 @@ AMI = "ami-0123456789abcdef0"
 
 
 def network_of(config):
-    return Network("camphub", NetworkArgs(ssh_allowed_cidrs=config.ssh_allowed_cidrs))
+    return Network("camphub", NetworkArgs(config.ssh_allowed_cidrs, config.admin_ssh_key))
 
 
 def hub_of(config, network):

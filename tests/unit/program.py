@@ -14,6 +14,7 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
+from infra.config import SECRET_KEYS
 from infra.layout import PROJECT_DIR
 
 SECRET_SIG = rpc._special_secret_sig
@@ -210,7 +211,7 @@ def _struct_to_dict(struct) -> dict:
     return json_format.MessageToDict(struct)
 
 
-def config_for(values: dict, secret_keys: tuple[str, ...] = ("oauthClientSecret",)) -> dict:
+def config_for(values: dict, secret_keys: tuple[str, ...] = SECRET_KEYS) -> dict:
     """`camphub:` stack config as the CLI hands it over (objects JSON-encoded)."""
     encoded = {}
     for key, value in values.items():

@@ -2,7 +2,9 @@
 anything is declared."""
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from program import deploy
+from ssh_keys import openssh_private_text
 
 from infra.config import DEFAULTS, OAuthEndpoints
 from infra.errors import ConfigError
@@ -27,6 +29,7 @@ BAD_CONFIGS = [
     ({"oauthClientId": None}, "camphub:oauthClientId: required"),
     ({"oauthClientId": "1234 abcd.apps.googleusercontent.com"}, "contains spaces"),
     ({"oauthClientSecret": None}, "camphub:oauthClientSecret: required"),
+    ({"adminSshPrivateKey": "ssh-ed25519 AAAA... me@laptop"}, "not a usable OpenSSH private key"),
     ({"sshAllowedCidrs": None}, "camphub:sshAllowedCidrs: required"),
     ({"sshAllowedCidrs": []}, "camphub:sshAllowedCidrs: required"),
     ({"sshAllowedCidrs": ["10.0.0.300/32"]}, "sshAllowedCidrs[0]: '10.0.0.300/32' is not a CIDR"),
@@ -95,6 +98,28 @@ def test_secret_stored_in_plain_text_is_refused(base_config, monkeypatch):
     monkeypatch.setattr(program, "config_for", _without_secret_keys(program.config_for))
     error = config_error(base_config)
     assert "camphub:oauthClientSecret: is stored in plain text" in str(error)
+
+
+def test_admin_key_stored_in_plain_text_is_refused(base_config, monkeypatch):
+    import program
+
+    monkeypatch.setattr(program, "config_for", _only_secret_keys(program.config_for))
+    key = openssh_private_text(ed25519.Ed25519PrivateKey.generate())
+    error = config_error({**base_config, "adminSshPrivateKey": key})
+    assert "camphub:adminSshPrivateKey: is stored in plain text" in str(error)
+
+
+def test_admin_key_of_a_kind_ec2_refuses_is_named(base_config):
+    key = openssh_private_text(ec.generate_private_key(ec.SECP256R1()))
+    error = config_error({**base_config, "adminSshPrivateKey": key})
+    assert "EC2 key pairs take only ed25519 and RSA keys" in str(error)
+
+
+def _only_secret_keys(config_for, keys=("oauthClientSecret",)):
+    def partly_plain(values, secret_keys=()):
+        return config_for(values, secret_keys=keys)
+
+    return partly_plain
 
 
 def _without_secret_keys(config_for):

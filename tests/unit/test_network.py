@@ -2,6 +2,9 @@
 
 import pytest
 from components import deploy_component, network_of
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from program import deploy
+from ssh_keys import openssh_private_text, openssh_public_text
 
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
@@ -83,3 +86,14 @@ def test_ipv6_admin_ranges_become_ipv6_rules(base_config):
     assert [(r.inputs.get("cidrIpv6"), r.inputs.get("cidrIpv4")) for r in ssh] == [
         ("2001:db8::/48", None)
     ]
+
+
+def test_the_organizers_own_key_replaces_the_generated_one(base_config):
+    private_key = ed25519.Ed25519PrivateKey.generate()
+    private_text = openssh_private_text(private_key)
+    deployment = deploy({**base_config, "adminSshPrivateKey": private_text})
+    assert deployment.of_type("tls:index/privateKey:PrivateKey") == []
+    (pair,) = deployment.of_type("aws:ec2/keyPair:KeyPair")
+    assert pair.inputs["publicKey"] == openssh_public_text(private_key)
+    assert deployment.outputs["adminSshKey"] == private_text
+    assert deployment.output_is_secret("adminSshKey")
