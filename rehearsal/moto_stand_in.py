@@ -6,17 +6,20 @@ reach AWS. Moto checks every request's signature and permissions from the moment
 the mocks and tests use the rehearsal's administrator key (created first, kept root-only in the
 work directory); the NFS server gets the key of a moto user standing for its instance role,
 holding exactly the role's policies. Moto keeps everything in memory: `down` saves the bucket's
-objects under <work dir>/archive before it stops the server.
+objects under <work dir>/archive before it stops the server; should the server die while the
+camp is up, the next `up` starts an empty one and makes the bucket again, but the homes volume
+is not made again (its data is the loop device's), so the archive's snapshot then fails.
 """
 
 import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +66,8 @@ class AwsStandIn:
         return self._endpoint_file.read_text().strip()
 
     def is_running(self) -> bool:
+        """Whether the server runs and accepts connections (at the endpoint it was started
+        on: a network made again may have another gateway)."""
         if not self._pid_file.exists():
             return False
         try:
@@ -111,10 +116,13 @@ class AwsStandIn:
 
     @staticmethod
     def _answers(endpoint: str) -> bool:
+        """Whether the server accepts connections. Only that: an HTTP request can take seconds
+        on a busy machine, and a live server taken for dead would be restarted empty."""
+        address = urllib.parse.urlsplit(endpoint)
         try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=2):
+            with socket.create_connection((address.hostname, address.port), timeout=10):
                 return True
-        except (urllib.error.URLError, OSError):
+        except OSError:
             return False
 
     def _create_admin(self) -> None:
