@@ -94,11 +94,13 @@ class HubClient:
         response.raise_for_status()
         kernel_id = response.json()["id"]
         try:
-            return self._execute(owner, kernel_id, code)
+            return self.run_in_kernel(owner, kernel_id, code)
         finally:
             self.server_api(owner, "DELETE", f"/kernels/{kernel_id}")
 
-    def _execute(self, owner: str, kernel_id: str, code: str) -> str:
+    def run_in_kernel(self, owner: str, kernel_id: str, code: str) -> str:
+        """Run `code` in `owner`'s running kernel `kernel_id` (whose state it sees) over the
+        kernel websocket and return what it printed."""
         ws_base = self.public_url.replace("https://", "wss://", 1)
         url = f"{ws_base}/user/{user_path(owner)}/api/kernels/{kernel_id}/channels"
         connection = websocket.create_connection(

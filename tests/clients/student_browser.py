@@ -4,10 +4,28 @@ import re
 import time
 
 from jupyter_api import user_path
-from playwright.sync_api import BrowserContext, Page, Response, WebSocket, expect
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    Response,
+    WebSocket,
+    expect,
+)
 from playwright.sync_api import Error as PlaywrightError
 from waiting import wait_for
 
+# Debian's Chromium: Playwright's own browser builds are not installed on these machines.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 SPAWN_TIMEOUT_SECONDS = 240
 UI_TIMEOUT_MS = 60_000
 CELL_TIMEOUT_MS = 90_000
@@ -18,6 +36,10 @@ KERNEL_IDLE = re.compile(r"Python 3 \(ipykernel\) \| Idle")
 # the navigations in flight with this error. A person would press reload; so do the tests.
 NETWORK_CHANGED = "ERR_NETWORK_CHANGED"
 CHROME_ERROR_PAGE = "chrome-error://"
+
+
+def launch_chromium(playwright: Playwright, *extra_args: str) -> Browser:
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
 
 
 def open_url(page: Page, url: str) -> Response | None:

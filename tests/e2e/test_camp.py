@@ -2,9 +2,8 @@
 workers, driven as an organizer would (class list edits and `up` again, SSH to the hub) and hit
 with faults (a worker killed, the hub machine restarted, workers scaled).
 
-The hub is checked through its REST API with the class-list service's token (read on the hub).
-Signing in through a browser and spawning servers needs the Google stand-in wired into the
-program first (the program has no setting for the sign-in endpoints yet).
+The hub is checked through its REST API with the class-list service's token (read on the hub);
+signing in through a browser is test_sign_in.py's.
 """
 
 import re

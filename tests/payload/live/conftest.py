@@ -25,15 +25,6 @@ from playwright.sync_api import Error as PlaywrightError
 from rehearsal import google_stand_in
 
 LOOPBACK = "127.0.0.1"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DOCKER_PREFIX = "h2-"
 # The whole session shares one hub; a day-long idle timeout keeps the culler away from the
 # other tests. The culler test restarts the hub with a short one.
@@ -205,9 +196,7 @@ def browser(pytestconfig, live_hub) -> Iterator[Browser]:
     every other certificate check stays on."""
     trust = f"--ignore-certificate-errors-spki-list={nginx_front.spki_sha256(live_hub.ca_file)}"
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, trust]
-        )
+        chromium = student_browser.launch_chromium(playwright, trust)
         # Kept where the failure report can find it, even when a fixture failed half-way.
         pytestconfig.stash[OPEN_BROWSER] = chromium
         yield chromium
