@@ -1,6 +1,8 @@
 """The one rehearsed camp every end-to-end module of the real program shares: deploying it is
 the slow part, so it is made once per session and each module drives it as an organizer would."""
 
+import datetime
+import json
 import os
 import shutil
 
@@ -13,19 +15,29 @@ from rehearsal.run import PROJECT_DIR, Rehearsal
 
 @pytest.fixture(scope="session")
 def camp():
-    """The dev stack rehearsed with two workers and a copy of the sample class list. With
-    CAMPHUB_E2E_KEEP=1 it stays up afterwards and the next run starts from it (`up` brings it
-    back to the sample list), which saves the cold start while working on these tests;
-    CAMPHUB_E2E_NAME gives it another name, so that two runs on one engine never meet."""
+    """The dev stack rehearsed with two workers and copies of the sample class list and of the
+    course materials. With CAMPHUB_E2E_KEEP=1 it stays up afterwards and the next run starts
+    from it (`up` brings it back to the sample list and materials), which saves the cold start
+    while working on these tests; CAMPHUB_E2E_NAME gives it another name, so that two runs on
+    one engine never meet. Otherwise it is torn down as `pulumi destroy` would, which archives
+    every home first: the archive must have succeeded."""
     name = os.environ.get("CAMPHUB_E2E_NAME", "e2e-camp")
     work_dir = PROJECT_DIR / ".work" / "rehearsal" / name
     work_dir.mkdir(parents=True, exist_ok=True)
     userlist = work_dir / "userlist.txt"
     shutil.copy(class_list("dev")[0], userlist)
+    materials = work_dir / "materials"
+    shutil.rmtree(materials, ignore_errors=True)
+    shutil.copytree(PROJECT_DIR / "materials", materials)
     rehearsal = Rehearsal(PROJECT_DIR, "dev", work_dir=work_dir / "state", name=name)
-    camp = Camp(rehearsal, userlist)
+    camp = Camp(rehearsal, userlist, materials)
     camp.up(workers=2)
     yield camp
     if os.environ.get("CAMPHUB_E2E_KEEP") != "1":
-        rehearsal.down()
+        began = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        shutil.rmtree(rehearsal.archive_dir, ignore_errors=True)
+        rehearsal.down()  # stops, deleting nothing, if the archive fails
         assert rehearsal.cloud.containers() == []
+        (manifest,) = rehearsal.archive_dir.glob("*/homes/dev/MANIFEST.json")
+        created = datetime.datetime.fromisoformat(json.loads(manifest.read_text())["created"])
+        assert created >= began, "the archive saved is not the one `down` made"

@@ -7,8 +7,14 @@ from pathlib import Path
 
 from infra import layout
 from rehearsal import ssh
-from rehearsal.camp import SECRET_KEYS, let_hub_reach_google, prebuilt_images, program_config
-from rehearsal.mocks import INSTANCE
+from rehearsal.camp import (
+    NAMESPACE,
+    SECRET_KEYS,
+    let_hub_reach_google,
+    prebuilt_images,
+    program_config,
+)
+from rehearsal.mocks import COMMAND, INSTANCE
 from rehearsal.run import phase
 from rehearsal.state import State
 
@@ -37,12 +43,14 @@ class Camp:
     """A rehearsed camphub deployment, as its organizer reaches it: SSH to the hub with the
     admin key from the stack outputs, the other machines through the hub."""
 
-    def __init__(self, rehearsal, userlist: Path):
+    def __init__(self, rehearsal, userlist: Path, materials_dir: Path):
         self.rehearsal = rehearsal
         self.userlist = userlist
+        self.materials_dir = materials_dir
 
     def up(self, workers: int = 2) -> dict:
         config = program_config(self.rehearsal, workers=workers, userlist=self.userlist)
+        config[f"{NAMESPACE}:materialsDir"] = str(self.materials_dir)
         with phase("hub and notebook images, built here", self.rehearsal.timings):
             images = prebuilt_images()
         outputs = self.rehearsal.up(config, SECRET_KEYS, images)
@@ -98,6 +106,11 @@ class Camp:
         """What the rehearsal created of `type_`, from its state file."""
         state = State(self.rehearsal.work_dir / "state.json")
         return [r for r in state.records() if r.type == type_]
+
+    def step(self, name: str):
+        """The bootstrap step (pulumi-command resource) called `name`, as last recorded."""
+        (record,) = [r for r in self.records(COMMAND) if r.name == name]
+        return record
 
     def start_server(self, user: str) -> str:
         """Starts `user`'s server through the API; returns the worker its container runs on."""

@@ -143,12 +143,3 @@ def test_restarted_hub_routes_to_servers_again(camp, restarted_hub):
 
     wait_until(server_ready, "the restarted hub has checked ada's server", 300, pause=3)
     assert camp.hub_api("/users/ada@camp.example.org")["servers"].get("", {}).get("ready")
-
-
-def test_scaling_workers_up_and_back_down(camp):
-    camp.up(workers=3)
-    assert camp.worker_names() == {"workers-0", "workers-1", "workers-2"}
-    camp.up(workers=2)
-    # The removed worker was drained and taken out of the swarm before its machine went away.
-    assert camp.worker_names() == {"workers-0", "workers-1"}
-    assert not camp.rehearsal.cloud.exists("workers-2")
