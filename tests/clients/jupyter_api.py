@@ -110,11 +110,16 @@ class HubClient:
             timeout=EXECUTE_TIMEOUT_SECONDS,
         )
         try:
-            msg_id = uuid.uuid4().hex
-            connection.send(json.dumps(_execute_request(msg_id, code)))
-            return _collect_output(connection, msg_id)
+            return execute_in_kernel(connection, code)
         finally:
             connection.close()
+
+
+def execute_in_kernel(connection: websocket.WebSocket, code: str) -> str:
+    """Run `code` over an open kernel websocket and return what it printed."""
+    msg_id = uuid.uuid4().hex
+    connection.send(json.dumps(_execute_request(msg_id, code)))
+    return _collect_output(connection, msg_id)
 
 
 def _wait_for_server(check, what: str) -> None:
