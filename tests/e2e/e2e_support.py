@@ -2,8 +2,11 @@
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from jupyter_api import HubClient, user_path
 
 from infra import layout
 from rehearsal import ssh
@@ -48,9 +51,14 @@ class Camp:
         self.userlist = userlist
         self.materials_dir = materials_dir
 
-    def up(self, workers: int = 2) -> dict:
+    def up(self, workers: int = 2, notebook: dict | None = None) -> dict:
+        """Deploys the camp; `notebook` overrides the stack's notebook settings for this run
+        (e.g. {"internet": False}), as `pulumi config set --path camphub:notebook.<key>` would."""
         config = program_config(self.rehearsal, workers=workers, userlist=self.userlist)
         config[f"{NAMESPACE}:materialsDir"] = str(self.materials_dir)
+        if notebook:
+            key = f"{NAMESPACE}:notebook"
+            config[key] = json.dumps(json.loads(config.get(key, "{}")) | notebook)
         with phase("hub and notebook images, built here", self.rehearsal.timings):
             images = prebuilt_images()
         outputs = self.rehearsal.up(config, SECRET_KEYS, images)
@@ -86,6 +94,26 @@ class Camp:
         body, _, status = self.run(command).rpartition("\n")
         assert int(status) < 400, f"{method} {path}: HTTP {status} {body}"
         return json.loads(body) if body else None
+
+    def hub_certificate(self, ca_file: Path) -> Path:
+        """Saves the certificate nginx serves at hubUrl (self-signed on the dev stack) in
+        `ca_file`, read on the hub over SSH: clients here then check the hub they talk to."""
+        served = self.run(
+            f"openssl s_client -connect 127.0.0.1:{layout.HTTPS_PORT} </dev/null 2>/dev/null"
+            " | openssl x509"
+        )
+        ca_file.write_text(served)
+        return ca_file
+
+    @contextmanager
+    def as_student(self, user: str, ca_file: Path) -> Iterator[HubClient]:
+        """`user` reaching the hub as their browser does, through nginx at hubUrl, with an API
+        token the admin API makes for them (revoked afterwards) in place of a sign-in."""
+        made = self.hub_api(f"/users/{user_path(user)}/tokens", method="POST")
+        try:
+            yield HubClient(self.outputs["hubUrl"].rstrip("/"), ca_file, made["token"])
+        finally:
+            self.hub_api(f"/users/{user_path(user)}/tokens/{made['id']}", method="DELETE")
 
     def usernames(self) -> set[str]:
         return {user["name"] for user in self.hub_api("/users")}
