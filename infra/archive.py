@@ -143,11 +143,19 @@ class HomesArchive(pulumi.ComponentResource):
     def _archive_step(self, nfs: NfsServer, after: Sequence[pulumi.Resource]) -> pulumi.Resource:
         """Prepares on `pulumi up`; archives and snapshots on `pulumi destroy`, before the homes
         volume's attachment, the export, the server and everything in `after` go."""
+        prepare = script_line("prepare-archive", "--homes-dir", layout.NFS_EXPORT_DIR)
+        exported = [nfs.homes_attachment, nfs.share.exported]
+        # The archive step waits for the whole camp, so that destroy runs it first; preparing only
+        # there would put the tools' install at the very end of a first `pulumi up`
+        # (bench/RESULTS.md). Done early, beside the image builds, the archive step only checks.
+        prepared = run_step(
+            nfs.machine, Step("prepare-archive", prepare, depends_on=exported), parent=self
+        )
         return run_step(
             nfs.machine,
             Step(
                 "archive-homes",
-                script_line("prepare-archive", "--homes-dir", layout.NFS_EXPORT_DIR),
+                prepare,
                 delete=script_line(
                     "archive-homes",
                     "--homes-dir",
@@ -161,7 +169,7 @@ class HomesArchive(pulumi.ComponentResource):
                     "--region",
                     _region(),
                 ),
-                depends_on=[nfs.homes_attachment, nfs.share.exported, *after],
+                depends_on=[*exported, prepared, *after],
             ),
             parent=self,
         )

@@ -86,3 +86,14 @@ def test_a_worker_joins_only_once_it_can_serve_students(deployment):
         join = deployment.named(f"workers-{index}-swarm-join")
         for needed in ("notebook-image", "mount-homes"):
             assert deployment.depends_on(join, deployment.named(f"workers-{index}-{needed}"))
+
+
+def test_the_archive_tools_install_early_and_the_archive_step_only_checks_them(deployment):
+    prepare = deployment.named("nfs-prepare-archive")
+    archive = deployment.named("nfs-archive-homes")
+    assert deployment.depends_on(archive, prepare)
+    assert prepare.inputs["create"] == archive.inputs["create"]
+    assert deployment.depends_on(prepare, deployment.named("nfs-export-homes"))
+    # not held back by the hub or the workers' image builds, as the archive step is
+    for held in ["hub-start-hub", *(s.name for s in step(deployment, "-notebook-image"))]:
+        assert not deployment.depends_on(prepare, deployment.named(held)), held
