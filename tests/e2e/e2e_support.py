@@ -143,7 +143,8 @@ class Camp:
     def start_server(self, user: str) -> str:
         """Starts `user`'s server through the API; returns the worker its container runs on."""
         server = self.hub_api(f"/users/{user}")["servers"].get("", {})
-        if not (server.get("ready") or server.get("pending") == "spawn"):
+        # A restarted hub checks the servers it knew first ("pending": "check").
+        if not (server.get("ready") or server.get("pending") in ("spawn", "check")):
             self.hub_api(f"/users/{user}/server", method="POST")
 
         def ready() -> bool:
