@@ -18,6 +18,7 @@ beside it.
 import argparse
 import re
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,29 +51,32 @@ API_CALL_SECONDS = 2.0
 # Resources computed by the engine itself (keys, random values, components).
 LOCAL_SECONDS = 0.0
 
-# Bootstrap steps by name (the machine prefix dropped), seconds from a cold rehearsal with the
-# images built on every machine (bench/RESULTS.md, "Provisioning"); boots include cloud-init's
-# package installs.
+# Bootstrap steps by name (the machine prefix dropped): seconds measured in a cold `rehearse up`
+# with the images built on the machines (bench/RESULTS.md, "Provisioning", 2026-11-25, a busy
+# 2-core machine; EC2's own vCPUs would build faster). A boot counts from its instance's creation
+# to the end of cloud-init's package installs.
 STEP_SECONDS = {
-    "hub-cloud-init": 95.0,
-    "worker-cloud-init": 95.0,
-    "nfs-cloud-init": 70.0,
-    "payload": 2.0,
-    "hub-image": 150.0,
-    "notebook-image": 300.0,
-    "swarm-init": 3.0,
-    "swarm-join-token": 1.0,
-    "swarm-join": 4.0,
-    "membership": 2.0,
+    "hub-cloud-init": 94.0,
+    "worker-cloud-init": 84.0,
+    "nfs-cloud-init": 59.0,
+    "payload": 1.0,
+    "hub-image": 397.0,
+    "notebook-image": 445.0,
+    "swarm-init": 2.3,
+    "swarm-join-token": 0.8,
+    "swarm-join": 1.0,
+    "membership": 0.3,
     "student-internet": 1.0,
-    "nfs-export-homes": 4.0,
-    "publish-materials": 2.0,
-    "mount-homes": 2.0,
+    "nfs-export-homes": 1.9,
+    "publish-materials": 1.2,
+    "mount-homes": 2.2,
     "install-secrets": 1.0,
-    "configure-nginx": 3.0,
-    "start-hub": 20.0,
-    "sync-userlist": 4.0,
-    "archive-homes": 30.0,
+    "configure-nginx": 1.4,
+    "start-hub": 7.2,
+    "sync-userlist": 0.6,
+    # prepare-archive installs Debian's python3-boto3; run again by the archive step, it checks.
+    "prepare-archive": 9.9,
+    "archive-homes": 3.0,
 }
 MEASURED_LINE = re.compile(
     r"\[\s*(?P<elapsed>[\d.]+)s\] (?:created|updated) \w+ (?P<name>\S+) \((?P<seconds>[\d.]+)s\)"
@@ -154,6 +158,9 @@ def program_graph(stack: str, measured: dict[str, float]) -> dict[str, Node]:
     resources inside them."""
     sys.path.insert(0, str(PROJECT_DIR / "tests" / "unit"))
     from program import deploy, stack_config
+
+    # The AWS provider's own deprecation notices, about arguments the program does not set.
+    warnings.filterwarnings("ignore", category=UserWarning)
 
     values = {
         key.split(":", 1)[1]: value
