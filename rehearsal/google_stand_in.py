@@ -26,6 +26,9 @@ from pathlib import Path
 import requests
 
 READY_TIMEOUT_SECONDS = 30
+# Generous: on a busy machine a live provider can take seconds to answer, and one taken for dead
+# is restarted, forgetting the sign-ins in flight.
+PROBE_TIMEOUT_SECONDS = 10
 STOP_TIMEOUT_SECONDS = 15
 POLL_INTERVAL_SECONDS = 0.2
 RECORD_FILE = "google-stand-in.json"  # {"host", "port", "pid"} of the rehearsal's stand-in
@@ -63,8 +66,8 @@ class GoogleStandIn:
         if not _is_provider_process(self.pid):
             return False
         try:
-            return requests.get(self.discovery_url, timeout=2).ok
-        except requests.ConnectionError:
+            return requests.get(self.discovery_url, timeout=PROBE_TIMEOUT_SECONDS).ok
+        except (requests.ConnectionError, requests.Timeout):
             return False
 
     def stop(self) -> None:
@@ -109,6 +112,7 @@ def start(host: str, port: int, log_path: Path) -> GoogleStandIn:
 def ensure_running(work_dir: Path, host: str) -> GoogleStandIn:
     """The rehearsal's provider on `host`: the one already running, or a new one on the port
     recorded before (a free one the first time)."""
+    work_dir.mkdir(parents=True, exist_ok=True)
     record = _read_record(work_dir)
     if record.get("host") != host:
         record = {"host": host, "port": _free_port(host), "pid": 0}
