@@ -104,7 +104,6 @@ def main(argv: list[str]) -> int:
         elif args.action == "status":
             status(rehearsal)
         else:
-            google_stand_in.stop_recorded(rehearsal.work_dir)
             rehearsal.down()
     except RehearsalError as error:
         print(f"rehearse {args.action}: {error}", file=sys.stderr)

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from rehearsal import cloud, ssh
+from rehearsal import cloud, google_stand_in, ssh
 from rehearsal.mocks import DeleteStepFailed, Environment, run_delete
 from rehearsal.moto_stand_in import AwsStandIn
 from rehearsal.state import State
@@ -174,6 +174,8 @@ class Rehearsal:
                 print(f"    {len(saved)} objects saved under {self.archive_dir}", flush=True)
             self.aws.stop()
         with phase("containers, volumes, network", self.timings):
+            # Before the network: the Google stand-in listens on its gateway.
+            google_stand_in.stop_recorded(self.work_dir)
             self.cloud.remove_all()
             for leftover in ("state.json", "outputs.json", "plan.json"):
                 (self.work_dir / leftover).unlink(missing_ok=True)
