@@ -115,6 +115,8 @@ def ensure_running(work_dir: Path, host: str) -> GoogleStandIn:
     work_dir.mkdir(parents=True, exist_ok=True)
     record = _read_record(work_dir)
     if record.get("host") != host:
+        # The rehearsal's network was made anew: a provider on its old address serves nobody.
+        stop_recorded(work_dir)
         record = {"host": host, "port": _free_port(host), "pid": 0}
     running = GoogleStandIn(f"http://{host}:{record['port']}", record["pid"], work_dir / LOG_FILE)
     if running.answers():

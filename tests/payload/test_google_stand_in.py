@@ -40,6 +40,13 @@ def test_a_dead_stand_in_is_restarted_on_its_port_and_takes_users_again(work_dir
     )
 
 
+def test_a_stand_in_on_an_address_the_rehearsal_left_is_stopped(work_dir):
+    on_old_network = google_stand_in.ensure_running(work_dir, LOOPBACK)
+    on_new_network = google_stand_in.ensure_running(work_dir, "127.0.0.2")
+    assert not on_old_network.answers()
+    assert on_new_network.answers()
+
+
 def test_stop_leaves_another_program_with_the_recorded_pid_alone(work_dir):
     google = google_stand_in.ensure_running(work_dir, LOOPBACK)
     google.stop()
