@@ -3,7 +3,7 @@
     bin/rehearse up [--stack dev] [--workers N] [--prebuilt-images]
                                                  deploy, or update what changed
     bin/rehearse status [--stack dev]            the machines, their state, the Google stand-in
-    bin/rehearse down [--stack dev]              delete steps, then everything it made
+    bin/rehearse down [--stack dev] [--keep-going]  delete steps, then everything it made
     bin/rehearse substitutions                   what differs from AWS, and why
 
 The stack's configuration comes from Pulumi.<stack>.yaml with the changes in
@@ -93,6 +93,11 @@ def main(argv: list[str]) -> int:
         help="build the hub and notebook images once here and load them into the instances, "
         "instead of building them on every machine",
     )
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="down: delete everything even when a delete step (the archive) fails",
+    )
     args = parser.parse_args(argv)
     if args.action == "substitutions":
         print_substitutions()
@@ -104,7 +109,7 @@ def main(argv: list[str]) -> int:
         elif args.action == "status":
             status(rehearsal)
         else:
-            rehearsal.down()
+            rehearsal.down(keep_going=args.keep_going)
     except RehearsalError as error:
         print(f"rehearse {args.action}: {error}", file=sys.stderr)
         return 1

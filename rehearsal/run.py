@@ -190,7 +190,7 @@ class Rehearsal:
                 if not keep_going:
                     raise RehearsalError(
                         f"{error}\nNothing else was deleted: fix the cause and run `down` again "
-                        "(or down(keep_going=True) to delete everything regardless)"
+                        "(or `rehearse down --keep-going` to delete everything regardless)"
                     ) from error
                 print(f"    warning: {error}", flush=True)
             except (ssh.RemoteError, cloud.CloudError) as error:

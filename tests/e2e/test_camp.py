@@ -1,6 +1,6 @@
 """End-to-end tests of issue 4 on the local cloud: the real program, the dev stack with two
 workers, driven as an organizer would (class list edits and `up` again, SSH to the hub) and hit
-with faults (a worker killed, the hub machine restarted, workers scaled).
+with faults (a worker killed, the hub machine restarted); scaling is test_camp_week.py's.
 
 The hub is checked through its REST API with the class-list service's token (read on the hub);
 signing in through a browser is test_sign_in.py's.
