@@ -30,11 +30,12 @@ from urllib.parse import urlsplit
 
 from e2e_support import escaped, wait_until
 
-from bench.bench_camp import LONE_STUDENT, BenchCamp, student_emails
+from bench.bench_camp import LONE_STUDENT, NAME, BenchCamp, student_emails
 from bench.figures import Latencies, LoneStart, floor_seconds, hub_lags, part_usage
+from bench.pool_size import host_memory_bytes
 from bench.student import Student
 from infra import layout
-from rehearsal import ssh
+from rehearsal import cloud, ssh
 from rehearsal.run import phase
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -237,7 +238,12 @@ def figures_of(
     }
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cores": cores, "load_average": os.getloadavg()},
+        "machine": {
+            "cores": cores,
+            "memory_gib": round(host_memory_bytes() / 2**30, 1),
+            "load_average": os.getloadavg(),
+            "containers_beside": containers_beside(),
+        },
         "pool": asdict(pool),
         "summary": summary,
         "failures": failures,
@@ -245,6 +251,12 @@ def figures_of(
         "hub_lags": lags,
         "hub_samples": samples,
     }
+
+
+def containers_beside() -> list[str]:
+    """Running containers that are not this benchmark's camp: what else shared the machine."""
+    names = cloud.docker("ps", "--format", "{{.Names}}").splitlines()
+    return sorted(name for name in names if NAME not in name)
 
 
 def save(report: dict) -> Path:
