@@ -65,6 +65,12 @@ class Camp:
         let_hub_reach_google(self.rehearsal, outputs)
         return {name: output["value"] for name, output in outputs.items()}
 
+    def add_to_class_list(self, *emails: str) -> None:
+        """Appends the students not on the class list yet; the next `up` signs them up."""
+        listed = self.userlist.read_text().split()
+        with self.userlist.open("a") as userlist:
+            userlist.writelines(f"{email}\n" for email in emails if email not in listed)
+
     @property
     def outputs(self) -> dict:
         return {name: output["value"] for name, output in self.rehearsal.outputs().items()}

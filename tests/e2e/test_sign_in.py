@@ -58,7 +58,7 @@ def people() -> People:
 
 @pytest.fixture(scope="module")
 def hub_url(camp, people) -> str:
-    _add_to_class_list(camp, people.writer, people.worker, people.leaver)
+    camp.add_to_class_list(people.writer, people.worker, people.leaver)
     camp.up()
     return camp.outputs["hubUrl"].rstrip("/")
 
@@ -116,7 +116,7 @@ def test_student_added_later_signs_in_and_working_students_keep_their_kernels(
     (kernel_id,) = _notebook_kernels(katherine)
     hub_started = camp.hub_container_started_at()
 
-    _add_to_class_list(camp, people.newcomer)
+    camp.add_to_class_list(people.newcomer)
     camp.up()
 
     assert camp.hub_container_started_at() == hub_started
@@ -143,12 +143,6 @@ def test_student_removed_from_the_class_list_is_refused_and_keeps_their_home(
     assert "403" in page.locator("h1").first.inner_text()
     home = f"{layout.HOMES_MOUNT_DIR}/{escaped(dorothy.email)}"
     assert camp.run(f"sudo cat '{home}/notes.txt'") == "my project"
-
-
-def _add_to_class_list(camp, *emails: str) -> None:
-    listed = camp.userlist.read_text()
-    with camp.userlist.open("a") as userlist:
-        userlist.writelines(f"{email}\n" for email in emails if email not in listed)
 
 
 def _write_file(student: SignedIn, name: str, content: str) -> None:

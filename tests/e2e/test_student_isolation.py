@@ -24,8 +24,9 @@ from e2e_support import escaped, wait_until
 from infra import layout
 from rehearsal.ssh import RemoteError
 
-STUDENT = "alan@camp.example.org"
-CLASSMATE = "ada@camp.example.org"
+# Students of this module's own, so that what other modules do to the class list never meets it.
+STUDENT = "wall.student@camp.example.org"
+CLASSMATE = "wall.classmate@camp.example.org"
 MACHINES = ("hub", "workers-0", "workers-1", "nfs")
 PROBE_SOURCE = (Path(__file__).parents[1] / "payload" / "wall" / "probe.py").read_text()
 # Docker's TCP API ports: camphub's daemons listen on neither, and no container may find one.
@@ -88,13 +89,19 @@ def ca_file(camp, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def student(camp, ca_file):
+def enrolled(camp) -> None:
+    camp.add_to_class_list(STUDENT, CLASSMATE)
+    camp.up()
+
+
+@pytest.fixture(scope="module")
+def student(camp, enrolled, ca_file):
     with camp.as_student(STUDENT, ca_file) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-def classmate(camp, ca_file):
+def classmate(camp, enrolled, ca_file):
     with camp.as_student(CLASSMATE, ca_file) as client:
         yield client
 
