@@ -68,6 +68,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.students < 1:
         parser.error("--students must be at least 1")
+    load_before = os.getloadavg()
     camp = BenchCamp.for_students(args.students)
     with phase(f"camp for {args.students} students", camp.rehearsal.timings):
         outputs, pool = camp.up_for(max(args.students, args.room or 0) + 1)
@@ -84,6 +85,7 @@ def main(argv: list[str]) -> int:
     with phase("the hub's lag, from the logs", camp.rehearsal.timings):
         lags = hub_lags_since(camp, began, student_emails(args.students))
     report = figures_of(args, pool, lone, timelines, samples, wall, lags)
+    report["machine"]["load_average_before"] = load_before
     print(json.dumps(report["summary"], indent=1))
     print(f"results: {save(report)}")
     with phase("every server stopped", camp.rehearsal.timings):
