@@ -21,13 +21,16 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import websocket
-from jupyter_api import EXECUTE_TIMEOUT_SECONDS, execute_in_kernel, user_path
+from jupyter_api import execute_in_kernel, user_path
 
 CELL = "print(sum(range(10**6)))"
 CELL_OUTPUT = f"{sum(range(10**6))}\n"
 # The hub's own start timeout (infra/hub_settings.py) is the longest a start may take.
 SPAWN_TIMEOUT_SECONDS = 600
 REQUEST_TIMEOUT_SECONDS = 120
+# A new kernel on a worker where the whole class starts theirs: a person waits; so does the
+# student here, as long as the hub waits for a server.
+FIRST_CELL_TIMEOUT_SECONDS = SPAWN_TIMEOUT_SECONDS
 NAVIGATE = {"Sec-Fetch-Mode": "navigate"}
 SCRIPT = {"Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "same-origin"}
 SIGN_IN_LINK = re.compile(r"href=[\"']([^\"']*oauth_login[^\"']*)[\"']")
@@ -178,10 +181,10 @@ class Student:
             origin=self.hub_url,
             header=["Sec-Fetch-Mode: websocket"],
             sslopt={"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": str(self.ca_file)},
-            timeout=EXECUTE_TIMEOUT_SECONDS,
+            timeout=FIRST_CELL_TIMEOUT_SECONDS,
         )
         try:
-            return execute_in_kernel(connection, CELL)
+            return execute_in_kernel(connection, CELL, FIRST_CELL_TIMEOUT_SECONDS)
         finally:
             connection.close()
 

@@ -115,11 +115,14 @@ class HubClient:
             connection.close()
 
 
-def execute_in_kernel(connection: websocket.WebSocket, code: str) -> str:
-    """Run `code` over an open kernel websocket and return what it printed."""
+def execute_in_kernel(
+    connection: websocket.WebSocket, code: str, timeout: float = EXECUTE_TIMEOUT_SECONDS
+) -> str:
+    """Run `code` over an open kernel websocket and return what it printed; fail if the kernel
+    has not finished within `timeout` seconds."""
     msg_id = uuid.uuid4().hex
     connection.send(json.dumps(_execute_request(msg_id, code)))
-    return _collect_output(connection, msg_id)
+    return _collect_output(connection, msg_id, timeout)
 
 
 def _wait_for_server(check, what: str) -> None:
@@ -150,10 +153,10 @@ def _execute_request(msg_id: str, code: str) -> dict:
     }
 
 
-def _collect_output(connection: websocket.WebSocket, msg_id: str) -> str:
+def _collect_output(connection: websocket.WebSocket, msg_id: str, timeout: float) -> str:
     """Gather stdout and errors of one execution until the kernel reports idle for it."""
     printed: list[str] = []
-    deadline = time.monotonic() + EXECUTE_TIMEOUT_SECONDS
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         message = json.loads(connection.recv())
         if message.get("parent_header", {}).get("msg_id") != msg_id:
@@ -165,4 +168,4 @@ def _collect_output(connection: websocket.WebSocket, msg_id: str) -> str:
             printed.append(f"{content['ename']}: {content['evalue']}")
         elif kind == "status" and content["execution_state"] == "idle":
             return "".join(printed)
-    raise TimeoutError(f"kernel gave no idle status within {EXECUTE_TIMEOUT_SECONDS}s")
+    raise TimeoutError(f"kernel gave no idle status within {timeout:.0f}s")
