@@ -99,9 +99,6 @@ ADMIN_ROLE = "admin"
 # JupyterHub compares at most this many characters of a token (jupyterhub.utils).
 TOKEN_LENGTHS = range(8, 65)
 
-# Requests to Google (token, user info) in flight at once: a whole class signing in together.
-SIGN_IN_REQUESTS_AT_ONCE = 200
-
 
 class SettingsError(Exception):
     """The settings, the class list or a secret file is missing or malformed."""
@@ -440,16 +437,6 @@ def configure(c, settings):
     configure_services(c, settings)
 
 
-def allow_a_class_of_sign_ins_at_once():
-    """GoogleOAuthenticator fetches each student's token and user info with tornado's shared
-    HTTP client, 10 requests at a time by default: when the whole class signs in at 9:00 the
-    rest queue, and past 20 s fail with "599 Timeout in request queue" (bench/RESULTS.md)."""
-    from tornado.httpclient import AsyncHTTPClient  # the hub's; this file's checks need stdlib
-
-    AsyncHTTPClient.configure(None, max_clients=SIGN_IN_REQUESTS_AT_ONCE)
-
-
 # JupyterHub executes this file with get_config() in its namespace; a test imports it instead.
 if "get_config" in globals():
-    allow_a_class_of_sign_ins_at_once()
     configure(globals()["get_config"](), load_settings())
