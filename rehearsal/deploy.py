@@ -63,7 +63,7 @@ def main(plan_path: str) -> int:
     try:
         outputs = loop.run_until_complete(_run_program(program_dir / "__main__.py"))
     except Exception as error:
-        print(f"deployment failed: {error}", file=sys.stderr)
+        print(f"deployment failed: {error!r}", file=sys.stderr)
         return 1
     for record in reversed(env.state.orphans()):
         began = time.monotonic()

@@ -111,13 +111,15 @@ def _dial(connection: Connection, via: paramiko.SSHClient | None = None) -> para
                     timeout=connection.dial_timeout,
                 )
             return _dial_once(connection, sock)
-        except (TimeoutError, OSError, paramiko.SSHException) as error:
+        # EOFError: sshd closed the connection mid-handshake, as it does while cloud-init
+        # restarts it on a machine's first boot.
+        except (TimeoutError, OSError, EOFError, paramiko.SSHException) as error:
             last_error = error
             time.sleep(pause)
             pause = min(pause * DIAL_PAUSE_GROWTH, DIAL_MAX_PAUSE)
     raise RemoteError(
         f"could not reach {connection.user}@{connection.host} after "
-        f"{connection.dial_attempts} attempts: {last_error}"
+        f"{connection.dial_attempts} attempts: {last_error!r}"
     )
 
 
