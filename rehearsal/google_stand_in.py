@@ -14,23 +14,18 @@ private network and loopback only) never leaks into the caller. Two ways to run 
 """
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
+from rehearsal import detached
+
+MODULE = "oidc_provider_mock"
 READY_TIMEOUT_SECONDS = 30
 # Generous: on a busy machine a live provider can take seconds to answer, and one taken for dead
 # is restarted, forgetting the sign-ins in flight.
 PROBE_TIMEOUT_SECONDS = 10
-STOP_TIMEOUT_SECONDS = 15
-POLL_INTERVAL_SECONDS = 0.2
 RECORD_FILE = "google-stand-in.json"  # {"host", "port", "pid"} of the rehearsal's stand-in
 LOG_FILE = "google-stand-in.log"
 
@@ -63,7 +58,7 @@ class GoogleStandIn:
 
     def answers(self) -> bool:
         """Whether its process runs and it serves its discovery document."""
-        if not _is_provider_process(self.pid):
+        if not self._process.is_ours():
             return False
         try:
             return requests.get(self.discovery_url, timeout=PROBE_TIMEOUT_SECONDS).ok
@@ -73,36 +68,28 @@ class GoogleStandIn:
     def stop(self) -> None:
         """Terminate it, killing it if it ignores that; a recorded pid that now belongs to
         another program is left alone."""
-        for sign in (signal.SIGTERM, signal.SIGKILL):
-            if not _is_provider_process(self.pid):
-                return
-            os.kill(self.pid, sign)
-            deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-            while _is_provider_process(self.pid) and time.monotonic() < deadline:
-                time.sleep(POLL_INTERVAL_SECONDS)
+        self._process.stop()
 
     @property
     def discovery_url(self) -> str:
         return f"{self.base_url}/.well-known/openid-configuration"
 
+    @property
+    def _process(self) -> detached.DetachedProcess:
+        return detached.DetachedProcess(self.pid, MODULE, self.log_path)
+
 
 def start(host: str, port: int, log_path: Path) -> GoogleStandIn:
     """Start the provider on host:port and return once it answers its discovery document."""
-    env = {**os.environ, "AUTHLIB_INSECURE_TRANSPORT": "1"}
-    command = [sys.executable, "-m", "oidc_provider_mock", "--host", host, "--port", str(port)]
-    with log_path.open("ab") as log:
-        # Its own session: a Ctrl-C that ends `rehearse up` does not end the provider.
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = detached.start(
+        MODULE,
+        ["--host", host, "--port", str(port)],
+        log_path,
+        env={"AUTHLIB_INSECURE_TRANSPORT": "1"},
+    )
     provider = GoogleStandIn(f"http://{host}:{port}", process.pid, log_path)
     try:
-        _wait_until_ready(provider)
+        process.wait_until(provider.answers, READY_TIMEOUT_SECONDS)
     except BaseException:
         provider.stop()
         raise
@@ -117,7 +104,7 @@ def ensure_running(work_dir: Path, host: str) -> GoogleStandIn:
     if record.get("host") != host:
         # The rehearsal's network was made anew: a provider on its old address serves nobody.
         stop_recorded(work_dir)
-        record = {"host": host, "port": _free_port(host), "pid": 0}
+        record = {"host": host, "port": detached.free_port(host), "pid": 0}
     running = GoogleStandIn(f"http://{host}:{record['port']}", record["pid"], work_dir / LOG_FILE)
     if running.answers():
         return running
@@ -150,48 +137,3 @@ def _read_record(work_dir: Path) -> dict:
 
 def _write_record(work_dir: Path, record: dict) -> None:
     (work_dir / RECORD_FILE).write_text(json.dumps(record, indent=1) + "\n")
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
-
-
-def _is_alive(pid: int) -> bool:
-    """Whether `pid` runs; a child of this process that exited is reaped here."""
-    if pid <= 0:
-        return False
-    try:
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-        return reaped == 0
-    except ChildProcessError:  # not this process's child
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _is_provider_process(pid: int) -> bool:
-    """Whether `pid` is an oidc-provider-mock (a recorded pid may since belong to another)."""
-    if not _is_alive(pid):
-        return False
-    try:
-        return b"oidc_provider_mock" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
-def _wait_until_ready(provider: GoogleStandIn) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while not provider.answers():
-        if not _is_alive(provider.pid):
-            raise RuntimeError(f"oidc-provider-mock exited; see {provider.log_path}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"oidc-provider-mock did not answer {provider.discovery_url} within "
-                f"{READY_TIMEOUT_SECONDS}s; see {provider.log_path}"
-            )
-        time.sleep(POLL_INTERVAL_SECONDS)

@@ -11,14 +11,9 @@ camp is up, the next `up` starts an empty one and makes the bucket again, but th
 is not made again (its data is the loop device's), so the archive's snapshot then fails.
 """
 
-import contextlib
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -26,6 +21,9 @@ from pathlib import Path
 
 import boto3
 
+from rehearsal import detached
+
+MODULE = "moto.server"
 PORT = 5000  # moto's own default; each rehearsal binds its own network's gateway
 REGION = "us-east-1"
 ACCOUNT_ID = "000000000000"  # the account the mocks answer getCallerIdentity with
@@ -68,13 +66,8 @@ class AwsStandIn:
     def is_running(self) -> bool:
         """Whether the server runs and accepts connections (at the endpoint it was started
         on: a network made again may have another gateway)."""
-        if not self._pid_file.exists():
-            return False
-        try:
-            os.kill(int(self._pid_file.read_text()), 0)
-        except (ProcessLookupError, ValueError):
-            return False
-        return self._answers(self.endpoint)
+        process = self._process()
+        return process is not None and process.is_ours() and self._answers(self.endpoint)
 
     def ensure_running(self, host: str, port: int = PORT) -> str:
         """Starts the server on `host` unless it runs there already; returns its endpoint."""
@@ -84,23 +77,19 @@ class AwsStandIn:
         self.stop()
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
-        with self.log.open("ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "--host", host, "--port", str(port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, "MOTO_ACCOUNT_ID": ACCOUNT_ID},
-                start_new_session=True,  # outlives the rehearsal's process, like a cloud
-            )
+        process = detached.start(
+            MODULE,
+            ["--host", host, "--port", str(port)],
+            self.log,
+            env={"MOTO_ACCOUNT_ID": ACCOUNT_ID},
+        )
         self._pid_file.write_text(str(process.pid))
         self._endpoint_file.write_text(endpoint)
-        deadline = time.monotonic() + START_SECONDS
-        while not self._answers(endpoint):
-            if process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise StandInError(f"moto's server did not start on {endpoint}; see {self.log}")
-            time.sleep(0.2)
+        try:
+            process.wait_until(lambda: self._answers(endpoint), START_SECONDS)
+        except (detached.DetachedError, TimeoutError) as error:
+            self.stop()
+            raise StandInError(f"moto's server did not start on {endpoint}: {error}") from error
         try:
             self._create_admin()
         except Exception:
@@ -109,10 +98,20 @@ class AwsStandIn:
         return endpoint
 
     def stop(self) -> None:
-        if self._pid_file.exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.killpg(int(self._pid_file.read_text()), signal.SIGTERM)
-            self._pid_file.unlink()
+        """Stops the server, if it runs; a pid recorded for it that another program has
+        since is left alone."""
+        process = self._process()
+        if process is not None:
+            process.stop()
+        self._pid_file.unlink(missing_ok=True)
+
+    def _process(self) -> detached.DetachedProcess | None:
+        """The server as last started, running or not; None if none is recorded."""
+        try:
+            pid = int(self._pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return detached.DetachedProcess(pid, MODULE, self.log)
 
     @staticmethod
     def _answers(endpoint: str) -> bool:
