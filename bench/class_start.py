@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from e2e_support import escaped, wait_until
+from e2e_support import escaped
+from waiting import wait_for
 
 from bench.bench_camp import LONE_STUDENT, NAME, BenchCamp, student_emails
 from bench.figures import Latencies, LoneStart, floor_seconds, hub_lags, part_usage
@@ -108,7 +109,7 @@ def stop_every_server(camp: BenchCamp) -> None:
 
     for name in running():
         camp.hub_api(f"/users/{name}/server", method="DELETE")
-    wait_until(lambda: not running(), "every server stopped", STOP_SECONDS, pause=2)
+    wait_for(lambda: not running(), timeout=STOP_SECONDS, what="every server stopped", interval=2)
 
 
 class CpuClock:

@@ -1,4 +1,4 @@
-"""Polling with a deadline: the only way the live tests wait for anything."""
+"""Polling with a deadline: the one way the tests and the benchmark wait for anything."""
 
 import subprocess
 import time

@@ -1,12 +1,12 @@
 """Helpers shared by the end-to-end tests on the local cloud."""
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from jupyter_api import HubClient, user_path
+from waiting import wait_for
 
 from infra import layout
 from rehearsal import ssh
@@ -22,18 +22,6 @@ from rehearsal.run import phase
 from rehearsal.state import State
 
 SPAWN_SECONDS = 600
-
-
-def wait_until(condition: Callable[[], object], what: str, timeout: float, pause: float = 1.0):
-    """Polls `condition` until it returns something truthy; fails naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting until {what}")
-        time.sleep(pause)
 
 
 def escaped(username: str) -> str:
@@ -156,7 +144,7 @@ class Camp:
         def ready() -> bool:
             return bool(self.hub_api(f"/users/{user}")["servers"].get("", {}).get("ready"))
 
-        wait_until(ready, f"{user}'s server is ready", SPAWN_SECONDS, pause=3)
+        wait_for(ready, timeout=SPAWN_SECONDS, what=f"{user}'s server is ready", interval=3)
         return self.server_node(user)
 
     def running_task(self, user: str) -> tuple[str, str]:

@@ -10,7 +10,8 @@ import re
 import subprocess
 
 import pytest
-from e2e_support import escaped, wait_until
+from e2e_support import escaped
+from waiting import wait_for
 
 from infra import layout
 from rehearsal import ssh
@@ -39,7 +40,12 @@ def test_servers_spread_over_both_workers_and_homes_persist(camp):
     assert nodes == {"workers-0", "workers-1"}, "the swarm placed both servers on one worker"
     camp.in_server(students[0], "sh -c 'echo kept > ~/work.txt'")
     camp.hub_api(f"/users/{students[0]}/server", method="DELETE")
-    wait_until(lambda: not camp.server_node(students[0]), "ada's server stopped", 120)
+    wait_for(
+        lambda: not camp.server_node(students[0]),
+        timeout=120,
+        what="ada's server stopped",
+        interval=1,
+    )
     camp.start_server(students[0])
     assert camp.in_server(students[0], "sh -c 'cat ~/work.txt'") == "kept"
 
@@ -90,16 +96,26 @@ def test_killed_worker_is_reported_down_and_its_server_moves_with_its_files(camp
     camp.in_server(student, "sh -c 'echo survives > ~/before-crash.txt'")
     container = camp.rehearsal.cloud.container_name(victim)
     subprocess.run(["docker", "kill", container], check=True, capture_output=True)
-    wait_until(lambda: camp.swarm_nodes().get(victim) == "Down", f"{victim} reported down", 120)
-    wait_until(
+    wait_for(
+        lambda: camp.swarm_nodes().get(victim) == "Down",
+        timeout=120,
+        what=f"{victim} reported down",
+        interval=1,
+    )
+    wait_for(
         lambda: camp.server_node(student) == survivor,
-        f"{student}'s server runs again on {survivor}",
-        300,
-        pause=3,
+        timeout=300,
+        what=f"{student}'s server runs again on {survivor}",
+        interval=3,
     )
     assert camp.in_server(student, "sh -c 'cat ~/before-crash.txt'") == "survives"
     subprocess.run(["docker", "start", container], check=True, capture_output=True)
-    wait_until(lambda: camp.swarm_nodes().get(victim) == "Ready", f"{victim} is back", 300)
+    wait_for(
+        lambda: camp.swarm_nodes().get(victim) == "Ready",
+        timeout=300,
+        what=f"{victim} is back",
+        interval=1,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +136,9 @@ def restarted_hub(camp):
         except (AssertionError, ssh.RemoteError):  # hub not up yet; machine still booting
             return False
 
-    wait_until(hub_answers, "the restarted hub answers with the same users", 300, pause=3)
+    wait_for(
+        hub_answers, timeout=300, what="the restarted hub answers with the same users", interval=3
+    )
     return before
 
 
@@ -138,5 +156,7 @@ def test_restarted_hub_routes_to_servers_again(camp, restarted_hub):
         # A restarted hub first checks every server it knew ("pending": "check").
         return server.get("ready") or server.get("pending") != "check"
 
-    wait_until(server_ready, "the restarted hub has checked ada's server", 300, pause=3)
+    wait_for(
+        server_ready, timeout=300, what="the restarted hub has checked ada's server", interval=3
+    )
     assert camp.hub_api("/users/ada@camp.example.org")["servers"].get("", {}).get("ready")

@@ -15,7 +15,8 @@ import tarfile
 from contextlib import contextmanager
 
 import pytest
-from e2e_support import escaped, wait_until
+from e2e_support import escaped
+from waiting import wait_for
 
 from infra import layout
 from infra.archive import archive_prefix
@@ -87,7 +88,9 @@ def test_sync_promotes_and_demotes_through_the_api_and_restarts_nothing(camp, cl
 
 def restart_server(camp, user: str) -> str:
     camp.hub_api(f"/users/{user}/server", method="DELETE")
-    wait_until(lambda: not camp.server_node(user), f"{user}'s server stopped", 120)
+    wait_for(
+        lambda: not camp.server_node(user), timeout=120, what=f"{user}'s server stopped", interval=1
+    )
     return camp.start_server(user)
 
 
@@ -150,7 +153,12 @@ def test_scaling_workers_up_and_back_down_drains_the_removed_worker_first(camp):
     camp.up(workers=3)
     assert camp.worker_names() == {*SURVIVORS, "workers-2"}
     camp.hub_api(f"/users/{student}/server", method="DELETE")
-    wait_until(lambda: not camp.server_node(student), f"{student}'s server stopped", 120)
+    wait_for(
+        lambda: not camp.server_node(student),
+        timeout=120,
+        what=f"{student}'s server stopped",
+        interval=1,
+    )
     with only_worker_taking_servers(camp, "workers-2"):
         assert camp.start_server(student) == "workers-2"
     camp.in_server(student, "sh -c 'echo kept > ~/before-scale-down.txt'")
@@ -169,7 +177,10 @@ def test_scaling_workers_up_and_back_down_drains_the_removed_worker_first(camp):
             return "moved"
         return "stopped" if not node and server is None else ""
 
-    if wait_until(settled, f"{student}'s server moved or stopped", 300, pause=3) == "moved":
+    outcome = wait_for(
+        settled, timeout=300, what=f"{student}'s server moved or stopped", interval=3
+    )
+    if outcome == "moved":
         assert camp.in_server(student, "sh -c 'cat ~/before-scale-down.txt'") == "kept"
 
 
@@ -186,7 +197,12 @@ def stop_every_server(camp) -> None:
     for user in camp.hub_api("/users"):
         if user["servers"]:
             camp.hub_api(f"/users/{user['name']}/server", method="DELETE")
-    wait_until(lambda: not camp.run("sudo docker service ls -q"), "every server stopped", 180)
+    wait_for(
+        lambda: not camp.run("sudo docker service ls -q"),
+        timeout=180,
+        what="every server stopped",
+        interval=1,
+    )
 
 
 def archived_digests(s3, bucket: str, key: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from e2e_support import wait_until
+from waiting import wait_for
 
 from rehearsal import ssh
 from rehearsal.run import Rehearsal, RehearsalError
@@ -99,4 +99,9 @@ def test_restarted_instance_gets_its_volume_back(tiny):
         check = ["docker", "exec", inner, "test", "-b", "/dev/xvdf"]
         return subprocess.run(check, check=False, capture_output=True).returncode == 0
 
-    wait_until(device_node_exists, "the restarted instance has its volume's device node", 60)
+    wait_for(
+        device_node_exists,
+        timeout=60,
+        what="the restarted instance has its volume's device node",
+        interval=1,
+    )

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from e2e_support import escaped, wait_until
+from e2e_support import escaped
+from waiting import wait_for
 
 from infra import layout
 from rehearsal.ssh import RemoteError
@@ -306,7 +307,9 @@ def test_a_students_kernel_gets_no_datagram_to_the_swarms_udp_ports(camp, studen
             return arrived if everywhere else None
 
         # The worker's own datagrams, sent after the kernel's, arrive on every machine.
-        arrived = wait_until(the_workers_arrived, "the worker's datagrams arrive", 30)
+        arrived = wait_for(
+            the_workers_arrived, timeout=30, what="the worker's datagrams arrive", interval=1
+        )
         assert {m: got["kernel"] for m, got in arrived.items()} == dict.fromkeys(MACHINES, 0)
     finally:
         for address in addresses.values():
@@ -356,11 +359,11 @@ def restart_every_worker(camp, student, classmate, restart) -> None:
     for worker in WORKERS:
         restart(worker, addresses[worker])
     for worker in WORKERS:
-        wait_until(
+        wait_for(
             lambda worker=worker: worker_back(camp, worker, addresses[worker]),
-            f"{worker} is back in the swarm",
-            RESTART_SECONDS,
-            pause=3,
+            timeout=RESTART_SECONDS,
+            what=f"{worker} is back in the swarm",
+            interval=3,
         )
     classmate.start_server_and_wait_until_it_answers(CLASSMATE)
     student.start_server_and_wait_until_it_answers(STUDENT)

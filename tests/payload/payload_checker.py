@@ -8,12 +8,13 @@ here is named with NAME_PREFIX and removed afterwards.
 
 import socket
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from waiting import wait_for
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 CHECKER_CONTEXT = Path(__file__).with_name("checker")
@@ -69,18 +70,6 @@ def free_port() -> int:
 
 def unique_name(role: str) -> str:
     return f"{NAME_PREFIX}{role}-{uuid.uuid4().hex[:8]}"
-
-
-def wait_for(check: Callable[[], object], *, timeout: float, what: str) -> object:
-    """Polls `check` until it returns something truthy; fails naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"{what}: not reached within {timeout:.0f}s")
-        time.sleep(0.5)
 
 
 @dataclass(frozen=True)

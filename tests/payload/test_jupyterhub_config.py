@@ -12,13 +12,13 @@ import py_compile
 import secrets
 import stat
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 from infra import layout
 
@@ -432,18 +432,6 @@ def test_jupyterhub_stops_on_incomplete_settings_and_names_the_key(camphub_image
     assert "required setting 'notebook.image' is missing" in result.stderr
 
 
-def wait_for(check, what: str, seconds: float):
-    """Poll `check` until it returns a true value or the deadline passes."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds}s waiting for {what}")
-        time.sleep(0.5)
-
-
 def docker(*args: str) -> str:
     return subprocess.run(
         ["docker", *args], capture_output=True, text=True, check=True, timeout=120
@@ -477,7 +465,7 @@ class RunningHub:
             return False
 
     def wait_until_healthy(self) -> None:
-        wait_for(self.healthy, f"{self.name} /hub/health", HUB_READY_SECONDS)
+        wait_for(self.healthy, timeout=HUB_READY_SECONDS, what=f"{self.name} /hub/health")
 
     def restart(self) -> None:
         docker("restart", self.name)

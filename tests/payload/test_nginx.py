@@ -6,6 +6,7 @@ import re
 
 import payload_checker
 import pytest
+from waiting import wait_for
 
 from infra import layout
 
@@ -79,7 +80,7 @@ def configured_hub():
             str(layout.HUB_PORT),
         )
         upstream = f"http://127.0.0.1:{layout.HUB_PORT}/"
-        payload_checker.wait_for(
+        wait_for(
             lambda: (
                 machine.run("curl", "-sf", "-o", "/dev/null", upstream, check=False).returncode == 0
             ),
@@ -183,7 +184,7 @@ class TestTheSiteOnAHub:
         output = configure(hub, HUB_DOMAIN).stdout
         assert f"self-signed certificate for DNS:{HUB_DOMAIN}" in output
         assert f"server_name {HUB_DOMAIN};" in hub.read(SITE)
-        payload_checker.wait_for(
+        wait_for(
             lambda: f"DNS:{HUB_DOMAIN}" in subject_alt_name(hub, "served"),
             timeout=SERVED_CERT_TIMEOUT_SECONDS,
             what="nginx serving the new certificate",

@@ -18,6 +18,7 @@ import payload_checker
 import pytest
 import yaml
 from payload_checker import run_script
+from waiting import wait_for
 
 from infra import layout
 from infra.userdata import render_user_data
@@ -378,7 +379,7 @@ class TestSwarm:
             "--constraint", "node.role==worker", "--no-resolve-image", "--endpoint-mode", "dnsrr",
             "--stop-grace-period", "2s", "debian:trixie-slim", "sleep", "infinity",
         )  # fmt: skip
-        payload_checker.wait_for(
+        wait_for(
             lambda: worker.run("docker", "ps", "-q").stdout.strip(),
             timeout=60,
             what="the student service running on the worker",

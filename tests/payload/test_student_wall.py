@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import payload_checker
 import pytest
-from payload_checker import Machine, docker, wait_for
+from payload_checker import Machine, docker
+from waiting import wait_for
 
 from infra import layout, userdata
 
