@@ -43,6 +43,7 @@ def export_outputs(
     pulumi.export("hubUrl", hub.url)
     pulumi.export("oauthCallbackUrl", pulumi.Output.format("{0}{1}", hub.url, OAUTH_CALLBACK_PATH))
     pulumi.export("hubPublicIp", hub.public_ip)
+    pulumi.export("hubPrivateIp", hub.private_ip)
     pulumi.export("workerPrivateIps", workers.private_ips)
     pulumi.export("nfsPrivateIp", nfs.private_ip)
     pulumi.export("homesVolumeId", nfs.homes_volume.id)

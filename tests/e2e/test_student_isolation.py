@@ -108,11 +108,9 @@ def classmate(camp, enrolled, ca_file):
 
 
 def private_addresses(camp) -> dict[str, str]:
-    """Each machine's private address: the workers' and the NFS server's from the stack's
-    outputs, the hub's (not an output) from its instance."""
+    """Each machine's private address, from the stack's outputs."""
     outputs = camp.outputs
-    (hub,) = (record for record in camp.records() if record.name == "hub")
-    addresses = {"hub": hub.outputs["privateIp"], "nfs": outputs["nfsPrivateIp"]}
+    addresses = {"hub": outputs["hubPrivateIp"], "nfs": outputs["nfsPrivateIp"]}
     addresses |= {f"workers-{i}": ip for i, ip in enumerate(outputs["workerPrivateIps"])}
     return addresses
 
