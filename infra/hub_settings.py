@@ -14,6 +14,14 @@ from infra.materials import course_files_settings
 OAUTH_CALLBACK_PATH = "/hub/oauth_callback"
 # Long enough for a cold start on a busy worker (the image is prebuilt on every worker).
 SPAWN_START_TIMEOUT_SECONDS = 600
+# How long a started server may take to answer. When the whole class starts at once, a full
+# worker starts every server more slowly than one alone (about 1 CPU second each, shared): on the
+# benchmark's 2 cores 100 students' servers were ready up to 121 s after they pressed sign-in
+# (bench/RESULTS.md), at JupyterHub's default of 120 s.
+SPAWN_HTTP_TIMEOUT_SECONDS = 300
+# How long start-hub waits for a (re)started hub to answer: it answers once it has checked every
+# server it finds running (side by side, each within the http timeout), after its own start.
+HUB_READY_WAIT_SECONDS = SPAWN_HTTP_TIMEOUT_SECONDS + 120
 SECRET_NAMES = ("oauth_client_secret", "cookie_secret", "proxy_auth_token", "userlist_sync_token")
 
 
@@ -37,6 +45,7 @@ def hub_settings(config: CampConfig, hub_url: str, notebook_image: str) -> dict:
             "cpu_guarantee": notebook.cpu_guarantee,
             "idle_timeout_seconds": notebook.idle_cull_minutes * 60,
             "start_timeout_seconds": SPAWN_START_TIMEOUT_SECONDS,
+            "http_timeout_seconds": SPAWN_HTTP_TIMEOUT_SECONDS,
         },
         "swarm": {
             "network": layout.OVERLAY_NETWORK,

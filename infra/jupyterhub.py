@@ -17,7 +17,7 @@ from infra import layout
 from infra.config import CampConfig
 from infra.homes import mount_homes
 from infra.hub import Hub
-from infra.hub_settings import SECRET_NAMES, hub_settings
+from infra.hub_settings import HUB_READY_WAIT_SECONDS, SECRET_NAMES, hub_settings
 from infra.nfs import HomesShare
 from infra.payload import HUB_IMAGE, NGINX, image_tag
 from infra.remote import Step, run_step, script_line
@@ -179,4 +179,6 @@ class JupyterHubService(pulumi.ComponentResource):
             layout.HUB_ETC_DIR,
             "--secrets-dir",
             layout.SECRETS_DIR,
+            "--wait-seconds",
+            str(HUB_READY_WAIT_SECONDS),
         )

@@ -8,6 +8,11 @@
   can still resolve to the old task's address, so the hub would call a server ready that is not
   and the student would get a 503. The running task's own address on the overlay is always the
   server that just started.
+- Following a moved server: the swarm starts a server's task again by itself when the worker's
+  Docker restarts, when the worker is lost or drained, and the new task has a new address. The
+  hub would keep routing to the old one and the student would get 503s until they restarted.
+  Each poll of a ready server routes to the running task's address when it changed, and a hub
+  that restarts asks get_url() for it before it checks the server.
 - A whole class at once (bench/RESULTS.md): DockerSpawner sends every Docker API call of every
   server through one thread, so at 9:00 each student's create and status calls queue behind the
   whole class's; here they run `docker_threads` at a time. And the hub calls a server ready only
@@ -21,6 +26,7 @@ import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 from dockerspawner import SwarmSpawner
+from sqlalchemy.orm import object_session
 from traitlets import Float, Integer, default
 
 
@@ -73,7 +79,8 @@ class CamphubSwarmSpawner(SwarmSpawner):
             resources.setdefault("Limits", {})["Pids"] = self.pids_limit
         return super()._docker(method, *args, **kwargs)
 
-    async def get_ip_and_port(self):
+    async def running_task_address(self):
+        """The overlay address of the service's newest running task; None while none runs."""
         tasks = await self.docker(
             "tasks", filters={"service": self.service_name, "desired-state": "running"}
         )
@@ -81,6 +88,44 @@ class CamphubSwarmSpawner(SwarmSpawner):
         for task in sorted(running, key=lambda t: t["UpdatedAt"], reverse=True):
             for attachment in task.get("NetworksAttachments", []):
                 if attachment["Network"]["Spec"]["Name"] == self.network_name:
-                    return attachment["Addresses"][0].split("/")[0], self.port
-        self.log.warning("No running task of %s on %s yet", self.service_name, self.network_name)
-        return await super().get_ip_and_port()
+                    return attachment["Addresses"][0].split("/")[0]
+        return None
+
+    async def get_ip_and_port(self):
+        address = await self.running_task_address()
+        if address is None:
+            self.log.warning(
+                "No running task of %s on %s yet", self.service_name, self.network_name
+            )
+            return await super().get_ip_and_port()
+        return address, self.port
+
+    async def get_url(self):
+        # Asked by a restarting hub for each server it finds running: it routes to this.
+        address = await self.running_task_address()
+        if address is None or self.server is None:
+            return await super().get_url()
+        return self.server.url.replace(f"//{self.server.ip}:", f"//{address}:", 1)
+
+    async def poll(self):
+        status = await super().poll()
+        # Not while starting, stopping or being checked by a restarting hub: only a server the
+        # hub calls ready has a route to follow.
+        if status is None and self.ready:
+            await self.follow_a_moved_task()
+        return status
+
+    async def follow_a_moved_task(self):
+        address = await self.running_task_address()
+        if address is None or address == self.server.ip:
+            return
+        self.log.warning(
+            "The swarm moved %s from %s to %s; routing there",
+            self._log_name,
+            self.server.ip,
+            address,
+        )
+        self.server.ip = address
+        # The hub's own session (Spawner.db, deprecated as a spawner's way to reach it).
+        object_session(self.orm_spawner).commit()
+        await self.user.settings["proxy"].add_user(self.user, self.name)

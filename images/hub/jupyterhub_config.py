@@ -99,6 +99,9 @@ ADMIN_ROLE = "admin"
 # JupyterHub compares at most this many characters of a token (jupyterhub.utils).
 TOKEN_LENGTHS = range(8, 65)
 
+# Requests to Google (token, user info) in flight at once: a whole class signing in together.
+SIGN_IN_REQUESTS_AT_ONCE = 200
+
 
 class SettingsError(Exception):
     """The settings, the class list or a secret file is missing or malformed."""
@@ -235,6 +238,11 @@ def configure_hub(c, settings):
     c.JupyterHub.cookie_secret_file = str(secret_path(settings, "cookie_secret"))
     # Restarting the hub (a new image, a rebooted machine) must not stop students' servers.
     c.JupyterHub.cleanup_servers = False
+    # ...and it answers only once it has checked the servers it finds running. By default it
+    # answers after 10 s and checks on, and meanwhile stopping a server it is still checking (the
+    # class-list sync, the organizer) fails with HTTP 500: JupyterHub refuses to stop a server
+    # "pending check". A check takes up to the spawner's http_timeout; start-hub waits longer.
+    c.JupyterHub.init_spawners_timeout = -1
     c.JupyterHub.concurrent_spawn_limit = settings.require("hub.concurrent_spawn_limit", int)
     c.JupyterHub.active_server_limit = settings.require("hub.active_server_limit", int)
     # /hub/metrics only for tokens with read:metrics, which the admin role holds.
@@ -299,7 +307,8 @@ def configure_spawner(c, settings):
     # Images are built on every worker; there is no registry to pull from.
     spawner.pull_policy = "skip"
     spawner.network_name = settings.require("swarm.network", str)
-    # Reach servers by service name on the overlay; dnsrr because nothing may rely on IPVS VIPs.
+    # Servers are reached at their task's address on the overlay (camphub_spawner.py); dnsrr
+    # because nothing may rely on IPVS VIPs.
     spawner.use_internal_ip = True
     spawner.extra_endpoint_spec = {"mode": "dnsrr"}
     # The server runs as jovyan and needs no Linux capability; dropping them all also leaves
@@ -437,6 +446,16 @@ def configure(c, settings):
     configure_services(c, settings)
 
 
+def allow_a_class_of_sign_ins_at_once():
+    """GoogleOAuthenticator fetches each student's token and user info with tornado's shared
+    HTTP client, 10 requests at a time by default: when the whole class signs in at 9:00 the
+    rest queue, and past 20 s fail with "599 Timeout in request queue" (bench/RESULTS.md)."""
+    from tornado.httpclient import AsyncHTTPClient  # the hub's; this file's checks need stdlib
+
+    AsyncHTTPClient.configure(None, max_clients=SIGN_IN_REQUESTS_AT_ONCE)
+
+
 # JupyterHub executes this file with get_config() in its namespace; a test imports it instead.
 if "get_config" in globals():
+    allow_a_class_of_sign_ins_at_once()
     configure(globals()["get_config"](), load_settings())

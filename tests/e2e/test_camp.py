@@ -14,6 +14,7 @@ from e2e_support import escaped
 from waiting import wait_for
 
 from infra import layout
+from infra.hub_settings import HUB_READY_WAIT_SECONDS
 from rehearsal import ssh
 from rehearsal.camp import class_list
 from rehearsal.mocks import COMMAND
@@ -88,7 +89,7 @@ def test_removed_student_loses_access_and_keeps_their_home(camp):
     assert camp.run(f"sudo cat '{home}/notes.txt'") == "work"
 
 
-def test_killed_worker_is_reported_down_and_its_server_moves_with_its_files(camp):
+def test_killed_worker_is_reported_down_and_its_server_moves_with_its_files(camp, tmp_path):
     student = "grace@camp.example.org"
     camp.start_server(student)
     victim = camp.server_node(student)
@@ -109,6 +110,15 @@ def test_killed_worker_is_reported_down_and_its_server_moves_with_its_files(camp
         interval=3,
     )
     assert camp.in_server(student, "sh -c 'cat ~/before-crash.txt'") == "survives"
+    # The hub follows the server to its new address (camphub_spawner.py): the student's requests
+    # through nginx and the proxy reach it again.
+    with camp.as_student(student, camp.hub_certificate(tmp_path / "hub.pem")) as client:
+        wait_for(
+            lambda: client.server_answers(student),
+            timeout=120,
+            what=f"{student}'s requests reach their server on {survivor}",
+            interval=3,
+        )
     subprocess.run(["docker", "start", container], check=True, capture_output=True)
     wait_for(
         lambda: camp.swarm_nodes().get(victim) == "Ready",
@@ -137,7 +147,10 @@ def restarted_hub(camp):
             return False
 
     wait_for(
-        hub_answers, timeout=300, what="the restarted hub answers with the same users", interval=3
+        hub_answers,
+        timeout=HUB_READY_WAIT_SECONDS,
+        what="the restarted hub answers with the same users",
+        interval=3,
     )
     return before
 

@@ -41,6 +41,7 @@ def hub_report(hub):
             "db_url",
             "cookie_secret_file",
             "cleanup_servers",
+            "init_spawners_timeout",
             "concurrent_spawn_limit",
             "active_server_limit",
             "authenticate_prometheus",

@@ -1,5 +1,5 @@
-"""camphub's spawner (images/hub/camphub_spawner.py) inside the real hub image: what makes a
-whole class start at once fast (see bench/RESULTS.md)."""
+"""What lets a whole class start at once (bench/RESULTS.md), inside the real hub image: camphub's
+spawner (images/hub/camphub_spawner.py) and the sign-in's HTTP client (jupyterhub_config.py)."""
 
 import subprocess
 
@@ -63,3 +63,40 @@ def test_docker_calls_of_a_whole_class_run_side_by_side(probe):
 def test_start_returns_as_soon_as_the_server_accepts_connections(probe):
     # Not before it listens (the wait would be negative), and within one poll after.
     assert 0 <= float(probe["after_listen"]) <= 0.5 + 0.25
+
+
+SIGN_IN_PROBE = """
+import asyncio
+import jupyterhub_config
+from tornado.httpclient import AsyncHTTPClient
+
+async def max_clients():
+    return AsyncHTTPClient(force_instance=True).max_clients
+
+print(asyncio.run(max_clients()))
+jupyterhub_config.allow_a_class_of_sign_ins_at_once()
+print(asyncio.run(max_clients()))
+"""
+
+
+def test_a_class_of_100_signs_in_without_queueing_behind_10_requests(camphub_images):
+    result = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--entrypoint",
+            "python3",
+            camphub_images.hub,
+            "-c",
+            SIGN_IN_PROBE,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    default, configured = map(int, result.stdout.split())
+    assert default == 10  # tornado's own, which failed 28 of 100 sign-ins
+    assert configured >= 100

@@ -219,6 +219,8 @@ def test_hub_listens_behind_nginx_and_keeps_state_on_the_host(report):
     assert not hub["proxy_pid_file"].startswith(layout.HUB_STATE_DIR + "/")
     # A restarted hub must leave the students' servers running.
     assert hub["cleanup_servers"] is False
+    # ...and answer only once it knows which of them still run (-1: however long that takes).
+    assert hub["init_spawners_timeout"] == -1
     assert hub["concurrent_spawn_limit"] == 30
     assert hub["active_server_limit"] == 40
     assert hub["authenticate_prometheus"] is True

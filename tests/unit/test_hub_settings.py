@@ -26,6 +26,7 @@ def test_settings_carry_the_notebook_limits_and_idle_timeout(camp_config):
         "cpu_guarantee": 0.25,
         "idle_timeout_seconds": 3600,
         "start_timeout_seconds": 600,
+        "http_timeout_seconds": 300,
     }
     assert settings["oauth"]["callback_url"] == "https://hub.example.org/hub/oauth_callback"
     assert settings["swarm"]["placement_constraints"] == ["node.role == worker"]

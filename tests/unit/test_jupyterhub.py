@@ -2,7 +2,7 @@
 
 import json
 
-from infra.hub_settings import SECRET_NAMES
+from infra.hub_settings import SECRET_NAMES, SPAWN_HTTP_TIMEOUT_SECONDS
 
 
 def test_secrets_reach_the_hub_as_one_secret_json_on_stdin(deployment):
@@ -18,6 +18,15 @@ def test_the_hub_restarts_when_a_secret_changes(deployment):
     start = deployment.named("hub-start-hub")
     assert start.inputs["triggers"] == [deployment.named("hub-install-secrets").inputs["stdin"]]
     assert start.is_secret("triggers")
+
+
+def test_the_hub_is_waited_for_longer_than_it_may_take_to_check_a_running_server(deployment):
+    # A restarted hub answers only once it has checked the servers it finds running.
+    command = deployment.named("hub-start-hub").inputs["create"].split()
+    wait = int(command[command.index("--wait-seconds") + 1])
+    settings = json.loads(deployment.named("hub-start-hub").inputs["stdin"])
+    assert settings["notebook"]["http_timeout_seconds"] == SPAWN_HTTP_TIMEOUT_SECONDS
+    assert wait > SPAWN_HTTP_TIMEOUT_SECONDS
 
 
 def test_the_hub_settings_carry_the_url_and_client_id(deployment):
