@@ -106,21 +106,25 @@ class Hub(pulumi.ComponentResource):
         )
 
     def _host_name(self, name: str, config: CampConfig) -> pulumi.Output[str]:
-        """The camp's domain (with its DNS record when the zone is ours), else the Elastic IP."""
+        """The camp's domain (with its DNS record when the zone is ours), else the Elastic IP.
+
+        With our zone the name is known only once its record exists: whatever uses it (nginx's
+        certificate, whose HTTP challenge comes by that name) waits for the record."""
         domain = config.domain
         if domain is None:
             return self.public_ip
-        if domain.hosted_zone:
-            zone = aws.route53.get_zone_output(
-                name=domain.hosted_zone, opts=pulumi.InvokeOutputOptions(parent=self)
-            )
-            aws.route53.Record(
-                f"{name}-dns",
-                zone_id=zone.zone_id,
-                name=domain.name,
-                type="A",
-                ttl=300,
-                records=[self.public_ip],
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-        return pulumi.Output.from_input(domain.name)
+        if not domain.hosted_zone:
+            return pulumi.Output.from_input(domain.name)
+        zone = aws.route53.get_zone_output(
+            name=domain.hosted_zone, opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        record = aws.route53.Record(
+            f"{name}-dns",
+            zone_id=zone.zone_id,
+            name=domain.name,
+            type="A",
+            ttl=300,
+            records=[self.public_ip],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return record.fqdn.apply(lambda _: domain.name)

@@ -60,6 +60,9 @@ def test_a_domain_gives_its_url_and_dns_record(base_config):
     assert record.inputs["name"] == "jupyter.camp.example.org"
     assert record.inputs["records"] == ["203.0.113.10"]
     assert record.inputs["zoneId"] == "Z0123456789ABCDEFGHIJ"
+    # certbot's HTTP challenge reaches the hub by that name: the record comes first.
+    nginx = deployment.named("hub-configure-nginx")
+    assert deployment.depends_on(nginx, record)
 
 
 def test_a_domain_without_our_zone_creates_no_record(base_config):
