@@ -101,6 +101,10 @@ TOKEN_LENGTHS = range(8, 65)
 
 # Requests to Google (token, user info) in flight at once: a whole class signing in together.
 SIGN_IN_REQUESTS_AT_ONCE = 200
+# How long one of them may take. Past tornado's default of 20 s the student's sign-in ends in an
+# error page and starts over: when 100 signed in at once on the benchmark's 2 cores, 16 of the
+# provider's answers took longer (bench/RESULTS.md). A slow answer is better than none.
+SIGN_IN_REQUEST_TIMEOUT_SECONDS = 60
 
 
 class SettingsError(Exception):
@@ -272,6 +276,7 @@ def configure_authenticator(c, settings, class_list):
     # Students added later through the API (the userlist sync) can sign in without a restart.
     google.allow_existing_users = True
     google.allow_all = False
+    google.http_request_kwargs = {"request_timeout": SIGN_IN_REQUEST_TIMEOUT_SECONDS}
     for trait in ("authorize_url", "token_url", "userdata_url"):
         url = settings.optional(f"oauth.{trait}", str)
         if url:

@@ -70,6 +70,7 @@ def authenticator_report(hub):
         "authorize_url",
         "token_url",
         "userdata_url",
+        "http_request_kwargs",
     )
     return {name: getattr(google, name) for name in traits} | {
         "allowed_users": sorted(google.allowed_users),
