@@ -3,28 +3,22 @@ may do what the program's archive policy allows and nothing else, and moto refus
 does not know, so the rehearsed archive proves the role is enough."""
 
 import json
-import socket
 
 import boto3
 import botocore.exceptions
 import pytest
 
 from infra.archive import archive_policy
+from rehearsal.detached import free_port
 from rehearsal.moto_stand_in import REGION, AwsStandIn
 
 BUCKET, PREFIX, ROLE = "camphub-archive-rehearsal", "homes/dev", "nfs-role-test"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def aws(tmp_path_factory):
     stand_in = AwsStandIn(tmp_path_factory.mktemp("aws"))
-    stand_in.ensure_running("127.0.0.1", free_port())
+    stand_in.ensure_running("127.0.0.1", free_port("127.0.0.1"))
     yield stand_in
     stand_in.stop()
 

@@ -6,7 +6,6 @@ or NFS machine. The project is mounted read-only at /payload. Every container an
 here is named with NAME_PREFIX and removed afterwards.
 """
 
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator, Sequence
@@ -59,13 +58,6 @@ def run_script(
     if check and result.returncode != 0:
         raise AssertionError(f"{name} exited {result.returncode}:\n{result.stderr}")
     return result
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        return listener.getsockname()[1]
 
 
 def unique_name(role: str) -> str:

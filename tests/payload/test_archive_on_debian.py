@@ -18,6 +18,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from infra import layout
+from rehearsal.detached import free_port
 
 pytestmark = pytest.mark.live
 
@@ -81,7 +82,7 @@ def moto_on_bridge(nfs_machine):
     route = nfs_machine.read("/proc/net/route").splitlines()[1:]
     gateway_hex = next(line.split()[2] for line in route if line.split()[1] == "00000000")
     gateway = ".".join(str(int(gateway_hex[i : i + 2], 16)) for i in (6, 4, 2, 0))
-    port = payload_checker.free_port()
+    port = free_port("127.0.0.1")
     server = ThreadedMotoServer(ip_address=gateway, port=port, verbose=False)
     server.start()
     yield f"http://{gateway}:{port}"

@@ -17,6 +17,7 @@ import pytest
 from infra import layout
 from infra.payload import HUB_IMAGE as HUB_IMAGE_TREE
 from infra.payload import image_tag
+from rehearsal.detached import free_port
 
 pytestmark = pytest.mark.live
 
@@ -37,7 +38,7 @@ class HubMachine:
         suffix = uuid.uuid4().hex[:8]
         self.container = f"{payload_checker.NAME_PREFIX}realhub-{suffix}"
         self.network = f"{payload_checker.NAME_PREFIX}hubnet-{suffix}"
-        self.port = payload_checker.free_port()
+        self.port = free_port("127.0.0.1")
         self.etc = root / "etc"
         self.secrets = self.etc / "secrets"
         self.userlist = self.etc / "userlist.json"

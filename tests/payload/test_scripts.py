@@ -22,6 +22,7 @@ from waiting import wait_for
 
 from infra import layout
 from infra.userdata import render_user_data
+from rehearsal.detached import free_port
 
 SCRIPTS_DIR = payload_checker.PROJECT_DIR / "scripts"
 CLOUD_INIT_FILES = payload_checker.PROJECT_DIR / "cloud-init" / "files"
@@ -419,7 +420,7 @@ class HubHost:
 
     def __init__(self, root: Path, image: str) -> None:
         self.image = image
-        self.port = payload_checker.free_port()
+        self.port = free_port("127.0.0.1")
         self.etc = root / "etc"
         self.secrets = self.etc / "secrets"
         self.state = root / "state"

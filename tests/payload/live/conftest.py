@@ -7,7 +7,6 @@ the swarm's view of the students' services, the hub's log and nginx's error log 
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 from rehearsal import google_stand_in
+from rehearsal.detached import free_port
 
 LOOPBACK = "127.0.0.1"
 DOCKER_PREFIX = "h2-"
@@ -86,12 +86,6 @@ class LiveHub:
         return HubClient(self.public_url, self.ca_file, token)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def run_id() -> str:
     return secrets.token_hex(3)
@@ -117,7 +111,7 @@ def overlay(one_node_swarm, run_id) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def google(one_node_swarm, tmp_path_factory) -> Iterator[google_stand_in.GoogleStandIn]:
     log = tmp_path_factory.mktemp("google") / "provider.log"
-    provider = google_stand_in.start(swarm.gateway_address(), free_port(), log)
+    provider = google_stand_in.start(swarm.gateway_address(), free_port(LOOPBACK), log)
     yield provider
     provider.stop()
 
@@ -128,9 +122,9 @@ def live_hub(overlay, google, run_id, tmp_path_factory, camphub_images) -> Itera
     people = People.for_run(run_id)
     for email in (*people.class_list().students, *people.class_list().admins, people.outsider):
         google.add_user(email)
-    http_port, https_port = free_port(), free_port()
+    http_port, https_port = free_port(LOOPBACK), free_port(LOOPBACK)
     public_url = f"https://{LOOPBACK}:{https_port}"
-    placement = hub.HubPlacement(f"{DOCKER_PREFIX}hub-{run_id}", overlay, free_port())
+    placement = hub.HubPlacement(f"{DOCKER_PREFIX}hub-{run_id}", overlay, free_port(LOOPBACK))
     settings = hub.hub_settings(
         public_url=public_url,
         provider=google,
