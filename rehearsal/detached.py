@@ -59,16 +59,22 @@ class DetachedProcess:
     def stop(self) -> None:
         """Terminate its session (the server and anything it started), killing it if it
         ignores that, and return once it is gone; a pid now another program's is left alone."""
+        if not self.is_ours():
+            return
         for sign in (signal.SIGTERM, signal.SIGKILL):
-            if not self.is_ours():
-                return
             try:
                 os.killpg(self.pid, sign)  # the pid leads its session: see `start`
             except ProcessLookupError:
                 return
+            # Gone, not merely no longer ours: an exiting process shows an empty command line
+            # while it still holds its listening socket.
             deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-            while self.is_ours() and time.monotonic() < deadline:
+            while _is_alive(self.pid):
+                if time.monotonic() >= deadline:
+                    break
                 time.sleep(POLL_INTERVAL_SECONDS)
+            else:
+                return
 
 
 def start(
