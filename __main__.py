@@ -28,7 +28,6 @@ nfs = NfsServer(
         ami_id=ami_id,
         jump_host=hub.public_ip,
         jump_host_ready=hub.machine.ready,
-        root_client_ip=hub.private_ip,
     ),
 )
 workers = SwarmWorkerPool(
@@ -43,7 +42,7 @@ jupyterhub = JupyterHubService(
         homes=nfs.share,
         notebook_image=workers.notebook_image,
         workers_ready=workers.ready,
-        course_files=nfs.course_files,
+        homes_made=nfs.homes_made,
     ),
 )
 archive = HomesArchive(

@@ -1,10 +1,106 @@
-"""Mounting the students' homes from the NFS server, the same way on the hub and every worker."""
+"""The students' homes: made on the NFS server with their limits and snapshots, mounted elsewhere.
+
+Each home is a btrfs subvolume on the homes volume with a quota-group limit, made by the NFS
+server itself (scripts/nfs-homes) for everyone on the class list before the hub lets them sign
+in; no other machine needs root on the homes. The NFS server also snapshots every home on a
+timer and publishes each home's usage; the hub mounts both read-only into the student's
+container (infra/hub_settings.py). The hub and every worker mount the export at the same path.
+"""
+
+import json
+from dataclasses import dataclass
 
 import pulumi
 
 from infra import layout
-from infra.nfs import HomesShare
+from infra.config import CampConfig
 from infra.remote import Machine, Step, run_step, script_line
+
+
+@dataclass(frozen=True)
+class HomesShare:
+    """What a client needs to mount the homes, and the step after which they are exported."""
+
+    server_ip: pulumi.Output[str]
+    export_dir: str
+    exported: pulumi.Resource
+
+
+def homes_list(config: CampConfig) -> str:
+    """What nfs-homes reads: every student's home directory and limit, in class-list order."""
+    return json.dumps(config.class_list.as_homes_json(config.nfs.home_quota_gb), indent=2)
+
+
+def make_homes(
+    machine: Machine,
+    config: CampConfig,
+    materials_version: str,
+    after: pulumi.Resource,
+    parent: pulumi.Resource,
+) -> pulumi.Resource:
+    """Every listed student's home with its limit, and the materials it lacks (a changed class
+    list or changed materials rerun it; it never deletes a home or touches a student's file)."""
+    return run_step(
+        machine,
+        Step(
+            "make-homes",
+            script_line(
+                "nfs-homes",
+                "make",
+                *_home_locations(),
+                "--uid",
+                str(layout.STUDENT_UID),
+                "--gid",
+                str(layout.STUDENT_GID),
+                "--snapshots-link",
+                layout.SNAPSHOTS_CONTAINER_DIR,
+                "--materials-name",
+                layout.MATERIALS_DIRNAME,
+                "--materials-subdir",
+                layout.MATERIALS_HOME_SUBDIR,
+            ),
+            stdin=homes_list(config),
+            triggers=[materials_version],
+            depends_on=[after],
+        ),
+        parent=parent,
+    )
+
+
+def schedule_snapshots(
+    machine: Machine, config: CampConfig, after: pulumi.Resource, parent: pulumi.Resource
+) -> pulumi.Resource:
+    """The NFS server's timers: every home snapshotted read-only, its usage published."""
+    nfs = config.nfs
+    return run_step(
+        machine,
+        Step(
+            "schedule-home-snapshots",
+            script_line(
+                "schedule-home-snapshots",
+                *_home_locations(),
+                "--every-minutes",
+                str(nfs.snapshot_every_minutes),
+                "--keep-hourly",
+                str(nfs.snapshot_keep_hourly),
+                "--keep-daily",
+                str(nfs.snapshot_keep_daily),
+            ),
+            depends_on=[after],
+        ),
+        parent=parent,
+    )
+
+
+def _home_locations() -> list[str]:
+    return [
+        "--homes-dir",
+        layout.NFS_EXPORT_DIR,
+        "--snapshots-name",
+        layout.SNAPSHOTS_DIRNAME,
+        "--usage-name",
+        layout.USAGE_DIRNAME,
+    ]
 
 
 def mount_homes(machine: Machine, share: HomesShare, parent: pulumi.Resource) -> pulumi.Resource:

@@ -18,7 +18,7 @@ from infra.config import CampConfig
 from infra.homes import mount_homes
 from infra.hub import Hub
 from infra.hub_settings import HUB_READY_WAIT_SECONDS, SECRET_NAMES, hub_settings
-from infra.nfs import HomesShare
+from infra.homes import HomesShare
 from infra.payload import HUB_IMAGE, NGINX, image_tag
 from infra.remote import Step, run_step, script_line
 
@@ -33,7 +33,7 @@ class JupyterHubServiceArgs:
     homes: HomesShare
     notebook_image: str
     workers_ready: Sequence[pulumi.Resource]  # students' servers need a worker with the image
-    course_files: pulumi.Resource  # materials published: the hub mounts and copies them
+    homes_made: pulumi.Resource  # every listed student's home exists: they may sign in
 
 
 class JupyterHubService(pulumi.ComponentResource):
@@ -89,7 +89,7 @@ class JupyterHubService(pulumi.ComponentResource):
                     image,
                     hub.swarm,
                     *args.workers_ready,
-                    args.course_files,
+                    args.homes_made,
                 ],
             ),
             parent=self,
@@ -108,7 +108,8 @@ class JupyterHubService(pulumi.ComponentResource):
                     HUB_LOCAL_URL,
                 ),
                 stdin=json.dumps(args.config.class_list.as_hub_json(), indent=2),
-                depends_on=[self.started],
+                # A student may sign in once their home exists; a new one is made first.
+                depends_on=[self.started, args.homes_made],
             ),
             parent=self,
         )

@@ -39,6 +39,13 @@ SHARED_DATA_DIRNAME = ".camphub-shared-data"
 MATERIALS_CONTAINER_DIR = "/srv/camp/materials"
 SHARED_DATA_CONTAINER_DIR = "/srv/camp/data"
 MATERIALS_HOME_SUBDIR = "materials"
+# Beside the homes too: each home's read-only snapshots and its usage report, one directory per
+# home, each mounted read-only into that student's container only (a `snapshots` link in the home
+# leads to them).
+SNAPSHOTS_DIRNAME = ".camphub-snapshots"
+USAGE_DIRNAME = ".camphub-usage"
+SNAPSHOTS_CONTAINER_DIR = "/srv/camp/snapshots"
+USAGE_CONTAINER_DIR = "/srv/camp/usage"
 # With camphub:materialsRepo, the NFS server keeps the repository here, on its root disk, and
 # publishes the work tree instead of the delivered materials/ folder.
 MATERIALS_REPO_GIT_DIR = "/var/lib/camphub/materials-repo.git"

@@ -24,12 +24,10 @@ def publish_course_files(
     The source is the delivered materials folder, or with camphub:materialsRepo the repository's
     files at its ref, checked out on the NFS server first.
     """
-    materials = materials_payload(config.materials_dir)
-    source, version, fetched = materials.remote_dir, materials.content_hash(), after
+    source, fetched = materials_payload(config.materials_dir).remote_dir, after
     if config.materials_repo:
         fetched = _fetch_repo(machine, config.materials_repo, after, parent)
         source = layout.MATERIALS_REPO_WORK_TREE
-        version = f"{config.materials_repo.url}@{config.materials_repo.ref}"
     shared = (
         ["--shared-data-name", layout.SHARED_DATA_DIRNAME, "--shared-data-owner", layout.LOGIN_USER]
         if config.shared_data
@@ -50,11 +48,18 @@ def publish_course_files(
                 *shared,
             ),
             # The command line stays the same when only the files change: rerun on their version.
-            triggers=[version],
+            triggers=[materials_version(config)],
             depends_on=[after, fetched],
         ),
         parent=parent,
     )
+
+
+def materials_version(config: CampConfig) -> str:
+    """Changes exactly when the materials do: the folder's content, or the repository's ref."""
+    if config.materials_repo:
+        return f"{config.materials_repo.url}@{config.materials_repo.ref}"
+    return materials_payload(config.materials_dir).content_hash()
 
 
 def _fetch_repo(

@@ -14,7 +14,8 @@ import pulumi_aws as aws
 from infra import layout
 from infra.config import CampConfig
 from infra.machine import InstanceArgs, bring_up, declare_instance
-from infra.materials import publish_course_files
+from infra.homes import HomesShare, make_homes, schedule_snapshots
+from infra.materials import materials_version, publish_course_files
 from infra.network import Network
 from infra.payload import SCRIPTS, materials_payload
 from infra.remote import Machine, Step, run_step, script_line
@@ -37,22 +38,12 @@ EC2_TRUST_POLICY = {
 
 
 @dataclass(frozen=True)
-class HomesShare:
-    """What a client needs to mount the homes, and the step after which they are exported."""
-
-    server_ip: pulumi.Output[str]
-    export_dir: str
-    exported: pulumi.Resource
-
-
-@dataclass(frozen=True)
 class NfsServerArgs:
     config: CampConfig
     network: Network
     ami_id: pulumi.Input[str]
     jump_host: pulumi.Input[str]  # the hub's public address
     jump_host_ready: Sequence[pulumi.Resource]
-    root_client_ip: pulumi.Input[str]  # the hub, which creates homes as root
 
 
 class NfsServer(pulumi.ComponentResource):
@@ -62,6 +53,7 @@ class NfsServer(pulumi.ComponentResource):
     role: aws.iam.Role  # holds no permission until infra/archive.py grants the archive's
     homes_attachment: aws.ec2.VolumeAttachment
     course_files: pulumi.Resource  # materials (and shared data directory) on the homes volume
+    homes_made: pulumi.Resource  # every listed student's home, with its limit and materials
 
     def __init__(self, name: str, args: NfsServerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("camphub:index:NfsServer", name, None, opts)
@@ -131,8 +123,6 @@ class NfsServer(pulumi.ComponentResource):
                     self.homes_volume.id,
                     "--export-dir",
                     layout.NFS_EXPORT_DIR,
-                    "--root-client",
-                    args.root_client_ip,
                     "--client",
                     network.subnet_cidr,
                 ),
@@ -144,6 +134,14 @@ class NfsServer(pulumi.ComponentResource):
         self.machine = machine
         self.homes_attachment = attachment
         self.course_files = publish_course_files(machine, args.config, after=exported, parent=self)
+        self.homes_made = make_homes(
+            machine,
+            args.config,
+            materials_version(args.config),
+            after=self.course_files,
+            parent=self,
+        )
+        schedule_snapshots(machine, args.config, after=exported, parent=self)
         self.register_outputs(
             {
                 "privateIp": self.private_ip,

@@ -16,7 +16,7 @@ from infra.homes import mount_homes
 from infra.hub import Hub
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.network import Network
-from infra.nfs import HomesShare
+from infra.homes import HomesShare
 from infra.payload import NOTEBOOK_IMAGE, SCRIPTS, image_tag
 from infra.remote import Machine, Step, run_step, script_line
 

@@ -131,11 +131,7 @@ def prebuilt_images() -> tuple[str, ...]:
 def class_list(stack: str) -> tuple[Path, list[str], list[str]]:
     """The sample class list of `stack`: its path, the students' and the admins' emails."""
     userlist = (STACKS_FILE.parent / rehearsal_settings(stack)["userlistFile"]).resolve()
-    members = [
-        line.split()
-        for line in userlist.read_text().splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    admins = [m[0] for m in members if m[1:] == ["admin"]]
-    students = [m[0] for m in members if m[1:] != ["admin"]]
+    members = read_class_list(userlist, userlist.name).members
+    admins = [member.name for member in members if member.admin]
+    students = [member.name for member in members if not member.admin]
     return userlist, students, admins

@@ -22,6 +22,7 @@ from waiting import wait_for
 
 from infra import layout
 from infra.userdata import render_user_data
+from infra.userlist import escaped_username
 from rehearsal.detached import free_port
 
 SCRIPTS_DIR = payload_checker.PROJECT_DIR / "scripts"
@@ -185,7 +186,7 @@ def test_build_image_refuses_a_context_without_dockerfile(tmp_path):
 # nfs-export: a checker machine with a loop device standing in for the EBS volume.
 
 VOLUME_ID = "vol-0123456789abcdef0"
-HUB_IP, WORKER_IPS = "10.0.1.10", ("10.0.2.20", "10.0.2.21")
+WORKER_IPS = ("10.0.2.20", "10.0.2.21")
 LOOP_FLAGS = ("--device", "/dev/loop-control", "--device-cgroup-rule", "b 7:* rmw")
 # This machine's kernel has no NFS server: its unit (and the kernel-facing ones it requires) is
 # replaced by one that only stays active. exportfs, reading and checking the exports, is real.
@@ -199,12 +200,13 @@ MAKE_LOOP_NODES = "for n in $(seq 0 63); do [ -e /dev/loop$n ] || mknod /dev/loo
 
 @pytest.fixture
 def nfs_machine():
-    """A checker machine with a 64 MB blank loop device; yields (machine, device)."""
+    """A checker machine with a 256 MB blank loop device; yields (machine, device)."""
     payload_checker.build_image()
     with payload_checker.machine("nfs", LOOP_FLAGS) as machine:
         machine.write(NFSD_STANDIN_PATH, NFSD_STANDIN)
         machine.run("systemctl", "daemon-reload")
-        machine.run("truncate", "-s", "64M", "/var/tmp/ebs.img")
+        # btrfs needs a little over 100 MB; the file is sparse.
+        machine.run("truncate", "-s", "256M", "/var/tmp/ebs.img")
         # The container's /dev has no loop nodes; make some, then let losetup pick a free one.
         machine.run("sh", "-c", MAKE_LOOP_NODES)
         device = machine.run("losetup", "--find", "--show", "/var/tmp/ebs.img").stdout.strip()
@@ -219,33 +221,40 @@ def nfs_export(machine, device: str, check: bool = True):
     clients = [arg for ip in WORKER_IPS for arg in ("--client", ip)]
     return machine.script(
         "nfs-export", "--volume-id", VOLUME_ID, "--device", device,
-        "--export-dir", layout.NFS_EXPORT_DIR, "--root-client", HUB_IP, *clients,
+        "--export-dir", layout.NFS_EXPORT_DIR, *clients,
         "--wait-seconds", "5", check=check,
     )  # fmt: skip
 
 
 @pytest.mark.live
 class TestNfsExport:
-    def test_formats_a_blank_volume_mounts_and_exports_it(self, nfs_machine):
+    def test_formats_a_blank_volume_btrfs_with_quotas_mounts_and_exports_it(self, nfs_machine):
         machine, device = nfs_machine
         output = nfs_export(machine, device).stdout
-        assert f"formatted {device}" in output
+        assert f"formatted {device} btrfs" in output and "quotas enabled" in output
         assert machine.run("findmnt", "-n", "-o", "SOURCE", layout.NFS_EXPORT_DIR).stdout.strip()
+        assert machine.run("btrfs", "qgroup", "show", layout.NFS_EXPORT_DIR).returncode == 0
         uuid_ = machine.run("blkid", "-s", "UUID", "-o", "value", device).stdout.strip()
         fstab = machine.read("/etc/fstab")
         assert fstab.count(f" {layout.NFS_EXPORT_DIR} ") == 1
-        assert f"UUID={uuid_} {layout.NFS_EXPORT_DIR} ext4" in fstab
+        assert f"UUID={uuid_} {layout.NFS_EXPORT_DIR} btrfs" in fstab
         exports = machine.run("exportfs", "-v").stdout
-        assert f"{HUB_IP}(" in exports and "no_root_squash" in exports
         for ip in WORKER_IPS:
             assert f"{ip}(" in exports
+        # No client is root on the homes: they are made on this machine.
+        assert "no_root_squash" not in exports
         etab = machine.read("/var/lib/nfs/etab")
-        assert (
-            sum(
-                "root_squash" in line and "no_root_squash" not in line for line in etab.splitlines()
-            )
-            == 2
-        )
+        assert sum("root_squash" in line for line in etab.splitlines()) == len(WORKER_IPS)
+
+    def test_a_volume_an_earlier_camphub_formatted_ext4_keeps_working_with_a_warning(
+        self, nfs_machine
+    ):
+        machine, device = nfs_machine
+        machine.run("mkfs.ext4", "-q", device)
+        output = nfs_export(machine, device).stdout
+        assert "formatted" not in output
+        assert "WARNING: the homes volume is ext4" in output and "no limits" in output
+        assert f" {layout.NFS_EXPORT_DIR} ext4 " in machine.read("/etc/fstab")
 
     def test_a_second_run_keeps_the_data_and_changes_nothing(self, nfs_machine):
         machine, device = nfs_machine
@@ -262,7 +271,7 @@ class TestNfsExport:
         machine.run("mkfs.ext2", "-q", "-L", "precious", device)
         result = nfs_export(machine, device, check=False)
         assert result.returncode != 0
-        assert "holds ext2, not ext4; refusing to touch it" in result.stderr
+        assert "holds ext2, not btrfs or ext4; refusing to touch it" in result.stderr
         label = machine.run("blkid", "-s", "LABEL", "-o", "value", device).stdout.strip()
         assert label == "precious"
 
@@ -271,6 +280,135 @@ class TestNfsExport:
         result = nfs_export(machine, "/dev/sdz", check=False)
         assert result.returncode != 0
         assert f"gave up after 5s waiting for the block device of {VOLUME_ID}" in result.stderr
+
+
+# nfs-homes and its timers, on a real btrfs volume made by nfs-export.
+
+STUDENTS = {"ada@camp.example.org": 64, "bo@camp.example.org": None}  # limit in MiB, None: none
+MIB = 1024**2
+SNAPSHOT_UNIT = "camphub-home-snapshots.service"
+USAGE_UNIT = "camphub-home-usage.service"
+
+
+def home_dir(user: str) -> str:
+    return f"{layout.NFS_EXPORT_DIR}/{escaped_username(user)}"
+
+
+def homes_json(limits_mib: dict[str, int | None]) -> str:
+    homes = [
+        {"user": user, "dir": escaped_username(user), "limit_bytes": mib and mib * MIB}
+        for user, mib in limits_mib.items()
+    ]
+    return json.dumps({"homes": homes})
+
+
+def make_homes(machine, limits_mib: dict[str, int | None]) -> str:
+    return machine.script(
+        "nfs-homes", "make", *HOME_LOCATIONS,
+        "--uid", str(layout.STUDENT_UID), "--gid", str(layout.STUDENT_GID),
+        "--snapshots-link", layout.SNAPSHOTS_CONTAINER_DIR,
+        stdin=homes_json(limits_mib),
+    ).stdout  # fmt: skip
+
+
+def write_as_student(machine, path: str, mib: int, check: bool = True):
+    return machine.run(
+        "setpriv", f"--reuid={layout.STUDENT_UID}", f"--regid={layout.STUDENT_GID}",
+        "--clear-groups", "dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={mib}",
+        "conv=fsync", check=check,
+    )  # fmt: skip
+
+
+HOME_LOCATIONS = (
+    "--homes-dir", layout.NFS_EXPORT_DIR,
+    "--snapshots-name", layout.SNAPSHOTS_DIRNAME,
+    "--usage-name", layout.USAGE_DIRNAME,
+)  # fmt: skip
+
+
+@pytest.fixture
+def homes_machine(nfs_machine):
+    machine, device = nfs_machine
+    nfs_export(machine, device)
+    return machine
+
+
+@pytest.mark.live
+class TestHomesWithLimits:
+    def test_each_home_is_a_private_subvolume_with_its_limit_and_a_second_run_changes_nothing(
+        self, homes_machine
+    ):
+        machine = homes_machine
+        output = make_homes(machine, STUDENTS)
+        assert "made ada@camp.example.org's home" in output and "made bo@camp" in output
+        ada = home_dir("ada@camp.example.org")
+        assert machine.run("btrfs", "subvolume", "show", ada).returncode == 0
+        owner = machine.run("stat", "-c", "%u:%g %a", ada).stdout.split()
+        assert owner == [f"{layout.STUDENT_UID}:{layout.STUDENT_GID}", "700"]
+        link = machine.run("readlink", f"{ada}/snapshots").stdout.strip()
+        assert link == layout.SNAPSHOTS_CONTAINER_DIR
+        assert make_homes(machine, STUDENTS).endswith("; nothing changed\n")
+
+    def test_a_student_at_their_limit_is_refused_while_a_classmate_keeps_writing(
+        self, homes_machine
+    ):
+        machine = homes_machine
+        make_homes(machine, STUDENTS)
+        ada, bo = home_dir("ada@camp.example.org"), home_dir("bo@camp.example.org")
+        result = write_as_student(machine, f"{ada}/runaway", 100, check=False)
+        assert result.returncode != 0 and "Disk quota exceeded" in result.stderr
+        write_as_student(machine, f"{bo}/notebook.ipynb", 8)
+        # Deleting frees the space at once.
+        machine.run("rm", f"{ada}/runaway")
+        write_as_student(machine, f"{ada}/notebook.ipynb", 32)
+
+    def test_a_raised_limit_lets_the_writes_go_on_and_touches_no_file(self, homes_machine):
+        machine = homes_machine
+        make_homes(machine, STUDENTS)
+        ada = home_dir("ada@camp.example.org")
+        write_as_student(machine, f"{ada}/kept", 16)
+        assert write_as_student(machine, f"{ada}/big", 80, check=False).returncode != 0
+        output = make_homes(machine, {**STUDENTS, "ada@camp.example.org": 128})
+        assert "limit of ada@camp.example.org set to 0.125 GiB" in output
+        write_as_student(machine, f"{ada}/big", 80)
+        assert machine.run("stat", "-c", "%s", f"{ada}/kept").stdout.strip() == str(16 * MIB)
+
+    def test_snapshots_are_read_only_outside_the_limit_and_pruned_on_schedule(
+        self, homes_machine
+    ):
+        machine = homes_machine
+        make_homes(machine, STUDENTS)
+        ada = home_dir("ada@camp.example.org")
+        write_as_student(machine, f"{ada}/notebook.ipynb", 40)
+        output = machine.script(
+            "schedule-home-snapshots", *HOME_LOCATIONS,
+            "--every-minutes", "60", "--keep-hourly", "24", "--keep-daily", "7",
+        ).stdout  # fmt: skip
+        assert "camphub-home-snapshots.timer on" in output
+        assert "camphub-home-usage.timer on" in output
+        for unit in (SNAPSHOT_UNIT, USAGE_UNIT):
+            machine.run("systemctl", "start", unit)
+        snapshots = f"{layout.NFS_EXPORT_DIR}/{layout.SNAPSHOTS_DIRNAME}/{escaped_username('ada@camp.example.org')}"
+        (taken,) = machine.run("ls", snapshots).stdout.split()
+        snapshot = f"{snapshots}/{taken}"
+        properties = machine.run("btrfs", "property", "get", snapshot, "ro").stdout
+        assert properties.strip() == "ro=true"
+        # The snapshot holds the notebook; deleting it from the home and writing anew is not
+        # held against the student's 64 MiB by the 40 MiB the snapshot keeps.
+        machine.run("rm", f"{ada}/notebook.ipynb")
+        write_as_student(machine, f"{ada}/again", 56)
+        assert machine.run("stat", "-c", "%s", f"{snapshot}/notebook.ipynb").stdout.strip() == str(
+            40 * MIB
+        )
+        usage_file = f"{layout.NFS_EXPORT_DIR}/{layout.USAGE_DIRNAME}/{escaped_username('ada@camp.example.org')}/usage.json"
+        usage = json.loads(machine.read(usage_file))
+        assert usage["limit_bytes"] == 64 * MIB and usage["used_bytes"] > 0
+        again = machine.script(
+            "schedule-home-snapshots", *HOME_LOCATIONS,
+            "--every-minutes", "0", "--keep-hourly", "24", "--keep-daily", "7",
+        ).stdout  # fmt: skip
+        assert "camphub-home-snapshots.timer off" in again
+        assert machine.run("ls", snapshots).stdout.split() == [taken]
 
 
 # mount-homes: no NFS client in this kernel either, so only what precedes the mount is proven.

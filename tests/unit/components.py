@@ -27,7 +27,6 @@ def nfs_of(config, network, hub):
             ami_id=AMI,
             jump_host=hub.public_ip,
             jump_host_ready=hub.machine.ready,
-            root_client_ip=hub.private_ip,
         ),
     )
 

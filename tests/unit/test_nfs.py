@@ -35,10 +35,10 @@ def test_the_server_is_reached_through_the_hub(nfs):
     assert connection["proxy"]["host"] == "203.0.113.10"
 
 
-def test_the_export_names_the_volume_the_hub_and_the_subnet(nfs):
+def test_the_export_names_the_volume_and_the_subnet_and_trusts_no_client_as_root(nfs):
     create = nfs.named("nfs-export-homes").inputs["create"]
     (volume,) = nfs.of_type("aws:ebs/volume:Volume")
     assert f"--volume-id {volume.id}" in create
     assert "--export-dir /srv/nfs/homes" in create
     assert "--client 172.31.0.0/20" in create
-    assert "--root-client 172.31." in create
+    assert "--root-client" not in create
