@@ -12,6 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import layout
+from infra.backups import back_up_daily, homes_backup_tags
 from infra.config import CampConfig
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.materials import publish_course_files
@@ -62,6 +63,7 @@ class NfsServer(pulumi.ComponentResource):
     role: aws.iam.Role  # holds no permission until infra/archive.py grants the archive's
     homes_attachment: aws.ec2.VolumeAttachment
     course_files: pulumi.Resource  # materials (and shared data directory) on the homes volume
+    daily_backups: aws.dlm.LifecyclePolicy | None  # None: nfs.backupKeepDays is 0
 
     def __init__(self, name: str, args: NfsServerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("camphub:index:NfsServer", name, None, opts)
@@ -92,7 +94,11 @@ class NfsServer(pulumi.ComponentResource):
             size=args.config.nfs.volume_size_gb,
             type="gp3",
             encrypted=True,
-            tags={"Name": "camphub-homes", "camphub:stack": args.config.stack},
+            tags={
+                "Name": "camphub-homes",
+                "camphub:stack": args.config.stack,
+                **homes_backup_tags(name, args.config.stack, parent=self),
+            },
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # Students' work: `pulumi destroy` leaves the volume in the account (its id is a
@@ -101,6 +107,7 @@ class NfsServer(pulumi.ComponentResource):
                 ignore_changes=["availabilityZone"],
             ),
         )
+        self.daily_backups = back_up_daily(name, self.homes_volume, args.config, parent=self)
         attachment = aws.ec2.VolumeAttachment(
             f"{name}-homes",
             device_name=HOMES_DEVICE,
