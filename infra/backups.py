@@ -45,21 +45,26 @@ def homes_backup_tags(name: str, stack: str, parent: pulumi.Resource) -> dict:
     return {BACKUP_TAG: suffix.hex.apply(lambda suffix: f"{stack}-{suffix}")}
 
 
+def snapshot_volume_statement(region: str, account: str, volume_id: str) -> dict:
+    """Permission to snapshot the one volume (the archive's role has it too)."""
+    return {
+        "Sid": "SnapshotTheHomesVolume",
+        "Effect": "Allow",
+        "Action": "ec2:CreateSnapshot",
+        "Resource": [
+            f"arn:{PARTITION}:ec2:{region}:{account}:volume/{volume_id}",
+            f"arn:{PARTITION}:ec2:{region}::snapshot/*",
+        ],
+    }
+
+
 def backup_policy(region: str, account: str, volume_id: str, tag_value: str) -> dict:
     """DLM's permissions: snapshot the homes volume, tag those snapshots, delete only them."""
     snapshots = f"arn:{PARTITION}:ec2:{region}::snapshot/*"
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "SnapshotTheHomesVolume",
-                "Effect": "Allow",
-                "Action": "ec2:CreateSnapshot",
-                "Resource": [
-                    f"arn:{PARTITION}:ec2:{region}:{account}:volume/{volume_id}",
-                    snapshots,
-                ],
-            },
+            snapshot_volume_statement(region, account, volume_id),
             {
                 "Sid": "TagSnapshots",
                 "Effect": "Allow",
