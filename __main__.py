@@ -3,7 +3,7 @@
 import pulumi
 
 from infra.archive import HomesArchive, HomesArchiveArgs
-from infra.capacity import capacity_warning
+from infra.capacity import capacity_warning, homes_overcommit_warning
 from infra.config import load_config
 from infra.hub import Hub, HubArgs
 from infra.jupyterhub import JupyterHubService, JupyterHubServiceArgs
@@ -14,8 +14,9 @@ from infra.outputs import export_outputs
 from infra.workers import SwarmWorkerPool, SwarmWorkerPoolArgs
 
 config = load_config()
-if warning := capacity_warning(config):
-    pulumi.log.warn(warning)
+for warning in (capacity_warning(config), homes_overcommit_warning(config)):
+    if warning:
+        pulumi.log.warn(warning)
 ami_id = debian_ami_id(config.ami)
 
 network = Network("camphub", NetworkArgs(config.ssh_allowed_cidrs, config.admin_ssh_key))

@@ -17,12 +17,11 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import layout
+from infra.backups import PARTITION, snapshot_volume_statement
 from infra.config import CampConfig
 from infra.nfs import NfsServer
 from infra.remote import Step, run_step, script_line
 
-# camphub runs in AWS's commercial partition (the Debian AMIs it uses are published there).
-PARTITION = "aws"
 # The longest a presigned link made with an IAM user's keys may last (SigV4: 7 days).
 LINK_SECONDS = 7 * 24 * 3600
 
@@ -44,15 +43,7 @@ def archive_policy(bucket: str, prefix: str, region: str, account: str, volume_i
                 "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
                 "Resource": f"arn:{PARTITION}:s3:::{bucket}/{prefix}/*",
             },
-            {
-                "Sid": "SnapshotTheHomesVolume",
-                "Effect": "Allow",
-                "Action": "ec2:CreateSnapshot",
-                "Resource": [
-                    f"arn:{PARTITION}:ec2:{region}:{account}:volume/{volume_id}",
-                    snapshots,
-                ],
-            },
+            snapshot_volume_statement(region, account, volume_id),
             {
                 # Tags only while creating the snapshot, never on anything that exists.
                 "Sid": "NameTheSnapshot",

@@ -1,4 +1,5 @@
-"""How many students' servers the worker pool holds, by the guarantees swarm reserves for each."""
+"""How many students' servers the worker pool holds, by the guarantees swarm reserves for each;
+and whether the homes' limits add up to more than the homes volume."""
 
 import math
 
@@ -36,4 +37,19 @@ def capacity_warning(config: CampConfig) -> str | None:
         f"({config.notebook.mem_guarantee}, {config.notebook.cpu_guarantee:g} CPU), but the class "
         f"list has {students} people. `pulumi config set --path camphub:workers.count {needed}` "
         "would hold everyone at once."
+    )
+
+
+def homes_overcommit_warning(config: CampConfig) -> str | None:
+    """A warning when the homes' limits add up past the homes volume (allowed: most use less)."""
+    default = config.nfs.home_quota_gb
+    limits = [member.home_limit_gb(default) for member in config.class_list.members]
+    volume = config.nfs.volume_size_gb
+    if sum(limits) <= volume:
+        return None
+    return (
+        f"The class list's {len(limits)} homes may hold up to {sum(limits)} GiB together "
+        f"({default} GiB each unless a line says quota=), more than the {volume} GiB homes volume "
+        "(camphub:nfs.volumeSizeGb). That is normal while most students use less than their "
+        "limit; should the volume fill up, everyone's writes fail until space is freed."
     )

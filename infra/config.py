@@ -34,7 +34,20 @@ DEFAULTS: dict[str, Any] = {
     "googleHostedDomains": [],
     "hub": {"instanceType": "t3.medium"},
     "workers": {"count": 2, "instanceType": "t3.xlarge"},
-    "nfs": {"instanceType": "t3.small", "volumeSizeGb": 100},
+    "nfs": {
+        "instanceType": "t3.small",
+        "volumeSizeGb": 100,
+        # Each student's home limit (GiB; `quota=` on a class list line overrides it): Zero to
+        # JupyterHub's default home size, 10Gi. A week's notebooks, data sets and a few
+        # `pip install --user` fit; a student who fills it stops only themselves.
+        "homeQuotaGb": 10,
+        # Read-only snapshots of every home, which students browse in ~/snapshots (0: none).
+        "snapshotEveryMinutes": 60,
+        "snapshotKeepHourly": 24,  # the newest N snapshots are kept
+        "snapshotKeepDaily": 7,  # and the newest of each of the last N days
+        # Daily EBS snapshots of the whole homes volume by AWS Data Lifecycle Manager (0: none).
+        "backupKeepDays": 7,
+    },
     "notebook": {
         "memLimit": "2G",
         "memGuarantee": "1G",
@@ -64,6 +77,10 @@ SECRET_KEYS = ("oauthClientSecret", "adminSshPrivateKey")
 MAX_WORKERS = 50
 MAX_VOLUME_GB = 16384  # EBS gp3's upper bound
 MAX_IDLE_CULL_MINUTES = 7 * 24 * 60
+MIN_SNAPSHOT_MINUTES = 5  # more often, the snapshots of 200 homes would never rest
+MAX_SNAPSHOT_MINUTES = 24 * 60
+MAX_SNAPSHOTS_KEPT = 7 * 24  # per home and kind: a week of hourly snapshots
+MAX_BACKUP_DAYS = 365
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT])$")
 _SIZE_FACTORS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -88,6 +105,11 @@ class WorkerPoolSpec:
 class NfsSpec:
     instance_type: str
     volume_size_gb: int
+    home_quota_gb: int  # a class list line's quota= overrides it
+    snapshot_every_minutes: int  # 0: no snapshots of the homes
+    snapshot_keep_hourly: int  # the newest N snapshots are kept
+    snapshot_keep_daily: int  # and the newest of each of the last N days
+    backup_keep_days: int  # daily EBS snapshots of the homes volume kept (0: none taken)
 
 
 @dataclass(frozen=True)
@@ -201,17 +223,18 @@ def parse_config(reader: Any, *, stack: str, project_dir: Path) -> CampConfig:
     workers = _worker_pool(_section(reader, "workers", problems), problems)
     notebook = _notebook(_section(reader, "notebook", problems), problems)
     _check_notebook_fits_worker(notebook, workers, problems)
+    nfs = _nfs(_section(reader, "nfs", problems), problems)
     config = CampConfig(
         stack=stack,
         oauth_client_id=client_id,
         oauth_client_secret=client_secret,
         ssh_allowed_cidrs=cidrs,
-        class_list=_class_list(reader, project_dir, problems),
+        class_list=_class_list(reader, project_dir, nfs.volume_size_gb, problems),
         domain=domain,
         google_hosted_domains=hosted_domains,
         hub=MachineSpec(_instance_type(_section(reader, "hub", problems), "hub", problems)),
         workers=workers,
-        nfs=_nfs(_section(reader, "nfs", problems), problems),
+        nfs=nfs,
         notebook=notebook,
         shared_data=_flag(reader, "sharedData", problems),
         materials_dir=_materials_dir(reader, project_dir, problems),
@@ -403,11 +426,14 @@ def _is_hostname(name: str) -> bool:
     return len(labels) >= 2 and all(_HOSTNAME_LABEL.match(label) for label in labels)
 
 
-def _class_list(reader: Any, project_dir: Path, problems: _Problems) -> ClassList:
+def _class_list(
+    reader: Any, project_dir: Path, volume_size_gb: int, problems: _Problems
+) -> ClassList:
+    """The class list file, whose quota= marks must each fit the homes volume."""
     shown = str(reader.value("userlistFile") or DEFAULTS["userlistFile"])
     path = Path(shown) if Path(shown).is_absolute() else project_dir / shown
     try:
-        return read_class_list(path, shown)
+        return read_class_list(path, shown, max_quota_gb=volume_size_gb)
     except ConfigError as error:
         problems.add_error(error)
         return ClassList(())
@@ -459,8 +485,31 @@ def _worker_pool(section: Mapping[str, Any], problems: _Problems) -> WorkerPoolS
 
 
 def _nfs(section: Mapping[str, Any], problems: _Problems) -> NfsSpec:
-    size = _number(section, "nfs", "volumeSizeGb", int, 1, MAX_VOLUME_GB, problems)
-    return NfsSpec(instance_type=_instance_type(section, "nfs", problems), volume_size_gb=size)
+    def whole(key: str, low: int, high: int) -> int:
+        return _number(section, "nfs", key, int, low, high, problems)
+
+    spec = NfsSpec(
+        instance_type=_instance_type(section, "nfs", problems),
+        volume_size_gb=whole("volumeSizeGb", 1, MAX_VOLUME_GB),
+        home_quota_gb=whole("homeQuotaGb", 1, MAX_VOLUME_GB),
+        snapshot_every_minutes=whole("snapshotEveryMinutes", 0, MAX_SNAPSHOT_MINUTES),
+        snapshot_keep_hourly=whole("snapshotKeepHourly", 1, MAX_SNAPSHOTS_KEPT),
+        snapshot_keep_daily=whole("snapshotKeepDaily", 0, MAX_SNAPSHOTS_KEPT),
+        backup_keep_days=whole("backupKeepDays", 0, MAX_BACKUP_DAYS),
+    )
+    if spec.home_quota_gb > spec.volume_size_gb:
+        problems.add(
+            "nfs.homeQuotaGb",
+            f"{spec.home_quota_gb} GiB per home is more than the whole homes volume "
+            f"(nfs.volumeSizeGb: {spec.volume_size_gb}); lower it or enlarge the volume.",
+        )
+    if 0 < spec.snapshot_every_minutes < MIN_SNAPSHOT_MINUTES:
+        problems.add(
+            "nfs.snapshotEveryMinutes",
+            f"{spec.snapshot_every_minutes} is too often; give 0 (no snapshots) or a whole "
+            f"number of minutes from {MIN_SNAPSHOT_MINUTES} to {MAX_SNAPSHOT_MINUTES}.",
+        )
+    return spec
 
 
 def _notebook(section: Mapping[str, Any], problems: _Problems) -> NotebookSpec:

@@ -12,9 +12,10 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import layout
+from infra.backups import back_up_daily, homes_backup_tags
 from infra.config import CampConfig
-from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.homes import HomesShare, make_homes, schedule_snapshots
+from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.materials import materials_version, publish_course_files
 from infra.network import Network
 from infra.payload import SCRIPTS, materials_payload
@@ -54,6 +55,7 @@ class NfsServer(pulumi.ComponentResource):
     homes_attachment: aws.ec2.VolumeAttachment
     course_files: pulumi.Resource  # materials (and shared data directory) on the homes volume
     homes_made: pulumi.Resource  # every listed student's home, with its limit and materials
+    daily_backups: aws.dlm.LifecyclePolicy | None  # None: nfs.backupKeepDays is 0
 
     def __init__(self, name: str, args: NfsServerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("camphub:index:NfsServer", name, None, opts)
@@ -84,7 +86,11 @@ class NfsServer(pulumi.ComponentResource):
             size=args.config.nfs.volume_size_gb,
             type="gp3",
             encrypted=True,
-            tags={"Name": "camphub-homes", "camphub:stack": args.config.stack},
+            tags={
+                "Name": "camphub-homes",
+                "camphub:stack": args.config.stack,
+                **homes_backup_tags(name, args.config.stack, parent=self),
+            },
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # Students' work: `pulumi destroy` leaves the volume in the account (its id is a
@@ -93,6 +99,7 @@ class NfsServer(pulumi.ComponentResource):
                 ignore_changes=["availabilityZone"],
             ),
         )
+        self.daily_backups = back_up_daily(name, self.homes_volume, args.config, parent=self)
         attachment = aws.ec2.VolumeAttachment(
             f"{name}-homes",
             device_name=HOMES_DEVICE,

@@ -9,6 +9,7 @@ from jupyter_api import HubClient, user_path
 from waiting import wait_for
 
 from infra import layout
+from infra.userlist import escaped_username as escaped  # the tests' name for it
 from rehearsal import ssh
 from rehearsal.camp import (
     NAMESPACE,
@@ -22,12 +23,6 @@ from rehearsal.run import phase
 from rehearsal.state import State
 
 SPAWN_SECONDS = 600
-
-
-def escaped(username: str) -> str:
-    """DockerSpawner's escaped username, which names a student's service and home directory
-    (images/hub/jupyterhub_config.py): letters and digits kept, anything else as -<hex>."""
-    return "".join(c if c.isascii() and c.isalnum() else f"-{ord(c):02x}" for c in username)
 
 
 class Camp:

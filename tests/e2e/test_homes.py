@@ -124,9 +124,10 @@ def test_a_limit_raised_on_the_class_list_lets_the_writes_go_on_with_nothing_res
     task = camp.running_task(FILLER)
     set_class_list_quota(camp, FILLER, 2)
     camp.up()
-    assert "limit of filler@camp.example.org set to 2 GiB" in camp.step(
-        "nfs-make-homes"
-    ).outputs["stdout"]
+    assert (
+        "limit of filler@camp.example.org set to 2 GiB"
+        in camp.step("nfs-make-homes").outputs["stdout"]
+    )
     more = in_kernel(filler, FILLER, FILL.format(path="runaway.bin", limit=GIB // 2))
     assert more == {"written": GIB // 2, "error": None}
     assert {record.name: record.id for record in camp.records()} == instances

@@ -373,9 +373,7 @@ class TestHomesWithLimits:
         write_as_student(machine, f"{ada}/big", 80)
         assert machine.run("stat", "-c", "%s", f"{ada}/kept").stdout.strip() == str(16 * MIB)
 
-    def test_snapshots_are_read_only_outside_the_limit_and_pruned_on_schedule(
-        self, homes_machine
-    ):
+    def test_snapshots_are_read_only_outside_the_limit_and_pruned_on_schedule(self, homes_machine):
         machine = homes_machine
         make_homes(machine, STUDENTS)
         ada = home_dir("ada@camp.example.org")

@@ -62,11 +62,13 @@ class CampMocks(pulumi.runtime.Mocks):
             },
             "aws:ec2/eip:Eip": {"publicIp": "203.0.113.10", "allocationId": f"eipalloc-{n:08x}"},
             "aws:ec2/keyPair:KeyPair": {"keyName": f"{args.name}-key"},
+            "aws:iam/role:Role": {"arn": f"arn:aws:iam::123456789012:role/{args.name}"},
             "tls:index/privateKey:PrivateKey": {
                 "privateKeyOpenssh": FAKE_PRIVATE_KEY,
                 "publicKeyOpenssh": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake admin",
             },
             "random:index/randomBytes:RandomBytes": {"hex": f"{n:064x}", "base64": "ZmFrZQ=="},
+            "random:index/randomId:RandomId": {"hex": f"{n:08x}"},
             "random:index/randomPassword:RandomPassword": {"result": f"fake-password-{n}"},
             "command:remote:Command": {"stdout": self._stdout(args.name), "stderr": ""},
         }.get(args.typ, {})

@@ -65,7 +65,7 @@ def test_the_bucket_refuses_every_request_without_tls(deployment, bucket):
 
 
 def test_only_the_nfs_server_may_write_archives_and_only_under_the_prefix(deployment, bucket):
-    (grant,) = deployment.of_type("aws:iam/rolePolicy:RolePolicy")
+    grant = deployment.named("archive-nfs-server")
     assert grant.inputs["role"] == deployment.named("nfs-role").id
     (volume,) = deployment.of_type("aws:ebs/volume:Volume")
     document = json.loads(grant.inputs["policy"])
@@ -119,7 +119,7 @@ def test_destroy_archives_before_the_volume_or_the_server_goes(deployment, archi
     attachment = deployment.of_type("aws:ec2/volumeAttachment:VolumeAttachment")[0]
     for resource in (attachment, deployment.named("nfs"), deployment.named("nfs-export-homes")):
         assert deployment.depends_on(archive_step, resource), resource.urn
-    (grant,) = deployment.of_type("aws:iam/rolePolicy:RolePolicy")
+    grant = deployment.named("archive-nfs-server")
     assert deployment.depends_on(archive_step, grant), "the permission could go first"
     for kind in KEPT_SETTINGS:
         assert deployment.depends_on(archive_step, deployment.of_type(kind)[0]), kind

@@ -56,6 +56,27 @@ BAD_CONFIGS = [
     ),
     ({"notebook": {"cpuLimit": 8}}, "notebook.cpuLimit: 8 is more than a t3.xlarge"),
     ({"nfs": {"volumeSizeGb": 0}}, "nfs.volumeSizeGb: 0 is not a whole number from 1 to 16384"),
+    ({"nfs": {"homeQuotaGb": 0}}, "camphub:nfs.homeQuotaGb: 0 is not a whole number from 1"),
+    ({"nfs": {"homeQuotaGb": -10}}, "camphub:nfs.homeQuotaGb: -10 is not a whole number"),
+    ({"nfs": {"homeQuotaGb": 2.5}}, "camphub:nfs.homeQuotaGb: 2.5 is not a whole number"),
+    ({"nfs": {"homeQuotaGb": "ten"}}, "camphub:nfs.homeQuotaGb: 'ten' is not a whole number"),
+    (
+        {"nfs": {"homeQuotaGb": 101}},
+        "camphub:nfs.homeQuotaGb: 101 GiB per home is more than the whole homes volume "
+        "(nfs.volumeSizeGb: 100); lower it or enlarge the volume",
+    ),
+    (
+        {"nfs": {"volumeSizeGb": 8}},  # the default 10 GiB no longer fits
+        "camphub:nfs.homeQuotaGb: 10 GiB per home is more than the whole homes volume",
+    ),
+    ({"nfs": {"snapshotEveryMinutes": 2}}, "nfs.snapshotEveryMinutes: 2 is too often; give 0"),
+    ({"nfs": {"snapshotEveryMinutes": -1}}, "nfs.snapshotEveryMinutes: -1 is not a whole number"),
+    ({"nfs": {"snapshotEveryMinutes": 1441}}, "snapshotEveryMinutes: 1441 is not a whole number"),
+    ({"nfs": {"snapshotKeepHourly": 0}}, "nfs.snapshotKeepHourly: 0 is not a whole number from 1"),
+    ({"nfs": {"snapshotKeepDaily": "a week"}}, "nfs.snapshotKeepDaily: 'a week' is not a whole"),
+    ({"nfs": {"backupKeepDays": -1}}, "nfs.backupKeepDays: -1 is not a whole number from 0 to 365"),
+    ({"nfs": {"backupKeepDays": 400}}, "nfs.backupKeepDays: 400 is not a whole number"),
+    ({"nfs": {"homeQuota": 20}}, "camphub:nfs.homeQuota: unknown setting"),
     ({"hub": "t3.large"}, "camphub:hub: expected an object"),
     ({"domain": "jupyter.camp.example.org"}, "camphub:letsEncryptEmail: required with"),
     ({"domain": "jupyter camp", "letsEncryptEmail": "a@b.org"}, "'jupyter camp' is not a hostname"),
@@ -141,6 +162,47 @@ def test_class_list_problem_names_the_file_and_line(base_config, class_list_file
     assert "line 2: 'ada@camp' is not an email" in str(config_error(base_config))
 
 
+@pytest.mark.parametrize(
+    ("quota", "expected"),
+    [
+        ("quota=150", "line 2: quota=150 is more than the whole homes volume (100 GiB, camphub:"),
+        ("quota=0", "line 2: quota=0 would leave the home no room at all"),
+        ("quota=-5", "line 2: quota=-5 is not a size in GiB"),
+    ],
+)
+def test_a_bad_class_list_quota_stops_the_program_naming_its_line(
+    base_config, class_list_file, quota, expected
+):
+    class_list_file.write_text(f"teacher@camp.example.org admin quota=100\nada@camp.org {quota}\n")
+    error = config_error({**base_config, "nfs": {"volumeSizeGb": 100}})
+    assert str(error).startswith(f"{class_list_file} {expected}")
+
+
+def _loaded(config: dict):
+    from infra.config import load_config
+
+    captured = {}
+    deploy(config, body=lambda: captured.setdefault("config", load_config()))
+    return captured["config"]
+
+
+def test_homes_get_10_gib_hourly_snapshots_and_daily_backups_by_default(base_config):
+    nfs = _loaded(base_config).nfs
+    assert (nfs.home_quota_gb, nfs.volume_size_gb) == (10, 100)
+    assert (nfs.snapshot_every_minutes, nfs.snapshot_keep_hourly, nfs.snapshot_keep_daily) == (
+        60,
+        24,
+        7,
+    )
+    assert nfs.backup_keep_days == 7
+
+
+def test_zero_turns_snapshots_and_backups_off(base_config):
+    off = {"snapshotEveryMinutes": 0, "snapshotKeepDaily": 0, "backupKeepDays": 0}
+    nfs = _loaded({**base_config, "nfs": off}).nfs
+    assert (nfs.snapshot_every_minutes, nfs.snapshot_keep_daily, nfs.backup_keep_days) == (0, 0, 0)
+
+
 def test_defaults_fit_25_students_at_their_guarantee():
     from infra.config import bytes_of
     from infra.instance_types import shape_of
@@ -154,13 +216,9 @@ def test_defaults_fit_25_students_at_their_guarantee():
 
 @pytest.mark.parametrize(("given", "expected"), [(None, True), (False, False), ("false", False)])
 def test_students_have_the_internet_unless_the_stack_turns_it_off(base_config, given, expected):
-    from infra.config import load_config
-
     notebook = {} if given is None else {"internet": given}
     config = {**base_config, "notebook": notebook} if notebook else base_config
-    captured = {}
-    deploy(config, body=lambda: captured.setdefault("config", load_config()))
-    assert captured["config"].notebook.internet is expected
+    assert _loaded(config).notebook.internet is expected
 
 
 @pytest.mark.parametrize(
@@ -178,9 +236,5 @@ def test_students_have_the_internet_unless_the_stack_turns_it_off(base_config, g
     ],
 )
 def test_sign_in_goes_to_google_unless_the_stack_names_a_stand_in(base_config, given, expected):
-    from infra.config import load_config
-
     config = base_config if given is None else {**base_config, "oauthEndpoints": given}
-    captured = {}
-    deploy(config, body=lambda: captured.setdefault("config", load_config()))
-    assert captured["config"].oauth_endpoints == expected
+    assert _loaded(config).oauth_endpoints == expected

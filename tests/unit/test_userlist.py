@@ -1,9 +1,13 @@
-"""The class list file: emails, admins, comments, and every way a tired teacher can get it wrong."""
+"""The class list file: emails, admins, quotas, comments, and every way a tired teacher can get it
+wrong; and the escaped username that names each home."""
 
+import string
+
+import escapism
 import pytest
 
 from infra.errors import ConfigError
-from infra.userlist import parse_class_list
+from infra.userlist import escaped_username, parse_class_list
 
 
 def parse(text: str):
@@ -53,3 +57,78 @@ def test_every_bad_line_is_reported_at_once():
     with pytest.raises(ConfigError) as error:
         parse("t@s.org admin\nbad-one\nbad-two\n")
     assert len(error.value.problems) == 2
+
+
+@pytest.mark.parametrize(
+    "line", ["ada@s.org admin quota=50", "ada@s.org quota=50 admin", "ada@s.org ADMIN QUOTA=50"]
+)
+def test_admin_and_quota_marks_come_in_either_order(line):
+    (member,) = parse(f"{line}\n").members
+    assert member.admin
+    assert member.home_quota_gb == 50
+
+
+def test_without_a_quota_mark_a_home_gets_the_stack_default():
+    class_list = parse("t@s.org admin\nada@s.org quota=25\n")
+    assert [m.home_quota_gb for m in class_list.members] == [None, 25]
+    assert [m.home_limit_gb(10) for m in class_list.members] == [10, 25]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("ada@s.org quota=0", "userlist.txt line 2: quota=0 would leave the home no room"),
+        ("ada@s.org quota=-5", "userlist.txt line 2: quota=-5 is not a size in GiB"),
+        ("ada@s.org quota=2.5", "userlist.txt line 2: quota=2.5 is not a size in GiB"),
+        ("ada@s.org quota=lots", "userlist.txt line 2: quota=lots is not a size in GiB"),
+        ("ada@s.org quota=", "userlist.txt line 2: quota= is not a size in GiB"),
+        ("ada@s.org quota=5 quota=6", "userlist.txt line 2: 'quota=6' is a second quota mark"),
+        ("ada@s.org admin admin", "userlist.txt line 2: 'admin' is a second admin mark"),
+        ("ada@s.org quota 5", "userlist.txt line 2: unexpected 'quota' after ada@s.org"),
+        ("ada@s.org quota=101", "userlist.txt line 2: quota=101 is more than the whole homes"),
+    ],
+)
+def test_a_bad_quota_mark_is_refused_with_its_line(line, expected):
+    with pytest.raises(ConfigError) as error:
+        parse_class_list(f"t@s.org admin\n{line}\n", "userlist.txt", max_quota_gb=100)
+    assert expected in str(error.value)
+
+
+def test_a_quota_as_large_as_the_volume_is_accepted():
+    class_list = parse_class_list("t@s.org admin quota=100\n", "userlist.txt", max_quota_gb=100)
+    assert class_list.members[0].home_quota_gb == 100
+
+
+def test_homes_json_gives_each_home_its_directory_and_limit_in_bytes():
+    class_list = parse("t@s.org admin quota=50\nAda.L@S.org\n")
+    assert class_list.as_homes_json(default_quota_gb=10) == {
+        "homes": [
+            {"user": "t@s.org", "dir": "t-40s-2eorg", "limit_bytes": 50 * 1024**3},
+            {"user": "ada.l@s.org", "dir": "ada-2el-40s-2eorg", "limit_bytes": 10737418240},
+        ]
+    }
+
+
+ESCAPED = [
+    ("alice@example.org", "alice-40example-2eorg"),
+    ("mary-jane@x.org", "mary-2djane-40x-2eorg"),
+    ("Ada", "-41da"),
+    ("o'neil+camp@s.org", "o-27neil-2bcamp-40s-2eorg"),
+    ("josé@é.org", "jos-c3-a9-40-c3-a9-2eorg"),
+    ("李@s.org", "-e6-9d-8e-40s-2eorg"),
+    ("a_b.c~d", "a-5fb-2ec-7ed"),
+]
+
+
+@pytest.mark.parametrize(("name", "expected"), ESCAPED)
+def test_usernames_are_escaped_as_dockerspawner_names_homes(name, expected):
+    assert escaped_username(name) == expected
+    # DockerSpawner 14's `_escape` (images/hub/requirements.txt pins it), with the same escapism.
+    assert escapism.escape(name, set(string.ascii_lowercase + string.digits), "-").lower() == (
+        expected
+    )
+
+
+def test_escaping_never_gives_two_users_one_home():
+    names = [name for name, _ in ESCAPED] + ["alice-40example-2eorg", "alice@example-2eorg"]
+    assert len({escaped_username(name) for name in names}) == len(names)
