@@ -15,10 +15,9 @@ import pulumi_random as random
 
 from infra import layout
 from infra.config import CampConfig
-from infra.homes import mount_homes
+from infra.homes import HomesShare, mount_homes
 from infra.hub import Hub
 from infra.hub_settings import HUB_READY_WAIT_SECONDS, SECRET_NAMES, hub_settings
-from infra.homes import HomesShare
 from infra.payload import HUB_IMAGE, NGINX, image_tag
 from infra.remote import Step, run_step, script_line
 

@@ -12,11 +12,10 @@ import pulumi
 
 from infra import layout
 from infra.config import CampConfig
-from infra.homes import mount_homes
+from infra.homes import HomesShare, mount_homes
 from infra.hub import Hub
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.network import Network
-from infra.homes import HomesShare
 from infra.payload import NOTEBOOK_IMAGE, SCRIPTS, image_tag
 from infra.remote import Machine, Step, run_step, script_line
 

@@ -294,6 +294,11 @@ def home_dir(user: str) -> str:
     return f"{layout.NFS_EXPORT_DIR}/{escaped_username(user)}"
 
 
+def beside_homes(dirname: str, user: str) -> str:
+    """A home's own directory among the snapshots or usage reports beside the homes."""
+    return f"{layout.NFS_EXPORT_DIR}/{dirname}/{escaped_username(user)}"
+
+
 def homes_json(limits_mib: dict[str, int | None]) -> str:
     homes = [
         {"user": user, "dir": escaped_username(user), "limit_bytes": mib and mib * MIB}
@@ -386,7 +391,7 @@ class TestHomesWithLimits:
         assert "camphub-home-usage.timer on" in output
         for unit in (SNAPSHOT_UNIT, USAGE_UNIT):
             machine.run("systemctl", "start", unit)
-        snapshots = f"{layout.NFS_EXPORT_DIR}/{layout.SNAPSHOTS_DIRNAME}/{escaped_username('ada@camp.example.org')}"
+        snapshots = beside_homes(layout.SNAPSHOTS_DIRNAME, "ada@camp.example.org")
         (taken,) = machine.run("ls", snapshots).stdout.split()
         snapshot = f"{snapshots}/{taken}"
         properties = machine.run("btrfs", "property", "get", snapshot, "ro").stdout
@@ -398,7 +403,7 @@ class TestHomesWithLimits:
         assert machine.run("stat", "-c", "%s", f"{snapshot}/notebook.ipynb").stdout.strip() == str(
             40 * MIB
         )
-        usage_file = f"{layout.NFS_EXPORT_DIR}/{layout.USAGE_DIRNAME}/{escaped_username('ada@camp.example.org')}/usage.json"
+        usage_file = f"{beside_homes(layout.USAGE_DIRNAME, 'ada@camp.example.org')}/usage.json"
         usage = json.loads(machine.read(usage_file))
         assert usage["limit_bytes"] == 64 * MIB and usage["used_bytes"] > 0
         again = machine.script(

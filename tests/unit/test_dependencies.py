@@ -65,6 +65,17 @@ def test_the_class_list_syncs_after_the_hub_started(deployment):
     assert deployment.depends_on(sync, deployment.named("hub-start-hub"))
 
 
+def test_students_sign_in_only_once_their_homes_are_made_with_the_materials(deployment):
+    homes = deployment.named("nfs-make-homes")
+    assert deployment.depends_on(deployment.named("hub-sync-userlist"), homes)
+    assert deployment.depends_on(homes, deployment.named("nfs-publish-materials"))
+
+
+def test_snapshots_are_scheduled_once_the_homes_are_exported(deployment):
+    schedule = deployment.named("nfs-schedule-home-snapshots")
+    assert deployment.depends_on(schedule, deployment.named("nfs-export-homes"))
+
+
 def test_removing_a_worker_drains_it_before_its_instance_goes(deployment):
     for index in (0, 1):
         membership = deployment.named(f"hub-workers-{index}-membership")

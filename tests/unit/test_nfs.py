@@ -1,16 +1,19 @@
 """NfsServer alone: the homes on their own encrypted volume, exported to the cluster."""
 
+import json
+
 import pytest
 from components import deploy_component, hub_of, network_of, nfs_of
 
 
+def build_nfs(config):
+    network = network_of(config)
+    return nfs_of(config, network, hub_of(config, network))
+
+
 @pytest.fixture
 def nfs(base_config):
-    def build(config):
-        network = network_of(config)
-        return nfs_of(config, network, hub_of(config, network))
-
-    return deploy_component(base_config, build)
+    return deploy_component(base_config, build_nfs)
 
 
 def test_the_homes_volume_sits_beside_the_server(nfs):
@@ -42,3 +45,34 @@ def test_the_export_names_the_volume_and_the_subnet_and_trusts_no_client_as_root
     assert "--export-dir /srv/nfs/homes" in create
     assert "--client 172.31.0.0/20" in create
     assert "--root-client" not in create
+
+
+def test_every_listed_student_gets_a_home_with_their_own_limit_or_the_default(nfs):
+    step = nfs.named("nfs-make-homes")
+    homes = {home["user"]: home for home in json.loads(step.inputs["stdin"])["homes"]}
+    assert homes["ada@camp.example.org"] == {
+        "user": "ada@camp.example.org",
+        "dir": "ada-40camp-2eexample-2eorg",
+        "limit_bytes": 10 * 1024**3,
+    }
+    assert (
+        "--snapshots-name .camphub-snapshots --usage-name .camphub-usage" in (step.inputs["create"])
+    )
+    assert "--snapshots-link /srv/camp/snapshots" in step.inputs["create"]
+
+
+def test_changed_materials_make_the_homes_step_copy_them_in(base_config, tmp_path):
+    def triggers(materials):
+        (materials / "week1.ipynb").write_text(materials.name)
+        config = {**base_config, "camphub:materialsDir": str(materials)}
+        return deploy_component(config, build_nfs).named("nfs-make-homes").inputs["triggers"]
+
+    first, second = (tmp_path / "a", tmp_path / "b")
+    first.mkdir(), second.mkdir()
+    assert triggers(first) != triggers(second)
+
+
+def test_the_snapshot_schedule_follows_the_settings(base_config):
+    config = {**base_config, "camphub:nfs": json.dumps({"snapshotEveryMinutes": 15})}
+    step = deploy_component(config, build_nfs).named("nfs-schedule-home-snapshots")
+    assert "--every-minutes 15 --keep-hourly 24 --keep-daily 7" in step.inputs["create"]

@@ -30,7 +30,7 @@ def test_roles_share_one_user_data_each(deployment):
     assert len({data["hub"], data["nfs"], data["workers-0"]}) == 3
 
 
-def test_the_class_list_sync_is_the_only_step_that_changes_with_the_class_list(
+def test_making_homes_and_the_class_list_sync_are_the_only_steps_that_change_with_the_class_list(
     base_config, class_list_file
 ):
     def commands(deployment):
@@ -43,5 +43,6 @@ def test_the_class_list_sync_is_the_only_step_that_changes_with_the_class_list(
     class_list_file.write_text(class_list_file.read_text() + "newcomer@camp.example.org\n")
     after = commands(deploy(base_config))
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {"hub-sync-userlist"}
-    assert "newcomer@camp.example.org" in after["hub-sync-userlist"][1]
+    assert changed == {"nfs-make-homes", "hub-sync-userlist"}
+    for step in changed:
+        assert "newcomer@camp.example.org" in after[step][1]
