@@ -414,6 +414,30 @@ class TestHomesWithLimits:
         assert machine.run("ls", snapshots).stdout.split() == [taken]
 
 
+@pytest.mark.live
+def test_every_snapshot_interval_makes_a_timer_systemd_accepts_and_arms(homes_machine):
+    machine = homes_machine
+    for minutes in ("5", "45", "60", "90", "180", "1440"):
+        machine.script(
+            "schedule-home-snapshots", *HOME_LOCATIONS,
+            "--every-minutes", minutes, "--keep-hourly", "24", "--keep-daily", "7",
+        )  # fmt: skip
+        next_run = machine.run(
+            "systemctl", "show", "-P", "NextElapseUSecRealtime", "camphub-home-snapshots.timer"
+        ).stdout.strip()
+        monotonic = machine.run(
+            "systemctl", "show", "-P", "NextElapseUSecMonotonic", "camphub-home-snapshots.timer"
+        ).stdout.strip()
+        assert next_run or monotonic not in ("", "infinity"), minutes
+    verified = machine.run(
+        "systemd-analyze", "verify", *(f"/etc/systemd/system/{unit}" for unit in (
+            "camphub-home-snapshots.service", "camphub-home-snapshots.timer",
+            "camphub-home-usage.service", "camphub-home-usage.timer",
+        )), check=False,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
+
+
 # mount-homes: no NFS client in this kernel either, so only what precedes the mount is proven.
 
 
