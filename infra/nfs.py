@@ -14,7 +14,7 @@ import pulumi_aws as aws
 from infra import layout
 from infra.backups import back_up_daily, homes_backup_tags
 from infra.config import CampConfig
-from infra.homes import HomesShare, make_homes, schedule_snapshots
+from infra.homes import HomesShare, make_homes, schedule_snapshots, warn_about
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.materials import materials_version, publish_course_files
 from infra.network import Network
@@ -137,6 +137,7 @@ class NfsServer(pulumi.ComponentResource):
             ),
             parent=self,
         )
+        warn_about(exported)
         self.share = HomesShare(self.private_ip, layout.NFS_EXPORT_DIR, exported)
         self.machine = machine
         self.homes_attachment = attachment
@@ -148,6 +149,7 @@ class NfsServer(pulumi.ComponentResource):
             after=self.course_files,
             parent=self,
         )
+        warn_about(self.homes_made)
         schedule_snapshots(machine, args.config, after=exported, parent=self)
         self.register_outputs(
             {

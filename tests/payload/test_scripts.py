@@ -415,6 +415,33 @@ class TestHomesWithLimits:
 
 
 @pytest.mark.live
+def test_a_volume_low_on_space_loses_its_oldest_snapshots_first_and_never_a_home(homes_machine):
+    machine = homes_machine
+    make_homes(machine, STUDENTS)
+    bo, snapshots = (
+        home_dir("bo@camp.example.org"),
+        beside_homes(layout.SNAPSHOTS_DIRNAME, "bo@camp.example.org"),
+    )
+    for hour, name in (("10", "dropped"), ("11", "kept")):
+        write_as_student(machine, f"{bo}/{name}", 40)
+        machine.run("btrfs", "subvolume", "snapshot", "-r", bo, f"{snapshots}/2026-01-05_{hour}-00")
+        if name == "dropped":
+            machine.run("rm", f"{bo}/dropped")
+    # Asking for more free space than the volume can ever have removes every snapshot, in order.
+    result = machine.script(
+        "nfs-homes", "snapshot", *HOME_LOCATIONS, "--keep-hourly", "24", "--keep-daily", "7",
+        "--min-free-percent", "99",
+    )  # fmt: skip
+    removed = [
+        line.rsplit(" ", 1)[1] for line in result.stderr.splitlines() if "low on space" in line
+    ]
+    # Bo's two old ones first, then this round's of both homes.
+    assert removed[:2] == ["2026-01-05_10-00", "2026-01-05_11-00"] and len(removed) == 4
+    assert machine.run("ls", snapshots).stdout.split() == []
+    assert machine.run("stat", "-c", "%s", f"{bo}/kept").stdout.strip() == str(40 * MIB)
+
+
+@pytest.mark.live
 def test_every_snapshot_interval_makes_a_timer_systemd_accepts_and_arms(homes_machine):
     machine = homes_machine
     for minutes in ("5", "45", "60", "90", "180", "1440"):

@@ -5,6 +5,8 @@ import json
 import pytest
 from components import deploy_component, hub_of, network_of, nfs_of
 
+from infra.homes import machine_warnings
+
 
 def build_nfs(config):
     network = network_of(config)
@@ -76,3 +78,14 @@ def test_the_snapshot_schedule_follows_the_settings(base_config):
     config = {**base_config, "camphub:nfs": json.dumps({"snapshotEveryMinutes": 15})}
     step = deploy_component(config, build_nfs).named("nfs-schedule-home-snapshots")
     assert "--every-minutes 15 --keep-hourly 24 --keep-daily 7" in step.inputs["create"]
+
+
+def test_a_machine_warning_in_a_step_report_reaches_the_organizer():
+    report = (
+        "nfs-export: mounted /dev/xvdf on /srv/nfs/homes; WARNING: the homes volume is ext4 from "
+        "an earlier camphub: homes have no limits; exports updated"
+    )
+    assert machine_warnings(report) == [
+        "WARNING: the homes volume is ext4 from an earlier camphub: homes have no limits"
+    ]
+    assert machine_warnings("nfs-homes: 3 homes; nothing changed") == []
