@@ -55,8 +55,10 @@ def hub_settings(config: CampConfig, hub_url: str, notebook_image: str) -> dict:
         },
         "homes": {
             "host_dir": layout.HOMES_MOUNT_DIR,
-            "uid": layout.STUDENT_UID,
-            "gid": layout.STUDENT_GID,
+            "snapshots_dirname": layout.SNAPSHOTS_DIRNAME,
+            "snapshots_container_dir": layout.SNAPSHOTS_CONTAINER_DIR,
+            "usage_dirname": layout.USAGE_DIRNAME,
+            "usage_container_dir": layout.USAGE_CONTAINER_DIR,
         },
         "hub": {
             "port": layout.HUB_PORT,

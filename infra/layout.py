@@ -34,14 +34,14 @@ STUDENT_GID = 100
 # of a-z, 0-9 and '-' only.
 MATERIALS_DIRNAME = ".camphub-materials"
 SHARED_DATA_DIRNAME = ".camphub-shared-data"
-# Where a student's container sees them, read-only; the materials are also copied into
-# <home>/materials on every start, file by file, only where the student has no such file.
+# Where a student's container sees them, read-only; the NFS server (scripts/nfs-homes) also
+# copies the materials into <home>/materials, file by file, only where the student has no such file.
 MATERIALS_CONTAINER_DIR = "/srv/camp/materials"
 SHARED_DATA_CONTAINER_DIR = "/srv/camp/data"
 MATERIALS_HOME_SUBDIR = "materials"
-# Beside the homes too: each home's read-only snapshots and its usage report, one directory per
-# home, each mounted read-only into that student's container only (a `snapshots` link in the home
-# leads to them).
+# Beside the homes too, made by scripts/nfs-homes: <dirname>/<home> holds that home's read-only
+# snapshots, and its usage.json (bytes used and the limit). Each student's container mounts only
+# its own, read-only, at the container dir; ~/snapshots links to SNAPSHOTS_CONTAINER_DIR.
 SNAPSHOTS_DIRNAME = ".camphub-snapshots"
 USAGE_DIRNAME = ".camphub-usage"
 SNAPSHOTS_CONTAINER_DIR = "/srv/camp/snapshots"

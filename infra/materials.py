@@ -3,9 +3,10 @@
 The materials folder (camphub:materialsDir, the repository's materials/ unless set; or, with
 camphub:materialsRepo, a public git repository at a pinned ref) reaches the NFS server, which
 mirrors it onto the homes volume next to the homes, where every node that mounts the homes sees
-it. The hub mounts it read-only into every student's container and copies what a student lacks
-into their home when their server starts (images/hub/jupyterhub_config.py). A changed folder
-or ref is published again on the next `pulumi up`; students' own copies are never overwritten.
+it. The hub mounts it read-only into every student's container (images/hub/jupyterhub_config.py),
+and the NFS server copies what a student lacks into their home, as the student, whenever it makes
+the homes (scripts/nfs-homes). A changed folder or ref is published again on the next
+`pulumi up`; students' own copies are never overwritten.
 """
 
 import pulumi
@@ -93,7 +94,6 @@ def course_files_settings(shared_data: bool) -> dict:
         "materials": {
             "host_dir": f"{homes}/{layout.MATERIALS_DIRNAME}",
             "container_dir": layout.MATERIALS_CONTAINER_DIR,
-            "home_subdir": layout.MATERIALS_HOME_SUBDIR,
         },
         "shared_data": {
             "host_dir": f"{homes}/{layout.SHARED_DATA_DIRNAME}",

@@ -22,14 +22,17 @@ Sources, read once when the hub starts:
                   "pids_limit": 1024},           # optional, default 1024; 0: no limit
      "swarm": {"network": "camphub", "placement_constraints": ["node.role == worker"],
                "hub_hostname": "camphub-hub", "hub_api_port": 8081},
-     "homes": {"host_dir": "/srv/camphub/homes", "uid": 1000, "gid": 100},
+     "homes": {"host_dir": "/srv/camphub/homes",
+               "snapshots_dirname": ".camphub-snapshots",
+               "snapshots_container_dir": "/srv/camp/snapshots",
+               "usage_dirname": ".camphub-usage",
+               "usage_container_dir": "/srv/camp/usage"},
      "hub": {"port": 8000, "state_dir": "/var/lib/camphub/hub",
              "concurrent_spawn_limit": 30, "active_server_limit": 0},
      "paths": {"userlist": "/etc/camphub/userlist.json",
                "secrets_dir": "/etc/camphub/secrets"},
      "materials": {"host_dir": "/srv/camphub/homes/.camphub-materials",   # optional
-                   "container_dir": "/srv/camp/materials",
-                   "home_subdir": "materials"},
+                   "container_dir": "/srv/camp/materials"},
      "shared_data": {"host_dir": "/srv/camphub/homes/.camphub-shared-data",  # optional
                      "container_dir": "/srv/camp/data"}}
 
@@ -37,11 +40,16 @@ Sources, read once when the hub starts:
    path: the sqlite database lives there, so a restarted or replaced hub container loses
    nothing.
 
+   The hub never touches the homes (the NFS export squashes its root like every client's): the
+   NFS server makes every home, with its limit, its snapshots and usage directories, and copies
+   into it the materials a student lacks (scripts/nfs-homes). The hub only mounts them: a
+   student's home read-write at the notebook image's home, and read-only
+   <host_dir>/<snapshots_dirname>/<home> at snapshots_container_dir and
+   <host_dir>/<usage_dirname>/<home> at usage_container_dir, that student's own only.
+
    materials and shared_data are directories beside the homes, on the same volume, published by
    the NFS server: each is mounted read-only into every student's container at its
-   container_dir. Before a server starts, every materials file the student does not have yet is
-   copied into <home>/<home_subdir>, owned by the student; nothing the student has (an edited
-   notebook, a file of the same name, a symlink) is ever overwritten or followed.
+   container_dir.
 
 2. The class list, at paths.userlist:
    {"users": [{"name": "alice@example.org", "admin": false}, ...]}.
@@ -56,7 +64,7 @@ home directory use DockerSpawner's escaped form of the username: lower-case lett
 kept, every other character written as '-' plus its hex code ('-' itself too), so
 `alice@example.org` becomes `alice-40example-2eorg`: service `jupyter-alice-40example-2eorg`,
 home `<homes.host_dir>/alice-40example-2eorg`. The escaping is injective, so two students can
-never share a home.
+never share a home, nor see each other's snapshots or usage.
 
 A missing or mistyped key, or a missing file, stops the hub with a SettingsError naming it.
 `configure(c, settings)` applies one `configure_*` function per section; the file is also
@@ -65,7 +73,6 @@ importable, which is how the tests drive it.
 
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -283,24 +290,30 @@ def configure_authenticator(c, settings, class_list):
             setattr(google, trait, url)
 
 
-def home_creator(host_dir, uid, gid):
-    """A pre-spawn hook that makes the student's home directory, owned by them, private."""
+def student_mounts(settings):
+    """The student's own snapshots and usage, read-only: the NFS server makes and fills them."""
+    homes = settings.require("homes.host_dir", str)
+    mounts = {}
+    for kind in ("snapshots", "usage"):
+        dirname = settings.require(f"homes.{kind}_dirname", str)
+        container_dir = settings.require(f"homes.{kind}_container_dir", str)
+        mounts[f"{homes}/{dirname}/{{username}}"] = container_dir
+    return mounts
 
-    def create_home(spawner):
-        homes = Path(host_dir)
-        # Without the shared homes mount, a home made here would be lost with this disk.
-        if not homes.is_dir():
-            raise SettingsError(f"homes directory {homes} is missing: is the NFS export mounted?")
-        home = homes / spawner.escaped_name
-        home.mkdir(mode=0o700, exist_ok=True)
-        os.chown(home, uid, gid)
-        home.chmod(0o700)
 
-    return create_home
+def course_files_mounts(settings):
+    """Materials and shared data, read-only in every container, each when its section is set."""
+    mounts = {}
+    for section in ("shared_data", "materials"):
+        if settings.optional(section, dict):
+            host_dir = settings.require(f"{section}.host_dir", str)
+            mounts[host_dir] = settings.require(f"{section}.container_dir", str)
+    return mounts
 
 
 def configure_spawner(c, settings):
-    """One swarm service per student on a worker, with the student's home and nothing else."""
+    """One swarm service per student on a worker: the student's home, their snapshots and usage,
+    the course files, and nothing else."""
     c.JupyterHub.spawner_class = SPAWNER_CLASS
     c.CamphubSwarmSpawner.pids_limit = settings.optional(
         "notebook.pids_limit", int, DEFAULT_PIDS_LIMIT
@@ -333,79 +346,11 @@ def configure_spawner(c, settings):
     # {username} is the escaped username (see the module docstring). Stopping a server removes
     # its service (SwarmSpawner always does); the home stays on the homes volume.
     spawner.volumes = {f"{host_dir}/{{username}}": NOTEBOOK_HOME}
+    # DockerSpawner 14 formats read_only_volumes' host paths exactly like volumes' (both through
+    # _volumes_to_binds and format_volume_name), so {username} is the escaped name here too.
+    spawner.read_only_volumes = {**student_mounts(settings), **course_files_mounts(settings)}
     spawner.notebook_dir = NOTEBOOK_HOME
     spawner.default_url = "/lab"
-    spawner.pre_spawn_hook = home_creator(
-        host_dir, settings.require("homes.uid", int), settings.require("homes.gid", int)
-    )
-
-
-def materials_copier(source_dir, home_subdir, uid, gid):
-    """Copies into <home>/<home_subdir> each materials file the home lacks; never overwrites."""
-    source = Path(source_dir)
-
-    def copy_missing(home):
-        if not source.is_dir():
-            raise SettingsError(f"materials directory {source} is missing: were they published?")
-        _copy_tree_missing(source, Path(home) / home_subdir, uid, gid)
-
-    return copy_missing
-
-
-def _copy_tree_missing(source, target, uid, gid):
-    # The hub writes as root into a directory the student controls: only ever into real
-    # directories, and only by creating new files (O_EXCL does not follow a planted symlink).
-    if not _is_real_dir(target):
-        if os.path.lexists(target):
-            return
-        target.mkdir(mode=0o755)
-        os.chown(target, uid, gid)
-    for entry in sorted(source.iterdir()):
-        if entry.is_symlink():
-            continue
-        if entry.is_dir():
-            _copy_tree_missing(entry, target / entry.name, uid, gid)
-        elif entry.is_file() and not os.path.lexists(target / entry.name):
-            _copy_new_file(entry, target / entry.name, uid, gid)
-
-
-def _is_real_dir(path):
-    return path.is_dir() and not path.is_symlink()
-
-
-def _copy_new_file(source, target, uid, gid):
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-    descriptor = os.open(target, flags, 0o644)
-    with os.fdopen(descriptor, "wb") as out, source.open("rb") as data:
-        shutil.copyfileobj(data, out)
-        os.fchown(out.fileno(), uid, gid)
-
-
-def configure_course_files(c, settings):
-    """Materials and shared data read-only in every container; materials copied where missing."""
-    spawner = c.SwarmSpawner
-    read_only = {}
-    if settings.optional("shared_data", dict):
-        host_dir = settings.require("shared_data.host_dir", str)
-        read_only[host_dir] = settings.require("shared_data.container_dir", str)
-    if settings.optional("materials", dict):
-        host_dir = settings.require("materials.host_dir", str)
-        read_only[host_dir] = settings.require("materials.container_dir", str)
-        copy_missing = materials_copier(
-            host_dir,
-            settings.require("materials.home_subdir", str),
-            settings.require("homes.uid", int),
-            settings.require("homes.gid", int),
-        )
-        create_home = spawner.pre_spawn_hook
-        homes = Path(settings.require("homes.host_dir", str))
-
-        def prepare_home(spawner):
-            create_home(spawner)
-            copy_missing(homes / spawner.escaped_name)
-
-        spawner.pre_spawn_hook = prepare_home
-    spawner.read_only_volumes = read_only
 
 
 def idle_culler(timeout):
@@ -447,7 +392,6 @@ def configure(c, settings):
     configure_proxy(c, settings)
     configure_authenticator(c, settings, load_class_list(settings))
     configure_spawner(c, settings)
-    configure_course_files(c, settings)
     configure_services(c, settings)
 
 

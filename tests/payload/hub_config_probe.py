@@ -1,7 +1,6 @@
 """Run inside the hub image: load jupyterhub_config.py as JupyterHub does and report the result.
 
     python hub_config_probe.py report             # JSON of the traits the config produced
-    python hub_config_probe.py create-home NAME   # run the pre-spawn hook for user NAME
 
 The authenticator and spawner are the real classes, configured from the loaded config; the
 spawner gets a stand-in for the hub's User object (only its name is read here).
@@ -110,7 +109,7 @@ def spawner_report(hub, username):
     }
 
 
-def main(command, *args):
+def main(command):
     hub = load_hub()
     if command == "report":
         report = {
@@ -119,10 +118,6 @@ def main(command, *args):
             "spawner": spawner_report(hub, "alice@example.org"),
         }
         print(json.dumps(report, default=sorted))
-    elif command == "create-home":
-        spawner = spawner_for(hub, args[0])
-        spawner.pre_spawn_hook(spawner)
-        print(spawner.escaped_name)
     else:
         sys.exit(f"unknown command {command!r}")
 

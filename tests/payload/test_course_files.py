@@ -1,12 +1,11 @@
-"""Course materials end to end on one machine: publish-materials mirrors them onto a homes
-volume, and the hub's pre-spawn hook copies what a student lacks into their home, never
-overwriting or following anything the student made."""
+"""Course materials on one machine: publish-materials mirrors them onto a homes volume, the hub
+mounts them read-only into every container, and fetch-materials-repo checks out a course
+repository. Copying them into each home is nfs-homes' work (test_nfs_homes.py)."""
 
 import importlib.util
 import os
 import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -14,10 +13,8 @@ from infra import layout
 
 PUBLISH = layout.PROJECT_DIR / "scripts" / "publish-materials"
 HUB_CONFIG = layout.PROJECT_DIR / "images" / "hub" / "jupyterhub_config.py"
-UID, GID = layout.STUDENT_UID, layout.STUDENT_GID
-STUDENT = "alice-40example-2eorg"
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="both run as root on the machines")
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="they run as root on the machines")
 
 
 def load_hub_config():
@@ -112,103 +109,28 @@ class TestPublishMaterials:
         assert not (homes / layout.MATERIALS_DIRNAME).exists()
 
 
-@pytest.fixture
-def hub_homes(tmp_path, source) -> Path:
-    """The homes as the hub sees them, with the materials published beside them."""
-    homes = tmp_path / "hub-homes"
-    homes.mkdir()
-    published = homes / layout.MATERIALS_DIRNAME
-    subprocess.run(["cp", "-R", str(source), str(published)], check=True)
-    return homes
-
-
-def hub_with_materials(hub_homes: Path):
-    """The hub's spawner config, from the settings sections the program writes."""
+def course_files_mounts(sections: dict) -> dict:
+    """The read-only mounts the hub gives every container for these settings sections."""
     config = load_hub_config()
-    settings = config.Settings(
-        {
-            "homes": {"host_dir": str(hub_homes), "uid": UID, "gid": GID},
+    return config.course_files_mounts(config.Settings(sections, "test settings"))
+
+
+class TestHubMounts:
+    def test_materials_and_shared_data_are_read_only_in_every_container(self):
+        sections = {
             "materials": {
-                "host_dir": str(hub_homes / layout.MATERIALS_DIRNAME),
+                "host_dir": f"/srv/homes/{layout.MATERIALS_DIRNAME}",
                 "container_dir": layout.MATERIALS_CONTAINER_DIR,
-                "home_subdir": layout.MATERIALS_HOME_SUBDIR,
             },
             "shared_data": {"host_dir": "/srv/data-on-host", "container_dir": "/srv/camp/data"},
-        },
-        "test settings",
-    )
-    c = SimpleNamespace(
-        SwarmSpawner=SimpleNamespace(pre_spawn_hook=config.home_creator(str(hub_homes), UID, GID))
-    )
-    config.configure_course_files(c, settings)
-    return c.SwarmSpawner
-
-
-def spawn(spawner_config, name=STUDENT):
-    spawner_config.pre_spawn_hook(SimpleNamespace(escaped_name=name))
-
-
-class TestCopyIfMissing:
-    def test_materials_are_read_only_in_every_container(self, hub_homes):
-        spawner = hub_with_materials(hub_homes)
-        assert spawner.read_only_volumes == {
-            str(hub_homes / layout.MATERIALS_DIRNAME): layout.MATERIALS_CONTAINER_DIR,
+        }
+        assert course_files_mounts(sections) == {
+            f"/srv/homes/{layout.MATERIALS_DIRNAME}": layout.MATERIALS_CONTAINER_DIR,
             "/srv/data-on-host": "/srv/camp/data",
         }
 
-    def test_first_start_copies_the_materials_owned_by_the_student(self, hub_homes, source):
-        spawn(hub_with_materials(hub_homes))
-        copy = hub_homes / STUDENT / layout.MATERIALS_HOME_SUBDIR
-        assert tree(copy) == tree(source)
-        for path in [copy, *copy.rglob("*")]:
-            assert (path.stat().st_uid, path.stat().st_gid) == (UID, GID), path
-
-    def test_a_students_edit_survives_an_update(self, hub_homes, source):
-        spawner = hub_with_materials(hub_homes)
-        spawn(spawner)
-        copy = hub_homes / STUDENT / layout.MATERIALS_HOME_SUBDIR
-        (copy / "README.ipynb").write_text("my own notes\n")
-        (copy / "day1" / "intro.ipynb").unlink()
-        published = hub_homes / layout.MATERIALS_DIRNAME
-        (published / "README.ipynb").write_text('{"cells": ["teacher update"]}\n')
-        (published / "day2").mkdir()
-        (published / "day2" / "new.ipynb").write_text("{}\n")
-        spawn(spawner)
-        assert (copy / "README.ipynb").read_text() == "my own notes\n"
-        assert (copy / "day2" / "new.ipynb").read_text() == "{}\n"
-        # Deleted by the student: given back as the teachers have it.
-        assert (copy / "day1" / "intro.ipynb").exists()
-
-    def test_a_planted_symlink_is_never_followed(self, hub_homes, tmp_path):
-        spawner = hub_with_materials(hub_homes)
-        spawn(spawner, "bob-40example-2eorg")
-        victim = tmp_path / "outside"
-        victim.mkdir()
-        home = hub_homes / STUDENT
-        home.mkdir(mode=0o700)
-        (home / layout.MATERIALS_HOME_SUBDIR).symlink_to(victim)
-        spawn(spawner)
-        assert list(victim.iterdir()) == []
-        other = hub_homes / "carol-40example-2eorg" / layout.MATERIALS_HOME_SUBDIR
-        other.mkdir(parents=True)
-        (other / "README.ipynb").symlink_to(victim / "planted")
-        spawn(spawner, "carol-40example-2eorg")
-        assert not (victim / "planted").exists()
-
-    def test_unpublished_materials_stop_the_spawn_with_a_clear_error(self, hub_homes):
-        spawner = hub_with_materials(hub_homes)
-        subprocess.run(["rm", "-rf", str(hub_homes / layout.MATERIALS_DIRNAME)], check=True)
-        with pytest.raises(Exception, match=r"materials directory .* is missing"):
-            spawn(spawner)
-
-    def test_without_materials_settings_nothing_is_mounted_or_copied(self, hub_homes):
-        config = load_hub_config()
-        settings = config.Settings({"homes": {"host_dir": str(hub_homes)}}, "test settings")
-        create_home = config.home_creator(str(hub_homes), UID, GID)
-        c = SimpleNamespace(SwarmSpawner=SimpleNamespace(pre_spawn_hook=create_home))
-        config.configure_course_files(c, settings)
-        assert c.SwarmSpawner.read_only_volumes == {}
-        assert c.SwarmSpawner.pre_spawn_hook is create_home
+    def test_without_their_settings_nothing_is_mounted(self):
+        assert course_files_mounts({"materials": None, "shared_data": None}) == {}
 
 
 FETCH = layout.PROJECT_DIR / "scripts" / "fetch-materials-repo"

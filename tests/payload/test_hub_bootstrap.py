@@ -76,8 +76,10 @@ class HubMachine:
                 },
                 "homes": {
                     "host_dir": str(self.homes),
-                    "uid": layout.STUDENT_UID,
-                    "gid": layout.STUDENT_GID,
+                    "snapshots_dirname": layout.SNAPSHOTS_DIRNAME,
+                    "snapshots_container_dir": layout.SNAPSHOTS_CONTAINER_DIR,
+                    "usage_dirname": layout.USAGE_DIRNAME,
+                    "usage_container_dir": layout.USAGE_CONTAINER_DIR,
                 },
                 "hub": {
                     "port": self.port,

@@ -30,7 +30,19 @@ def test_settings_carry_the_notebook_limits_and_idle_timeout(camp_config):
     }
     assert settings["oauth"]["callback_url"] == "https://hub.example.org/hub/oauth_callback"
     assert settings["swarm"]["placement_constraints"] == ["node.role == worker"]
-    assert settings["homes"]["host_dir"] == layout.HOMES_MOUNT_DIR
+
+
+def test_the_homes_section_names_the_mount_and_the_nfs_servers_directories_beside_the_homes(
+    camp_config,
+):
+    # The hub only mounts; who owns the homes (uid, gid) is the NFS server's business.
+    assert hub_settings(camp_config, "https://h", "img")["homes"] == {
+        "host_dir": layout.HOMES_MOUNT_DIR,
+        "snapshots_dirname": layout.SNAPSHOTS_DIRNAME,
+        "snapshots_container_dir": layout.SNAPSHOTS_CONTAINER_DIR,
+        "usage_dirname": layout.USAGE_DIRNAME,
+        "usage_container_dir": layout.USAGE_CONTAINER_DIR,
+    }
 
 
 def test_sign_in_uses_googles_own_endpoints_unless_a_stand_in_is_configured(camp_config):
@@ -109,3 +121,12 @@ def test_the_hub_configuration_accepts_the_settings_the_program_writes(camp_conf
     assert config.SwarmSpawner.image == "camphub/notebook:abc"
     assert config.SwarmSpawner.mem_guarantee == "1G"
     assert config.GoogleOAuthenticator.token_url == "http://10.0.0.1:8000/oauth2/token"
+    homes = layout.HOMES_MOUNT_DIR
+    assert config.SwarmSpawner.volumes == {f"{homes}/{{username}}": "/home/jovyan"}
+    assert config.SwarmSpawner.read_only_volumes == {
+        f"{homes}/.camphub-snapshots/{{username}}": "/srv/camp/snapshots",
+        f"{homes}/.camphub-usage/{{username}}": "/srv/camp/usage",
+        f"{homes}/.camphub-materials": "/srv/camp/materials",
+    }
+    # The hub never touches a home: nothing runs before a spawn.
+    assert "pre_spawn_hook" not in vars(config.SwarmSpawner)

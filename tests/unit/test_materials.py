@@ -54,7 +54,6 @@ def test_the_hub_mounts_the_materials_from_the_homes_mount(deployment):
     assert settings["materials"] == {
         "host_dir": f"{layout.HOMES_MOUNT_DIR}/{layout.MATERIALS_DIRNAME}",
         "container_dir": layout.MATERIALS_CONTAINER_DIR,
-        "home_subdir": layout.MATERIALS_HOME_SUBDIR,
     }
     assert settings["shared_data"] is None
 

@@ -1,23 +1,9 @@
 """sync-userlist's pure parts: reading the class list and planning the hub's changes."""
 
-import importlib.machinery
-import importlib.util
 import json
 
 import pytest
-
-from infra import layout
-
-
-def load_script(name: str):
-    """Imports scripts/<name> (no .py suffix: it is run as a program on the hub)."""
-    path = layout.PROJECT_DIR / "scripts" / name
-    loader = importlib.machinery.SourceFileLoader(name.replace("-", "_"), str(path))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
+from script_modules import load_script
 
 sync = load_script("sync-userlist")
 

@@ -5,12 +5,15 @@ only with every path under the test's directory instead of /etc/camphub and /var
 """
 
 import json
+import os
 import secrets
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra import layout
 from infra.layout import PROJECT_DIR
+from infra.userlist import escaped_username
 
 SCRIPTS_DIR = PROJECT_DIR / "scripts"
 HUB_API_PORT = 8081
@@ -105,7 +108,13 @@ def hub_settings(
             "hub_hostname": placement.container,
             "hub_api_port": HUB_API_PORT,
         },
-        "homes": {"host_dir": str(files.homes_dir), "uid": 1000, "gid": 100},
+        "homes": {
+            "host_dir": str(files.homes_dir),
+            "snapshots_dirname": layout.SNAPSHOTS_DIRNAME,
+            "snapshots_container_dir": layout.SNAPSHOTS_CONTAINER_DIR,
+            "usage_dirname": layout.USAGE_DIRNAME,
+            "usage_container_dir": layout.USAGE_CONTAINER_DIR,
+        },
         "hub": {
             "port": placement.port,
             "state_dir": str(files.state_dir),
@@ -116,10 +125,23 @@ def hub_settings(
     }
 
 
+def make_home(files: HubFiles, name: str) -> None:
+    """A student's home and what beside it the spawner mounts, as nfs-homes make leaves them on a
+    volume without limits (the hub never makes them)."""
+    home = files.homes_dir / escaped_username(name)
+    home.mkdir(mode=0o700, exist_ok=True)
+    os.chown(home, layout.STUDENT_UID, layout.STUDENT_GID)
+    for beside in (layout.SNAPSHOTS_DIRNAME, layout.USAGE_DIRNAME):
+        (files.homes_dir / beside / home.name).mkdir(parents=True, exist_ok=True)
+
+
 def prepare(files: HubFiles, class_list: ClassList) -> None:
-    """The class list and the secrets, as the program and install-secrets leave them."""
+    """The class list, the homes and the secrets, as the program, nfs-homes and install-secrets
+    leave them."""
     for directory in (files.etc_dir, files.homes_dir):
         directory.mkdir(parents=True, exist_ok=True)
+    for name in (*class_list.students, *class_list.admins):
+        make_home(files, name)
     files.userlist_file.write_text(json.dumps(class_list.as_json()))
     values = {name: secrets.token_hex(32) for name in SECRET_NAMES}
     _run_script(

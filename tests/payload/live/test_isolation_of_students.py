@@ -17,6 +17,7 @@ import pytest
 import swarm
 from jupyter_api import HubClient, user_path
 
+from infra import layout
 from infra.layout import PROJECT_DIR
 
 pytestmark = pytest.mark.live
@@ -128,7 +129,7 @@ answer = {
 """
     answer = in_kernel(live_hub, student, code)
     assert answer == {
-        "uid": live_hub.settings["homes"]["uid"],
+        "uid": layout.STUDENT_UID,
         "capabilities": ["0000000000000000"] * 4,
         "docker socket": False,
     }

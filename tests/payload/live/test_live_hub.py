@@ -28,6 +28,8 @@ import swarm
 from jupyter_api import user_path
 from waiting import wait_for
 
+from infra import layout
+
 pytestmark = pytest.mark.live
 
 UPLOAD_BYTES = 50 * 1024 * 1024
@@ -66,10 +68,19 @@ def test_student_server_is_a_limited_swarm_service_with_only_its_own_home(live_h
     assert reservations.get("NanoCPUs") == int(notebook["cpu_guarantee"] * 1e9)
     assert service["Spec"]["EndpointSpec"]["Mode"] == "dnsrr"
     binds = [m for m in task["ContainerSpec"].get("Mounts", []) if m["Type"] == "bind"]
-    homes = str(live_hub.files.homes_dir)
-    home_binds = [m["Source"] for m in binds if m["Source"].startswith(homes)]
-    assert len(home_binds) == 1, f"student sees more than one home: {home_binds}"
-    assert home_binds[0] != homes, "the whole homes directory is mounted"
+    homes = live_hub.files.homes_dir
+    own = hub.escaped_username(student.email)
+    from_homes = {
+        m["Source"]: (m["Target"], m.get("ReadOnly", False))
+        for m in binds
+        if m["Source"].startswith(f"{homes}/")
+    }
+    # Their own home, and only their own snapshots and usage, which they cannot change.
+    assert from_homes == {
+        f"{homes}/{own}": ("/home/jovyan", False),
+        f"{homes}/{layout.SNAPSHOTS_DIRNAME}/{own}": (layout.SNAPSHOTS_CONTAINER_DIR, True),
+        f"{homes}/{layout.USAGE_DIRNAME}/{own}": (layout.USAGE_CONTAINER_DIR, True),
+    }
 
 
 def test_files_survive_a_server_restart(live_hub, student):
