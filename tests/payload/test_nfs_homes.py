@@ -257,6 +257,27 @@ class TestCopyMissing:
 
 
 @as_root
+def test_a_home_whose_materials_folder_is_locked_is_skipped_and_the_others_get_theirs(
+    volume, materials
+):
+    make_homes(volume, "locked", "open")
+    homes = [nfs_homes.Home(f"{name}@example.org", name, None) for name in ("locked", "open")]
+    locked = volume / "locked" / layout.MATERIALS_HOME_SUBDIR
+    locked.mkdir()
+    os.chown(locked, UID, GID)
+    locked.chmod(0o555)
+    homes_layout = nfs_homes.Layout(volume, layout.SNAPSHOTS_DIRNAME, layout.USAGE_DIRNAME)
+    changes = nfs_homes.copy_materials(
+        materials, homes, homes_layout, layout.MATERIALS_HOME_SUBDIR, UID, GID
+    )
+    assert changes == [
+        "WARNING: no new materials for locked@example.org (Permission denied)",
+        "2 materials files to open@example.org",
+    ]
+    assert list(locked.iterdir()) == []
+
+
+@as_root
 def test_make_reports_and_copies_as_the_student_on_a_mounted_volume(volume, materials):
     """The whole command, on a volume of its own as on the server (a tmpfs, in a private mount
     namespace, so the test reads back what it needs before the namespace goes)."""
