@@ -34,12 +34,12 @@ from waiting import wait_for
 from bench.bench_camp import LONE_STUDENT, NAME, BenchCamp, student_emails
 from bench.figures import Latencies, LoneStart, floor_seconds, hub_lags, part_usage
 from bench.pool_size import host_memory_bytes
+from bench.records import save
 from bench.student import Student
 from infra import layout
 from rehearsal import cloud, ssh
 from rehearsal.run import phase
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SAMPLER = Path(__file__).resolve().parent / "hub_sampler.py"
 SAMPLER_ON_HUB = "/tmp/camphub-bench-hub-sampler.py"
 SAMPLE_INTERVAL_SECONDS = 0.5
@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
     report = figures_of(args, pool, lone, timelines, samples, wall, lags)
     report["machine"]["load_average_before"] = load_before
     print(json.dumps(report["summary"], indent=1))
-    print(f"results: {save(report)}")
+    print(f"results: {save(report, f'class-start-{args.students}')}")
     with phase("every server stopped", camp.rehearsal.timings):
         stop_every_server(camp)
     if args.down:
@@ -260,14 +260,6 @@ def containers_beside() -> list[str]:
     """Running containers that are not this benchmark's camp: what else shared the machine."""
     names = cloud.docker("ps", "--format", "{{.Names}}").splitlines()
     return sorted(name for name in names if NAME not in name)
-
-
-def save(report: dict) -> Path:
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stamp = report["date"].replace(":", "").replace("+0000", "Z")
-    path = RESULTS_DIR / f"class-start-{report['summary']['students']}-{stamp}.json"
-    path.write_text(json.dumps(report, indent=1) + "\n")
-    return path
 
 
 if __name__ == "__main__":

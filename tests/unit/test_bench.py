@@ -1,9 +1,11 @@
-"""The benchmarks' arithmetic: class-start figures, the bench camp's size, the critical path."""
+"""The benchmarks' arithmetic: class-start figures, the bench camp's size, the critical path,
+the homes benchmark's reading of quota groups."""
 
 import pytest
 
 from bench.critical_path import Node, longest_chain, schedule, step_key
 from bench.figures import Latencies, floor_seconds, hub_lags, nearest_rank, part_usage
+from bench.homes import exclusive_bytes_under, homes_json, referenced_bytes_of
 from bench.pool_size import pool_for
 
 GIB = 1024**3
@@ -97,3 +99,30 @@ def test_hub_lag_runs_from_the_server_listening_to_the_hub_calling_it_ready():
     }
     # b never listened (no line), c never became ready: neither has a lag
     assert hub_lags(hub_log, listening) == {"a@x.org": 1.5}
+
+
+QGROUPS = """\
+Qgroupid  Referenced  Exclusive  Max referenced  Max exclusive  Path
+--------  ----------  ---------  --------------  -------------  ----
+0/5        16384      16384            none           none  <toplevel>
+0/256   52445184    1064960     10737418240           none  ada
+0/257   52445184      16384            none           none  .camphub-snapshots/ada/2026-12-03_13-00
+0/258   52445184    1048576            none           none  .camphub-snapshots/ada/2026-12-03_13-01
+0/259   52428800     104857            none           none  ada-old
+1/100      16384      16384            none           none  <under member qgroups>
+"""
+
+
+def test_snapshot_space_is_the_exclusive_bytes_of_the_snapshot_subvolumes_only():
+    assert exclusive_bytes_under(QGROUPS, ".camphub-snapshots/") == (2, 16384 + 1048576)
+    assert referenced_bytes_of(QGROUPS, {"ada"}) == 52445184
+
+
+def test_bench_homes_have_valid_dirs_and_the_limit():
+    homes = homes_json(200, 10 * GIB)["homes"]
+    assert len({home["dir"] for home in homes}) == 200
+    assert homes[0] == {
+        "user": "student001@bench.camp",
+        "dir": "student001-40bench-2ecamp",
+        "limit_bytes": 10 * GIB,
+    }
