@@ -38,6 +38,8 @@ from pathlib import Path
 
 from bench.records import save
 from infra import layout
+from infra.config import DEFAULTS
+from infra.userlist import ClassList, Member
 
 ROOT = Path(__file__).resolve().parent.parent
 NFS_HOMES = ROOT / "scripts" / "nfs-homes"
@@ -46,26 +48,19 @@ PYTHON = "/usr/bin/python3"
 MIB, GIB = 1024**2, 1024**3
 FILES_PER_HOME = 10
 # The stack defaults (nfs.homeQuotaGb, nfs.snapshotKeepHourly, nfs.snapshotKeepDaily).
-HOME_LIMIT_BYTES = 10 * GIB
+# The stack's default limit per home (camphub:nfs.homeQuotaGb).
+HOME_LIMIT_GB = DEFAULTS["nfs"]["homeQuotaGb"]
 KEEP_HOURLY, KEEP_DAILY = 24, 7
 FS_LABEL = "camphub-homes"
 WRITE_CHUNK = 4 * MIB
 TARGET_RATIO = 1.1
 
 
-def homes_json(count: int, limit_bytes: int) -> dict:
-    """What the make-homes step sends: students studentNNN@bench.camp, each with their limit;
-    `dir` is DockerSpawner's escaping of the address ('@' is -40, '.' is -2e)."""
-    return {
-        "homes": [
-            {
-                "user": f"student{n:03d}@bench.camp",
-                "dir": f"student{n:03d}-40bench-2ecamp",
-                "limit_bytes": limit_bytes,
-            }
-            for n in range(1, count + 1)
-        ]
-    }
+def homes_json(count: int, limit_gb: int) -> dict:
+    """What the make-homes step sends for a class of students studentNNN@bench.camp, each with
+    the stack's default limit: the program's own ClassList.as_homes_json."""
+    members = tuple(Member(f"student{n:03d}@bench.camp", admin=False) for n in range(1, count + 1))
+    return ClassList(members).as_homes_json(limit_gb)
 
 
 def exclusive_bytes_under(listing: str, prefix: str) -> tuple[int, int]:
@@ -282,7 +277,7 @@ def measure(
     args: argparse.Namespace, stack: ExitStack, work: Path, homes_volume_bytes: int, size: int
 ) -> dict:
     volume = btrfs_volume(stack, work, "homes", homes_volume_bytes, True)
-    listed = homes_json(args.homes, HOME_LIMIT_BYTES)
+    listed = homes_json(args.homes, HOME_LIMIT_GB)
     homes = [home["dir"] for home in listed["homes"]]
     make_args = (
         *("--uid", str(layout.STUDENT_UID), "--gid", str(layout.STUDENT_GID)),
@@ -345,7 +340,7 @@ def measure(
             "homes": args.homes,
             "mib_per_home": args.mb_per_home,
             "files_per_home": FILES_PER_HOME,
-            "home_limit_bytes": HOME_LIMIT_BYTES,
+            "home_limit_bytes": HOME_LIMIT_GB * GIB,
             "homes_volume_bytes": homes_volume_bytes,
             "write_bytes": size,
             "write_limit_bytes": limit,

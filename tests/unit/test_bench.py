@@ -119,7 +119,7 @@ def test_snapshot_space_is_the_exclusive_bytes_of_the_snapshot_subvolumes_only()
 
 
 def test_bench_homes_have_valid_dirs_and_the_limit():
-    homes = homes_json(200, 10 * GIB)["homes"]
+    homes = homes_json(200, 10)["homes"]
     assert len({home["dir"] for home in homes}) == 200
     assert homes[0] == {
         "user": "student001@bench.camp",
