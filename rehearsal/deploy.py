@@ -24,7 +24,8 @@ from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import wait_for_rpcs
 
 from rehearsal.cloud import LocalCloud
-from rehearsal.mocks import Environment, RehearsalMocks, RehearsalMonitor, run_delete
+from rehearsal.engine import RehearsalMocks, RehearsalMonitor, run_delete
+from rehearsal.environment import Environment
 from rehearsal.state import State
 
 # Instances boot and commands wait on SSH in parallel where the graph allows; the runtime's

@@ -17,7 +17,9 @@ from typing import Any
 import yaml
 
 from rehearsal import cloud, google_stand_in, ssh
-from rehearsal.mocks import DeleteStepFailed, Environment, run_delete
+from rehearsal.commands import DeleteStepFailed
+from rehearsal.engine import run_delete
+from rehearsal.environment import Environment
 from rehearsal.moto_stand_in import AwsStandIn
 from rehearsal.state import State
 

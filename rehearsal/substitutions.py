@@ -21,7 +21,7 @@ SUBSTITUTIONS = (
         production="EC2 instances booted from Debian's Debian 13 AMI, user-data via IMDS",
         rehearsal="Debian 13 containers running systemd, sshd and cloud-init; user-data in the "
         "NoCloud seed directory; the container's address is both private and public IP",
-        piece="rehearsal/instance/Dockerfile, rehearsal/cloud.py",
+        piece="rehearsal/instance/Dockerfile, rehearsal/cloud.py, rehearsal/ec2.py",
     ),
     Substitution(
         production="an encrypted EBS data volume attached to the NFS server",
@@ -67,13 +67,13 @@ SUBSTITUTIONS = (
         "role's policies (EC2 statements widened to '*': moto gives EC2 actions no resource); "
         "`down` archives for real, stops when the archive fails, and saves the bucket's "
         "objects under <work dir>/archive (moto keeps them in memory only)",
-        piece="rehearsal/moto_stand_in.py, rehearsal/mocks.py",
+        piece="rehearsal/moto_stand_in.py, rehearsal/s3_iam.py, rehearsal/ec2.py",
     ),
     Substitution(
         production="security groups, IAM, Elastic IPs, Route 53",
         rehearsal="recorded with plausible ids, not enforced; an Elastic IP answers with its "
         "instance's address",
-        piece="rehearsal/mocks.py",
+        piece="rehearsal/engine.py (recorded), rehearsal/ec2.py (Elastic IPs)",
     ),
 )
 

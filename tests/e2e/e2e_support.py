@@ -18,7 +18,8 @@ from rehearsal.camp import (
     prebuilt_images,
     program_config,
 )
-from rehearsal.mocks import COMMAND, INSTANCE
+from rehearsal.commands import COMMAND
+from rehearsal.ec2 import INSTANCE
 from rehearsal.run import phase
 from rehearsal.state import State
 

@@ -17,7 +17,7 @@ from infra import layout
 from infra.hub_settings import HUB_READY_WAIT_SECONDS
 from rehearsal import ssh
 from rehearsal.camp import class_list
-from rehearsal.mocks import COMMAND
+from rehearsal.commands import COMMAND
 
 pytestmark = pytest.mark.live
 

@@ -20,7 +20,8 @@ from waiting import wait_for
 
 from infra import layout
 from infra.archive import archive_prefix
-from rehearsal.mocks import Environment, run_delete
+from rehearsal.engine import run_delete
+from rehearsal.environment import Environment
 from rehearsal.state import State
 
 pytestmark = pytest.mark.live

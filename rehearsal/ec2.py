@@ -1,0 +1,208 @@
+"""EC2 as the rehearsal plays it, on the local cloud (rehearsal/cloud.py).
+
+An instance boots a systemd container whose cloud-init reads its user-data and key pair from a
+NoCloud seed; an instance with an instance profile gets its role's credentials from moto, as
+from the metadata service; an EBS volume is a volume in moto's EC2 (its id) and a loop device
+attached by creating its node in the instance; an Elastic IP is a fixed address on the stack's
+public network. A key pair is recorded (its public key goes to the instances that name it).
+"""
+
+import base64
+import secrets
+from typing import Any
+
+from rehearsal.cloud import Instance
+from rehearsal.environment import ACCOUNT_ID, REGION, ZONE, Environment, Handler, short
+from rehearsal.state import Record
+
+INSTANCE = "aws:ec2/instance:Instance"
+VOLUME = "aws:ebs/volume:Volume"
+VOLUME_ATTACHMENT = "aws:ec2/volumeAttachment:VolumeAttachment"
+EIP = "aws:ec2/eip:Eip"
+EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
+KEY_PAIR = "aws:ec2/keyPair:KeyPair"
+INSTANCE_PROFILE = "aws:iam/instanceProfile:InstanceProfile"
+# Where an instance with an instance profile finds its role's credentials (the SDK's shared
+# files of the root user, who runs the bootstrap steps), in place of the metadata service.
+ROLE_CREDENTIALS_DIR = "/root/.aws"
+
+DEFAULT_VOLUME_GB = 8
+
+
+def _instance(env: Environment, args, previous):
+    replace = (
+        previous is not None
+        and bool(args.inputs.get("userDataReplaceOnChange"))
+        and (previous.inputs.get("userData") != args.inputs.get("userData"))
+    )
+    if previous and not replace and env.cloud.exists(previous.made["resource"]):
+        # A changed instance type, tag or (ignored) AMI is an in-place update on EC2, and a
+        # changed user-data with user_data_replace_on_change off is never run again by
+        # cloud-init: the same machine goes on.
+        return previous.id, previous.outputs, previous.made
+    user_data = args.inputs.get("userData")
+    if user_data is None and args.inputs.get("userDataBase64"):
+        user_data = base64.b64decode(args.inputs["userDataBase64"]).decode()
+    instance_id = "i-" + secrets.token_hex(9)[:17]
+    public_keys = _public_keys(env, args.inputs.get("keyName"))
+    instance = env.cloud.boot(
+        args.name, instance_id, user_data or "", public_keys, env.instance_image
+    )
+    outputs = {
+        "id": instance_id,
+        "privateIp": instance.address,
+        "publicIp": instance.address,
+        "privateDns": instance.address,
+        "publicDns": instance.address,
+        "instanceState": "running",
+        "availabilityZone": ZONE,
+        "primaryNetworkInterfaceId": "eni-" + instance_id[2:],
+        "arn": f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:instance/{instance_id}",
+    }
+    made = {"resource": args.name, "container": instance.container, "address": instance.address}
+    _grant_role(env, args.inputs, made)
+    return instance_id, outputs, made
+
+
+def _instance_still_there(env: Environment, record: Record) -> bool:
+    """An unchanged instance is reused only if its container still exists (started if
+    stopped, as an instance that was rebooted comes back; its role's credentials renewed
+    if the AWS stand-in no longer knows them)."""
+    container = record.made["resource"]
+    if not env.cloud.is_running(container):
+        try:
+            env.cloud.start(container)
+        except RuntimeError:
+            return False
+    _grant_role(env, record.inputs, record.made)
+    return True
+
+
+def _remove_instance(env: Environment, record: Record) -> None:
+    env.cloud.remove(record.made["resource"])
+
+
+def _grant_role(env: Environment, inputs: dict[str, Any], made: dict[str, Any]) -> None:
+    """What EC2's metadata service gives an instance with an instance profile: its role's
+    credentials (moto_stand_in.AwsStandIn.aws_files), renewed when no longer valid. The
+    access key's id is kept in `made`."""
+    profile = inputs.get("iamInstanceProfile")
+    if not profile:
+        return
+    role = _recorded(env, INSTANCE_PROFILE, profile).inputs["role"]
+    credentials = env.aws.role_credentials(role, made.get("roleAccessKeyId", ""))
+    if credentials is not None:
+        files = env.aws.aws_files(credentials)
+        env.cloud.put_private_files(made["resource"], ROLE_CREDENTIALS_DIR, files)
+        made["roleAccessKeyId"] = credentials.access_key_id
+
+
+def _recorded(env: Environment, type_: str, resource_id: str) -> Record:
+    for record in env.state.records():
+        if record.type == type_ and record.id == resource_id:
+            return record
+    raise LookupError(f"no {short(type_)} {resource_id} in this rehearsal")
+
+
+def _key_pair(env: Environment, args, previous):
+    key_name = args.inputs.get("keyName") or f"{args.name}-{secrets.token_hex(4)}"
+    key_pair_id = previous.id if previous else "key-" + secrets.token_hex(8)
+    return key_pair_id, {"keyName": key_name, "keyPairId": key_pair_id}, {}
+
+
+def _public_keys(env: Environment, key_name: str | None) -> list[str]:
+    """The key pair's public key, which EC2 serves to cloud-init for the login user."""
+    if not key_name:
+        return []
+    for record in env.state.records():
+        if record.type == KEY_PAIR and record.outputs.get("keyName") == key_name:
+            return [record.inputs["publicKey"].strip()]
+    raise LookupError(f"no key pair {key_name} in this rehearsal")
+
+
+def _instance_by_id(env: Environment, instance_id: str) -> Instance:
+    for record in env.state.records():
+        if record.type == INSTANCE and record.id == instance_id:
+            return Instance(record.made["container"], record.id, record.made["address"])
+    raise LookupError(f"no instance {instance_id} in this rehearsal")
+
+
+def _eip(env: Environment, args, previous):
+    allocation = previous.id if previous else "eipalloc-" + secrets.token_hex(8)
+    address = env.cloud.allocate_address(allocation)
+    if args.inputs.get("instance"):
+        _associate(env, args.inputs["instance"], address)
+    outputs = {"publicIp": address, "allocationId": allocation, "publicDns": address}
+    return allocation, outputs, {"address": address}
+
+
+def _eip_association(env: Environment, args, previous):
+    allocation = args.inputs.get("allocationId")
+    address = args.inputs.get("publicIp") or env.cloud.allocate_address(allocation)
+    resource = _associate(env, args.inputs["instanceId"], address)
+    association = previous.id if previous else "eipassoc-" + secrets.token_hex(8)
+    return association, {"publicIp": address}, {"resource": resource, "address": address}
+
+
+def _associate(env: Environment, instance_id: str, address: str) -> str:
+    """Gives the instance the public address; returns the instance's resource name."""
+    for record in env.state.records():
+        if record.type == INSTANCE and record.id == instance_id:
+            env.cloud.associate_address(record.made["resource"], address)
+            return record.made["resource"]
+    raise LookupError(f"no instance {instance_id} in this rehearsal")
+
+
+def _disassociate(env: Environment, record: Record) -> None:
+    env.cloud.disassociate_address(record.made["resource"])
+
+
+def _volume(env: Environment, args, previous):
+    size = int(args.inputs.get("size") or DEFAULT_VOLUME_GB)
+    volume_id = (
+        previous.id
+        if previous
+        else env.aws.create_volume(
+            args.inputs.get("availabilityZone") or ZONE,
+            size,
+            bool(args.inputs.get("encrypted")),
+        )
+    )
+    env.cloud.create_volume(volume_id, size)
+    return (
+        volume_id,
+        {"arn": f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:volume/{volume_id}"},
+        {"volume": volume_id},
+    )
+
+
+def _delete_volume(env: Environment, record: Record) -> None:
+    env.cloud.delete_volume(record.id)
+
+
+def _volume_attachment(env: Environment, args, previous):
+    instance = _instance_by_id(env, args.inputs["instanceId"])
+    volume_id = args.inputs["volumeId"]
+    loop = env.cloud.attach_volume(volume_id, instance, args.inputs["deviceName"], instance.address)
+    attachment_id = f"vai-{volume_id}-{instance.instance_id}"
+    made = {
+        "volume": volume_id,
+        "instance": instance.instance_id,
+        "address": instance.address,
+        "loop": loop,
+    }
+    return attachment_id, {}, made
+
+
+def _detach_volume(env: Environment, record: Record) -> None:
+    env.cloud.detach_volume(record.made["volume"], record.made["instance"], record.made["address"])
+
+
+HANDLERS = {
+    INSTANCE: Handler(_instance, still_there=_instance_still_there, delete=_remove_instance),
+    VOLUME: Handler(_volume, delete=_delete_volume),
+    VOLUME_ATTACHMENT: Handler(_volume_attachment, delete=_detach_volume),
+    EIP: Handler(_eip),
+    EIP_ASSOCIATION: Handler(_eip_association, delete=_disassociate),
+    KEY_PAIR: Handler(_key_pair),
+}

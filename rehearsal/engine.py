@@ -1,0 +1,163 @@
+"""Pulumi mocks that play the cloud for real (see rehearsal/substitutions.py for what is not):
+the resource lifecycle, with each resource type played by its handler.
+
+Pulumi's mock runtime calls `new_resource` in the program's own dependency order, from a thread
+pool, after each resource's inputs resolved. What plays what:
+- rehearsal/ec2.py: an EC2 instance boots a container, an EBS volume becomes a loop device (and
+  a volume in moto's EC2), an Elastic IP an address on the public network, an instance role's
+  credentials are given to its instance;
+- rehearsal/s3_iam.py: an S3 bucket and its settings and an instance role's policy are played by
+  moto (rehearsal/moto_stand_in.py);
+- rehearsal/commands.py: a remote command runs over SSH, a copy goes over SFTP;
+- rehearsal/random_tls.py: random values and keys are generated here;
+everything else is recorded with a plausible id. A resource whose inputs did not change since
+the last run gets its recorded outputs back and nothing runs, as with Pulumi itself; one no
+longer declared is deleted by `run_delete`.
+"""
+
+import hashlib
+import threading
+import time
+from typing import Any
+
+import pulumi
+from pulumi.runtime import rpc
+
+from rehearsal import commands, ec2, random_tls, s3_iam
+from rehearsal.environment import (
+    ACCOUNT_ID,
+    REGION,
+    ZONE,
+    Environment,
+    Handler,
+    plausible_id,
+    short,
+)
+from rehearsal.state import Record, digest_of, plain
+
+HANDLERS: dict[str, Handler] = {
+    **ec2.HANDLERS,
+    **commands.HANDLERS,
+    **s3_iam.HANDLERS,
+    **random_tls.HANDLERS,
+}
+
+
+def reveal(value: Any) -> Any:
+    """The value with Pulumi's secret wrappers removed: the mock runtime passes a secret input
+    (and any object holding one, like a connection with its key) wrapped."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return reveal(value.get("value"))
+        return {key: reveal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [reveal(item) for item in value]
+    return value
+
+
+def secret(value: Any) -> dict[str, Any]:
+    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
+
+
+class RehearsalMonitor(pulumi.runtime.mocks.MockMonitor):
+    """The mock monitor, passing on what it drops: the outputs a resource declares secret
+    (`additional_secret_outputs`), which the engine, not the SDK, would mark."""
+
+    def __init__(self, mocks: "RehearsalMocks"):
+        super().__init__(mocks)
+        self._mocks = mocks
+
+    def RegisterResource(self, request):
+        self._mocks.secret_outputs.names = list(request.additionalSecretOutputs)
+        return super().RegisterResource(request)
+
+
+class RehearsalMocks(pulumi.runtime.Mocks):
+    def __init__(self, env: Environment):
+        self.env = env
+        self._print_lock = threading.Lock()
+        self.secret_outputs = threading.local()
+
+    # The runtime's entry points.
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if not args.custom:
+            return args.name, {}
+        declared = args.inputs
+        args.inputs = reveal(declared)
+        previous = self.env.state.previous(args.typ, args.name)
+        digest = digest_of(args.inputs)
+        if previous is not None and previous.digest == digest and self._still_there(previous):
+            self.env.state.put(previous)
+            return previous.id, self._state(declared, previous.outputs)
+        handler = HANDLERS.get(args.typ)
+        create = handler.create if handler else _record
+        began = time.monotonic()
+        resource_id, outputs, made = create(self.env, args, previous)
+        record = Record(args.typ, args.name, resource_id, digest, plain(args.inputs), outputs, made)
+        self.env.state.put(record)
+        verb = "created" if previous is None else "updated"
+        self.progress(f"{verb} {short(args.typ)} {args.name}", time.monotonic() - began)
+        return resource_id, self._state(declared, outputs)
+
+    def _state(self, declared: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any]:
+        """The resource's state: its inputs as declared (secrets still wrapped) and its
+        computed outputs, those it declared secret wrapped as secrets."""
+        hidden = set(getattr(self.secret_outputs, "names", ()))
+        computed = {k: secret(v) if k in hidden else v for k, v in outputs.items()}
+        return {**declared, **computed}
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        """The lookups the program makes; anything else returns nothing, as the unit tests'."""
+        ami_id = "ami-" + hashlib.sha256(self.env.instance_image.encode()).hexdigest()[:17]
+        vpc = {"id": "vpc-rehearsal", "cidrBlock": self.env.vpc_cidr}
+        answers = {
+            "aws:ec2/getAmi:getAmi": {
+                "id": ami_id,
+                "imageId": ami_id,
+                "architecture": "x86_64",
+                "name": f"rehearsal-{self.env.instance_image}",
+            },
+            "aws:ec2/getVpc:getVpc": vpc,
+            "aws:ec2/getSubnets:getSubnets": {"ids": ["subnet-rehearsal"]},
+            "aws:ec2/getSubnet:getSubnet": {
+                "id": "subnet-rehearsal",
+                "availabilityZone": ZONE,
+                "cidrBlock": self.env.vpc_cidr,
+                "vpcId": vpc["id"],
+            },
+            "aws:index/getAvailabilityZones:getAvailabilityZones": {"names": [ZONE]},
+            "aws:route53/getZone:getZone": {
+                "zoneId": "Z0REHEARSAL",
+                "name": args.args.get("name") or "rehearsal.test",
+            },
+            "aws:index/getRegion:getRegion": {"name": REGION, "region": REGION},
+            "aws:index/getCallerIdentity:getCallerIdentity": {"accountId": ACCOUNT_ID},
+        }
+        return answers.get(args.token, {})
+
+    def progress(self, what: str, seconds: float) -> None:
+        elapsed = time.monotonic() - self.env.started
+        with self._print_lock:
+            print(f"  [{elapsed:6.1f}s] {what} ({seconds:.1f}s)", flush=True)
+
+    def _still_there(self, record: Record) -> bool:
+        """Whether an unchanged resource may be reused as recorded: its handler says (an
+        instance's container, a bucket or role policy in moto), else it may."""
+        handler = HANDLERS.get(record.type)
+        if handler is None or handler.still_there is None:
+            return True
+        return handler.still_there(self.env, record)
+
+
+def _record(env: Environment, args, previous):
+    """What plays a resource type no handler plays: it is recorded with a plausible id."""
+    resource_id = previous.id if previous else plausible_id(args.typ, args.name)
+    return resource_id, {"arn": f"arn:aws:rehearsal:::{args.name}"}, {}
+
+
+def run_delete(env: Environment, record: Record) -> None:
+    """Undoes what a record made: a command's delete step, a container, a loop device."""
+    handler = HANDLERS.get(record.type)
+    if handler is not None and handler.delete is not None:
+        handler.delete(env, record)
