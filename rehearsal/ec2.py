@@ -12,7 +12,8 @@ import secrets
 from typing import Any
 
 from rehearsal.cloud import Instance
-from rehearsal.environment import ACCOUNT_ID, REGION, ZONE, Environment, Handler, short
+from rehearsal.environment import ZONE, Environment, Handler, short
+from rehearsal.moto_stand_in import ACCOUNT_ID, REGION
 from rehearsal.state import Record
 
 INSTANCE = "aws:ec2/instance:Instance"

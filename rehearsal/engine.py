@@ -24,15 +24,8 @@ import pulumi
 from pulumi.runtime import rpc
 
 from rehearsal import commands, ec2, random_tls, s3_iam
-from rehearsal.environment import (
-    ACCOUNT_ID,
-    REGION,
-    ZONE,
-    Environment,
-    Handler,
-    plausible_id,
-    short,
-)
+from rehearsal.environment import ZONE, Environment, Handler, plausible_id, short
+from rehearsal.moto_stand_in import ACCOUNT_ID, REGION
 from rehearsal.state import Record, digest_of, plain
 
 HANDLERS: dict[str, Handler] = {

@@ -16,12 +16,12 @@ from typing import Any
 import pulumi
 
 from rehearsal.cloud import LocalCloud
-from rehearsal.moto_stand_in import AwsStandIn
+from rehearsal.moto_stand_in import REGION, AwsStandIn
 from rehearsal.state import Record, State
 
-REGION = "us-east-1"
+# The region and the account (ACCOUNT_ID) are moto's (rehearsal/moto_stand_in.py), so that the
+# ARNs and the caller identity the mocks answer with name what moto holds.
 ZONE = f"{REGION}a"
-ACCOUNT_ID = "000000000000"
 
 
 @dataclass(frozen=True)

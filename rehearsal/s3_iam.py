@@ -8,7 +8,8 @@ role's credentials an instance gets are EC2's part (rehearsal/ec2.py).
 
 import secrets
 
-from rehearsal.environment import REGION, Environment, Handler, short
+from rehearsal.environment import Environment, Handler, short
+from rehearsal.moto_stand_in import REGION
 from rehearsal.state import Record
 
 BUCKET = "aws:s3/bucket:Bucket"
