@@ -71,8 +71,8 @@ SUBSTITUTIONS = (
     ),
     Substitution(
         production="security groups, IAM, Elastic IPs, Route 53",
-        rehearsal="recorded with plausible ids, not enforced; an Elastic IP answers with its "
-        "instance's address",
+        rehearsal="recorded with plausible ids, not enforced; an Elastic IP is a fixed address on "
+        "the stack's public network, connected to its instance's container",
         piece="rehearsal/engine.py (recorded), rehearsal/ec2.py (Elastic IPs)",
     ),
 )
