@@ -25,7 +25,7 @@ from pulumi.runtime.stack import wait_for_rpcs
 
 from rehearsal.cloud import LocalCloud
 from rehearsal.engine import RehearsalMocks, RehearsalMonitor, run_delete
-from rehearsal.environment import Environment
+from rehearsal.environment import Environment, short
 from rehearsal.state import State
 
 # Instances boot and commands wait on SSH in parallel where the graph allows; the runtime's
@@ -70,9 +70,7 @@ def main(plan_path: str) -> int:
         began = time.monotonic()
         run_delete(env, record)
         env.state.forget(record)
-        mocks.progress(
-            f"deleted {record.type.rsplit(':', 1)[-1]} {record.name}", time.monotonic() - began
-        )
+        mocks.progress(f"deleted {short(record.type)} {record.name}", time.monotonic() - began)
     _write_private(work_dir / "outputs.json", json.dumps(outputs, indent=1))
     return 0
 
