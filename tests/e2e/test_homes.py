@@ -14,6 +14,7 @@ import pytest
 from waiting import wait_for
 
 from infra import layout
+from infra.config import DEFAULTS
 from infra.userlist import escaped_username
 from rehearsal import ssh
 
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.live
 FILLER, CLASSMATE = "filler@camp.example.org", "mate@camp.example.org"
 GIB = 1024**3
 SNAPSHOT_UNIT = "camphub-home-snapshots.service"
+USAGE_UNIT = "camphub-home-usage.service"
 NOTEBOOK = {
     "type": "notebook",
     "content": {
@@ -32,18 +34,21 @@ NOTEBOOK = {
     },
 }
 
-# Writes 64 MiB chunks, each on disk before the next, until `limit` bytes or a refusal;
-# leaves {"written": bytes, "error": errno name or None} in `answer`.
+# Writes 64 MiB chunks, each on disk before the next (unbuffered: nothing is left to flush once
+# the kernel refuses), until `limit` more bytes or a refusal; leaves {"written": bytes,
+# "error": errno name or None} in `answer`.
 FILL = """
 import errno, os
 chunk, written, error = bytes(64 << 20), 0, None
-with open({path!r}, "ab") as out:
-    try:
-        while written < {limit}:
-            out.write(chunk); out.flush(); os.fsync(out.fileno()); written += len(chunk)
-    except OSError as refused:
-        error = errno.errorcode[refused.errno]
-        out.truncate(os.path.getsize({path!r}))  # what reached the disk, so close() succeeds
+descriptor = os.open({path!r}, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+try:
+    while written < {limit}:
+        written += os.write(descriptor, chunk)
+        os.fsync(descriptor)
+except OSError as refused:
+    error = errno.errorcode[refused.errno]
+finally:
+    os.close(descriptor)
 answer = {{"written": written, "error": error}}
 """
 
@@ -70,6 +75,8 @@ def in_kernel(client, owner: str, code: str) -> object:
 
 
 def save_notebook(client, owner: str, path: str) -> int:
+    """JupyterLab's save: the notebook PUT through the contents API (the server started first)."""
+    client.start_server_and_wait_until_it_answers(owner)
     return client.server_api(owner, "PUT", f"/contents/{path}", json=NOTEBOOK).status_code
 
 
@@ -87,8 +94,7 @@ def enrolled(camp):
     set_class_list_quota(camp, CLASSMATE, None)
     camp.up()
     yield
-    home = f"{layout.NFS_EXPORT_DIR}/{escaped_username(FILLER)}"
-    nfs_run(camp, f"sudo rm -f {home}/runaway.bin")
+    remove_runaway_file(camp)
     camp.userlist.write_text(original)
 
 
@@ -104,9 +110,15 @@ def classmate(camp, enrolled, ca_file):
         yield client
 
 
+def remove_runaway_file(camp) -> None:
+    home = f"{layout.NFS_EXPORT_DIR}/{escaped_username(FILLER)}"
+    nfs_run(camp, f"sudo rm -f {home}/runaway.bin")
+
+
 @pytest.fixture(scope="module")
-def filled(filler):
+def filled(camp, filler):
     """The filler's runaway loop, run until the kernel refuses it."""
+    remove_runaway_file(camp)
     return in_kernel(filler, FILLER, FILL.format(path="runaway.bin", limit=3 * GIB))
 
 
@@ -220,13 +232,14 @@ def test_after_the_nfs_server_restarts_kernels_saves_limits_and_snapshots_all_st
     assert save_notebook(classmate, CLASSMATE, "after-restart.ipynb") in (200, 201)
     over = in_kernel(filler, FILLER, FILL.format(path="runaway.bin", limit=2 * GIB))
     assert over["error"] == "EDQUOT", over
-    before = snapshot_names(classmate, CLASSMATE)
+    now = nfs_run(camp, "date -u +%Y-%m-%d_%H-%M").strip()
     take_snapshots(camp)
-    after = snapshot_names(classmate, CLASSMATE)
-    assert after[-1] >= before[-1] and len(after) >= len(before)
+    assert now in snapshot_names(classmate, CLASSMATE)
+    nfs_run(camp, f"sudo systemctl start {USAGE_UNIT}")
     usage = in_kernel(
         classmate,
         CLASSMATE,
         f"import json; answer = json.load(open('{layout.USAGE_CONTAINER_DIR}/usage.json'))",
     )
-    assert usage["limit_bytes"] == 10 * GIB and usage["used_bytes"] > 0
+    assert usage["limit_bytes"] == DEFAULTS["nfs"]["homeQuotaGb"] * GIB
+    assert usage["used_bytes"] > 0
