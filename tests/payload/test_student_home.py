@@ -1,0 +1,176 @@
+"""What a student sees of their home and their limits in the notebook image (issue 15).
+
+A real server of the image (`jupyter server`, which reads the same settings and extensions as
+jupyterhub-singleuser) runs on a bind-mounted home as on a worker, with the spawner's MEM_LIMIT
+and the NFS server's usage file, and is asked through the APIs JupyterLab itself calls.
+"""
+
+import json
+import py_compile
+import re
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from test_images import NOTEBOOK_DIR
+from waiting import wait_for
+
+from infra import layout
+
+MEM_LIMIT = 2 * 1024**3  # what the spawner sets in MEM_LIMIT for notebook.memLimit 2G
+GIB = 1024**3
+# The files the image adds to configure a student's server, each one checked by Python itself.
+PYTHON_FILES = sorted(NOTEBOOK_DIR.rglob("*.py"))
+
+
+@dataclass(frozen=True)
+class StudentServer:
+    url: str
+    token: str
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"token {self.token}"}
+        return requests.request(method, f"{self.url}/api{path}", headers=headers, timeout=60,
+                                **kwargs)  # fmt: skip
+
+
+def student_home(parent: Path) -> Path:
+    """An empty home owned by the student, as the NFS server makes it."""
+    home = parent / "home"
+    home.mkdir(mode=0o700, exist_ok=True)
+    shutil.chown(home, layout.STUDENT_UID, layout.STUDENT_GID)
+    return home
+
+
+def usage_directory(parent: Path) -> Path:
+    """Where the NFS server publishes the usage file: readable by the student, not writable."""
+    usage_dir = parent / "usage"
+    usage_dir.mkdir(mode=0o755)
+    usage_dir.chmod(0o755)
+    return usage_dir
+
+
+def write_usage(usage_dir: Path, usage: dict | None) -> None:
+    """Publish (None: withdraw) the usage file as the NFS server does: whole, by a rename."""
+    target = usage_dir / "usage.json"
+    if usage is None:
+        target.unlink(missing_ok=True)
+        return
+    part = usage_dir / ".usage.json.part"
+    part.write_text(json.dumps(usage))
+    part.chmod(0o644)
+    part.replace(target)
+
+
+@contextmanager
+def student_server(image: str, home: Path, usage_dir: Path) -> Iterator[StudentServer]:
+    """The image's server on `home`, with `usage_dir` read-only at /srv/camp/usage, as the
+    spawner mounts them; stopped (SIGTERM, so it writes what it holds) on the way out."""
+    name = f"h1-home-{secrets.token_hex(4)}"
+    token = secrets.token_hex(16)
+    subprocess.run(
+        ["docker", "run", "--detach", "--rm", f"--name={name}", "--publish=127.0.0.1::8888",
+         f"--volume={home}:/home/jovyan", f"--volume={usage_dir}:/srv/camp/usage:ro",
+         f"--env=MEM_LIMIT={MEM_LIMIT}", image,
+         "jupyter", "server", "--ip=0.0.0.0", "--port=8888", "--no-browser",
+         f"--IdentityProvider.token={token}"],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    try:
+        published = subprocess.run(
+            ["docker", "port", name, "8888/tcp"], check=True, capture_output=True, text=True
+        )
+        port = published.stdout.split(":")[-1].strip()
+        server = StudentServer(f"http://127.0.0.1:{port}", token)
+        wait_for(lambda: server.api("GET", "/status").ok, timeout=120, what="student server")
+        yield server
+    finally:
+        subprocess.run(["docker", "stop", "--time=20", name], capture_output=True, check=False)
+
+
+@pytest.mark.parametrize("path", PYTHON_FILES, ids=lambda p: str(p.relative_to(NOTEBOOK_DIR)))
+def test_the_images_python_files_compile(path, tmp_path):
+    py_compile.compile(str(path), cfile=str(tmp_path / "compiled.pyc"), doraise=True)
+
+
+# The status bar: memory and disk against the limits.
+
+
+@pytest.fixture(scope="module")
+def usage_dir(tmp_path_factory) -> Path:
+    return usage_directory(tmp_path_factory.mktemp("s"))
+
+
+@pytest.fixture(scope="module")
+def server(notebook_image, usage_dir, tmp_path_factory) -> Iterator[StudentServer]:
+    with student_server(notebook_image, student_home(tmp_path_factory.mktemp("s")), usage_dir) as s:
+        yield s
+
+
+def metrics(server: StudentServer) -> dict:
+    """What JupyterLab's resource-usage status bar item polls."""
+    response = server.api("GET", "/metrics/v1")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.live
+def test_the_status_bar_shows_memory_against_the_spawners_mem_limit(server):
+    memory = metrics(server)["limits"]["memory"]
+    assert memory["rss"] == MEM_LIMIT
+
+
+@pytest.mark.live
+def test_the_status_bar_shows_the_homes_use_against_its_limit_from_the_nfs_servers_file(
+    server, usage_dir
+):
+    write_usage(usage_dir, {"used_bytes": 3 * GIB, "limit_bytes": 10 * GIB,
+                            "updated": "2026-12-03T13:00:00Z"})  # fmt: skip
+    shown = metrics(server)
+    assert (shown["disk_used"], shown["disk_total"]) == (3 * GIB, 10 * GIB)
+    assert shown["limits"]["disk"] == {"disk": 10 * GIB, "warn": False}
+    # Every poll reads the file the NFS server rewrites each minute; near the limit, it warns.
+    write_usage(usage_dir, {"used_bytes": int(9.5 * GIB), "limit_bytes": 10 * GIB,
+                            "updated": "2026-12-03T13:01:00Z"})  # fmt: skip
+    shown = metrics(server)
+    assert shown["disk_used"] == int(9.5 * GIB)
+    assert shown["limits"]["disk"] == {"disk": 10 * GIB, "warn": True}
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(
+    "usage",
+    [None, {"used_bytes": GIB, "limit_bytes": None, "updated": "2026-12-03T13:00:00Z"}, "{"],
+    ids=["no file (a home made before limits)", "no limit", "unreadable file"],
+)
+def test_without_a_limit_the_status_bar_shows_no_disk_figure_and_memory_still(
+    server, usage_dir, usage
+):
+    if isinstance(usage, str):
+        write_usage(usage_dir, None)
+        (usage_dir / "usage.json").write_text(usage)
+    else:
+        write_usage(usage_dir, usage)
+    shown = metrics(server)
+    # Not the statvfs of the home either: that is the whole NFS volume, not the student's.
+    assert "disk_total" not in shown and "disk" not in shown["limits"]
+    assert shown["limits"]["memory"]["rss"] == MEM_LIMIT
+
+
+@pytest.mark.live
+def test_jupyterlab_has_the_status_bar_item(notebook_image):
+    listed = subprocess.run(
+        ["docker", "run", "--rm", notebook_image, "jupyter", "labextension", "list"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    # It colours its words even without a terminal.
+    lines = [" ".join(re.sub(r"\x1b\[[0-9;]*m", "", line).split())
+             for line in (listed.stdout + listed.stderr).splitlines()]  # fmt: skip
+    assert any(line.startswith("@jupyter-server/resource-usage v") and " enabled OK " in line
+               for line in lines), lines  # fmt: skip
