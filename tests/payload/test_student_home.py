@@ -18,13 +18,17 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_images import NOTEBOOK_DIR
+import websocket
+from jupyter_api import execute_in_kernel
+from test_images import NOTEBOOK_DIR, notebook_of
 from waiting import wait_for
 
 from infra import layout
 
 MEM_LIMIT = 2 * 1024**3  # what the spawner sets in MEM_LIMIT for notebook.memLimit 2G
 GIB = 1024**3
+SQLITE_MAGIC = b"SQLite format 3\0"
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3", "-journal", "-wal", "-shm")
 # The files the image adds to configure a student's server, each one checked by Python itself.
 PYTHON_FILES = sorted(NOTEBOOK_DIR.rglob("*.py"))
 
@@ -38,6 +42,18 @@ class StudentServer:
         headers = {"Authorization": f"token {self.token}"}
         return requests.request(method, f"{self.url}/api{path}", headers=headers, timeout=60,
                                 **kwargs)  # fmt: skip
+
+    def run(self, kernel_id: str, code: str) -> str:
+        """What `code` prints in the running kernel, over the websocket JupyterLab uses."""
+        connection = websocket.create_connection(
+            f"{self.url.replace('http://', 'ws://', 1)}/api/kernels/{kernel_id}/channels",
+            header=[f"Authorization: token {self.token}"],
+            timeout=60,
+        )
+        try:
+            return execute_in_kernel(connection, code)
+        finally:
+            connection.close()
 
 
 def student_home(parent: Path) -> Path:
@@ -174,3 +190,42 @@ def test_jupyterlab_has_the_status_bar_item(notebook_image):
              for line in (listed.stdout + listed.stderr).splitlines()]  # fmt: skip
     assert any(line.startswith("@jupyter-server/resource-usage v") and " enabled OK " in line
                for line in lines), lines  # fmt: skip
+
+
+# No SQLite database on the NFS home.
+
+
+def sqlite_files(home: Path) -> list[str]:
+    """Every SQLite database or journal under `home`, by name or by its header."""
+    found = []
+    for path in home.rglob("*"):
+        if not path.is_file() or path.is_symlink():
+            continue
+        with path.open("rb") as file:
+            header = file.read(len(SQLITE_MAGIC))
+        if path.name.endswith(SQLITE_SUFFIXES) or header == SQLITE_MAGIC:
+            found.append(str(path.relative_to(home)))
+    return sorted(found)
+
+
+@pytest.mark.live
+def test_a_kernel_and_a_saved_notebook_leave_no_sqlite_database_in_the_home(
+    notebook_image, tmp_path
+):
+    home = student_home(tmp_path)
+    usage_dir = usage_directory(tmp_path)
+    with student_server(notebook_image, home, usage_dir) as server:
+        response = server.api("POST", "/kernels", json={"name": "python3"})
+        assert response.status_code == 201, response.text
+        kernel_id = response.json()["id"]
+        history = server.run(kernel_id, "print(get_ipython().history_manager.hist_file)")
+        saved = server.api("PUT", "/contents/day1.ipynb",
+                           json={"type": "notebook", "content": notebook_of("1 + 1")})  # fmt: skip
+        assert saved.status_code == 201, saved.text
+        # Opening a notebook checks its signature against the notary's database.
+        assert server.api("GET", "/contents/day1.ipynb").status_code == 200
+        assert server.api("DELETE", f"/kernels/{kernel_id}").status_code == 204
+    # The server did write to this home (else the check would prove nothing).
+    assert (home / "day1.ipynb").is_file() and (home / ".ipython").is_dir()
+    assert sqlite_files(home) == []
+    assert not history.strip().startswith("/home/"), history
