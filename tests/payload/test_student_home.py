@@ -6,6 +6,7 @@ and the NFS server's usage file, and is asked through the APIs JupyterLab itself
 """
 
 import json
+import os
 import py_compile
 import re
 import secrets
@@ -229,3 +230,61 @@ def test_a_kernel_and_a_saved_notebook_leave_no_sqlite_database_in_the_home(
     assert (home / "day1.ipynb").is_file() and (home / ".ipython").is_dir()
     assert sqlite_files(home) == []
     assert not history.strip().startswith("/home/"), history
+
+
+# A save refused for the limit says so in JupyterLab.
+
+
+def host_run(*command: str) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}{result.stderr}"
+
+
+@pytest.fixture
+def limited_home(tmp_path) -> Iterator[Path]:
+    """A home as on the NFS server: a btrfs subvolume with a 50M qgroup limit, on a loop file."""
+    if os.geteuid() != 0 or not shutil.which("mkfs.btrfs"):
+        pytest.skip("needs root and btrfs-progs (apt-get install btrfs-progs)")
+    image, mount = tmp_path / "homes.img", tmp_path / "homes"
+    mount.mkdir()
+    with image.open("wb") as file:
+        file.truncate(300 * 1024**2)
+    host_run("mkfs.btrfs", "--quiet", str(image))
+    host_run("mount", "-o", "loop", str(image), str(mount))  # autoclear frees the loop device
+    try:
+        host_run("btrfs", "quota", "enable", str(mount))
+        host_run("btrfs", "subvolume", "create", str(mount / "home"))
+        host_run("btrfs", "qgroup", "limit", "50M", str(mount / "home"))
+        yield student_home(mount)
+    finally:
+        host_run("umount", str(mount))
+
+
+def fill(home: Path) -> None:
+    """Write to `home` until the kernel refuses for its quota (root is held to a qgroup too)."""
+    chunk = bytes(1024**2)
+    # Unbuffered, so the refusal comes from the write itself and nothing is left to flush.
+    with (
+        (home / "big-dataset.bin").open("wb", buffering=0) as file,
+        pytest.raises(OSError, match="Disk quota exceeded"),
+    ):
+        for _ in range(1000):  # 1000 MiB: far past the 50M limit
+            file.write(chunk)
+
+
+@pytest.mark.live
+def test_a_save_refused_for_the_limit_says_disk_quota_exceeded(notebook_image, limited_home,
+                                                               tmp_path):  # fmt: skip
+    usage_dir = usage_directory(tmp_path)
+    with student_server(notebook_image, limited_home, usage_dir) as server:
+        before = server.api("PUT", "/contents/day1.ipynb",
+                            json={"type": "notebook", "content": notebook_of("1 + 1")})  # fmt: skip
+        assert before.status_code == 201, before.text
+        fill(limited_home)
+        changed = {"type": "notebook", "content": notebook_of("2 + 2")}
+        refused = server.api("PUT", "/contents/day1.ipynb", json=changed)
+    assert refused.status_code == 500
+    # JupyterLab's save-error dialog shows the answer's "message".
+    assert "Disk quota exceeded" in refused.json()["message"], refused.text
+    # The refused save left the last good version in place.
+    assert "1 + 1" in (limited_home / "day1.ipynb").read_text()
