@@ -44,3 +44,9 @@ def build_image(name: str) -> str:
 @pytest.fixture(scope="session")
 def camphub_images() -> Images:
     return Images(hub=build_image("hub"), notebook=build_image("notebook"))
+
+
+@pytest.fixture(scope="session")
+def notebook_image() -> str:
+    """The notebook image alone, for the tests of a student's server by itself."""
+    return build_image("notebook")
