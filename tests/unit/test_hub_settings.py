@@ -3,11 +3,16 @@
 import dataclasses
 import importlib.util
 import json
+from pathlib import Path
+
+import pytest
+from program import deploy
 
 from infra import layout
 from infra.capacity import pool_capacity
 from infra.config import NotebookSpec, OAuthEndpoints, WorkerPoolSpec
 from infra.hub_settings import SECRET_NAMES, hub_settings
+from infra.payload import NOTEBOOK_IMAGE, image_tag
 
 STAND_IN = OAuthEndpoints(
     authorize_url="http://10.0.0.1:8000/oauth2/authorize",
@@ -130,3 +135,29 @@ def test_the_hub_configuration_accepts_the_settings_the_program_writes(camp_conf
     }
     # The hub never touches a home: nothing runs before a spawn.
     assert "pre_spawn_hook" not in vars(config.SwarmSpawner)
+
+
+# The settings file as the program wrote it before the schema existed: a changed byte would
+# restart every stack's hub. The notebook image's tag changes with its files, so it is left out.
+FIXTURES = Path(__file__).with_name("fixtures")
+NOTEBOOK_IMAGE_IN_FIXTURES = "camphub/notebook:<content hash>"
+EVERY_SECTION = {
+    "sharedData": True,
+    "googleHostedDomains": ["camp.example.org"],
+    "oauthEndpoints": {
+        "authorizeUrl": STAND_IN.authorize_url,
+        "tokenUrl": STAND_IN.token_url,
+        "userdataUrl": STAND_IN.userdata_url,
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("fixture", "extra_config"), [("base", {}), ("every-section", EVERY_SECTION)]
+)
+def test_the_program_writes_the_settings_file_byte_for_byte_as_before(
+    base_config, fixture, extra_config
+):
+    written = deploy({**base_config, **extra_config}).named("hub-start-hub").inputs["stdin"]
+    before = (FIXTURES / f"hub-settings.{fixture}.json").read_text()
+    assert written == before.replace(NOTEBOOK_IMAGE_IN_FIXTURES, image_tag(NOTEBOOK_IMAGE))
