@@ -13,6 +13,7 @@ from pathlib import Path
 
 import payload_checker
 import pytest
+from camphub_settings import SECRET_NAMES
 
 from infra import layout
 from infra.payload import HUB_IMAGE as HUB_IMAGE_TREE
@@ -23,7 +24,6 @@ pytestmark = pytest.mark.live
 
 # Tagged by content hash as the program tags it, so a changed context is built again.
 HUB_IMAGE = image_tag(HUB_IMAGE_TREE)
-SECRET_NAMES = ("oauth_client_secret", "cookie_secret", "proxy_auth_token", "userlist_sync_token")
 STUDENT, CLASSMATE, TEACHER = "alice@example.org", "bob@example.org", "teacher@example.org"
 
 

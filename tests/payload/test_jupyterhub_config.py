@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from camphub_settings import SECRET_NAMES
 from waiting import wait_for
 
 from infra import layout
@@ -24,7 +25,6 @@ from infra import layout
 CONFIG_FILE = layout.PROJECT_DIR / "images" / "hub" / "jupyterhub_config.py"
 PROBE = Path(__file__).with_name("hub_config_probe.py")
 PROBE_IN_CONTAINER = "/tmp/hub_config_probe.py"
-SECRET_NAMES = ("oauth_client_secret", "cookie_secret", "proxy_auth_token", "userlist_sync_token")
 STUDENT = "alice@example.org"
 STUDENT_HOME = "alice-40example-2eorg"  # DockerSpawner's escaped form of STUDENT
 TEACHER = "teacher@example.org"

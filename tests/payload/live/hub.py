@@ -11,13 +11,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from camphub_settings import SECRET_NAMES
+
 from infra import layout
 from infra.layout import PROJECT_DIR
 from infra.userlist import escaped_username
 
 SCRIPTS_DIR = PROJECT_DIR / "scripts"
 HUB_API_PORT = 8081
-SECRET_NAMES = ("oauth_client_secret", "cookie_secret", "proxy_auth_token", "userlist_sync_token")
 HUB_READY_TIMEOUT_SECONDS = 180
 
 
