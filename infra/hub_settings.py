@@ -76,13 +76,7 @@ def hub_settings(config: CampConfig, hub_url: str, notebook_image: str) -> schem
             hub_hostname=layout.HUB_CONTAINER,
             hub_api_port=layout.HUB_API_PORT,
         ),
-        homes=schema.Homes(
-            host_dir=homes,
-            snapshots_dirname=layout.SNAPSHOTS_DIRNAME,
-            snapshots_container_dir=layout.SNAPSHOTS_CONTAINER_DIR,
-            usage_dirname=layout.USAGE_DIRNAME,
-            usage_container_dir=layout.USAGE_CONTAINER_DIR,
-        ),
+        homes=homes_at(homes),
         hub=schema.Hub(
             port=layout.HUB_PORT,
             state_dir=layout.HUB_STATE_DIR,
@@ -103,6 +97,18 @@ def hub_settings(config: CampConfig, hub_url: str, notebook_image: str) -> schem
         )
         if config.shared_data
         else None,
+    )
+
+
+def homes_at(host_dir: str) -> schema.Homes:
+    """The homes section for homes mounted at `host_dir`; beside them the NFS server's snapshots
+    and usage directories (tests mount homes elsewhere)."""
+    return schema.Homes(
+        host_dir=host_dir,
+        snapshots_dirname=layout.SNAPSHOTS_DIRNAME,
+        snapshots_container_dir=layout.SNAPSHOTS_CONTAINER_DIR,
+        usage_dirname=layout.USAGE_DIRNAME,
+        usage_container_dir=layout.USAGE_CONTAINER_DIR,
     )
 
 
