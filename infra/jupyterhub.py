@@ -17,7 +17,7 @@ from infra import layout
 from infra.config import CampConfig
 from infra.homes import HomesShare, mount_homes
 from infra.hub import Hub
-from infra.hub_settings import HUB_READY_WAIT_SECONDS, SECRET_NAMES, hub_settings
+from infra.hub_settings import HUB_READY_WAIT_SECONDS, hub_settings_json, schema
 from infra.payload import HUB_IMAGE, NGINX, image_tag
 from infra.remote import Step, run_step, script_line
 
@@ -69,9 +69,7 @@ class JupyterHubService(pulumi.ComponentResource):
             parent=self,
         )
         settings = hub.url.apply(
-            lambda url: json.dumps(
-                hub_settings(args.config, url, args.notebook_image), indent=2, sort_keys=True
-            )
+            lambda url: hub_settings_json(args.config, url, args.notebook_image)
         )
         self.started = run_step(
             hub.machine,
@@ -123,11 +121,14 @@ class JupyterHubService(pulumi.ComponentResource):
         cookie = child(random.RandomBytes, "cookie-secret", length=32)
         proxy = child(random.RandomPassword, "proxy-token", length=48, special=False)
         sync = child(random.RandomPassword, "userlist-sync-token", length=48, special=False)
-        values = (config.oauth_client_secret, cookie.hex, proxy.result, sync.result)
+        values = {
+            schema.OAUTH_CLIENT_SECRET: config.oauth_client_secret,
+            schema.COOKIE_SECRET: cookie.hex,
+            schema.PROXY_AUTH_TOKEN: proxy.result,
+            schema.USERLIST_SYNC_TOKEN: sync.result,
+        }
         return pulumi.Output.secret(
-            pulumi.Output.all(*values).apply(
-                lambda v: json.dumps(dict(zip(SECRET_NAMES, v, strict=True)), sort_keys=True)
-            )
+            pulumi.Output.all(**values).apply(lambda named: json.dumps(named, sort_keys=True))
         )
 
     def _configure_nginx(self) -> pulumi.Resource:

@@ -85,20 +85,3 @@ def _fetch_repo(
         ),
         parent=parent,
     )
-
-
-def course_files_settings(shared_data: bool) -> dict:
-    """The hub settings' `materials` and `shared_data` sections (paths on the hub and workers)."""
-    homes = layout.HOMES_MOUNT_DIR
-    return {
-        "materials": {
-            "host_dir": f"{homes}/{layout.MATERIALS_DIRNAME}",
-            "container_dir": layout.MATERIALS_CONTAINER_DIR,
-        },
-        "shared_data": {
-            "host_dir": f"{homes}/{layout.SHARED_DATA_DIRNAME}",
-            "container_dir": layout.SHARED_DATA_CONTAINER_DIR,
-        }
-        if shared_data
-        else None,
-    }

@@ -2,61 +2,12 @@
 
 Sources, read once when the hub starts:
 
-1. The settings file (non-secret JSON, written by the Pulumi program): its path is the
-   environment variable CAMPHUB_SETTINGS, default /etc/camphub/hub-settings.json. Every key
-   below is required unless marked optional; an optional key may be absent or null::
-
-    {"public_url": "https://camp.example.org",
-     "oauth": {"client_id": "...",
-               "callback_url": "https://camp.example.org/hub/oauth_callback",
-               "hosted_domains": [],             # optional; empty: any Google account
-               "authorize_url": null,            # optional; null: Google's own endpoints.
-               "token_url": null,                #   Set only where a test OpenID Connect
-               "userdata_url": null},            #   provider stands in for Google.
-     "notebook": {"image": "camphub/notebook:<hash>",
-                  "mem_limit": "2G", "mem_guarantee": "1G",
-                  "cpu_limit": 1.0, "cpu_guarantee": 0.25,
-                  "idle_timeout_seconds": 3600,  # 0: no idle culler
-                  "start_timeout_seconds": 600,
-                  "http_timeout_seconds": 120,   # optional, default 120
-                  "pids_limit": 1024},           # optional, default 1024; 0: no limit
-     "swarm": {"network": "camphub", "placement_constraints": ["node.role == worker"],
-               "hub_hostname": "camphub-hub", "hub_api_port": 8081},
-     "homes": {"host_dir": "/srv/camphub/homes",
-               "snapshots_dirname": ".camphub-snapshots",
-               "snapshots_container_dir": "/srv/camp/snapshots",
-               "usage_dirname": ".camphub-usage",
-               "usage_container_dir": "/srv/camp/usage"},
-     "hub": {"port": 8000, "state_dir": "/var/lib/camphub/hub",
-             "concurrent_spawn_limit": 30, "active_server_limit": 0},
-     "paths": {"userlist": "/etc/camphub/userlist.json",
-               "secrets_dir": "/etc/camphub/secrets"},
-     "materials": {"host_dir": "/srv/camphub/homes/.camphub-materials",   # optional
-                   "container_dir": "/srv/camp/materials"},
-     "shared_data": {"host_dir": "/srv/camphub/homes/.camphub-shared-data",  # optional
-                     "container_dir": "/srv/camp/data"}}
-
-   hub.state_dir is the host's state directory, mounted into the hub container at the same
-   path: the sqlite database lives there, so a restarted or replaced hub container loses
-   nothing.
-
-   The hub never touches the homes (the NFS export squashes its root like every client's): the
-   NFS server makes every home, with its limit, its snapshots and usage directories, and copies
-   into it the materials a student lacks (scripts/nfs-homes). The hub only mounts them: a
-   student's home read-write at the notebook image's home, and read-only
-   <host_dir>/<snapshots_dirname>/<home> at snapshots_container_dir and
-   <host_dir>/<usage_dirname>/<home> at usage_container_dir, that student's own only.
-
-   materials and shared_data are directories beside the homes, on the same volume, published by
-   the NFS server: each is mounted read-only into every student's container at its
-   container_dir.
-
-2. The class list, at paths.userlist:
-   {"users": [{"name": "alice@example.org", "admin": false}, ...]}.
-
-3. The secrets, one file each in paths.secrets_dir (0600, root): oauth_client_secret,
-   cookie_secret (hex), proxy_auth_token, userlist_sync_token (8 to 64 characters: JupyterHub
-   rejects longer tokens).
+1. The settings file (non-secret JSON, written by the Pulumi program) at $CAMPHUB_SETTINGS,
+   default /etc/camphub/hub-settings.json. Its shape, what each key means and which are optional
+   is camphub_settings.py, beside this file: read through it, a missing or mistyped key stops the
+   hub with a SettingsError naming it (`notebook.image`).
+2. The class list, at the settings' paths.userlist.
+3. The secrets, one file each in the settings' paths.secrets_dir (camphub_settings.SECRET_NAMES).
 
 Usernames are the full lower-cased Google email (`Alice@Example.org` signs in as
 `alice@example.org`). Docker names and paths cannot hold '@' or '.', so a student's service and
@@ -66,15 +17,25 @@ kept, every other character written as '-' plus its hex code ('-' itself too), s
 home `<homes.host_dir>/alice-40example-2eorg`. The escaping is injective, so two students can
 never share a home, nor see each other's snapshots or usage.
 
-A missing or mistyped key, or a missing file, stops the hub with a SettingsError naming it.
+A missing or malformed file stops the hub with a SettingsError naming it.
 `configure(c, settings)` applies one `configure_*` function per section; the file is also
 importable, which is how the tests drive it.
 """
 
-import json
 import os
 import sys
 from pathlib import Path
+
+# Beside this file in the image (on PYTHONPATH there; on pytest's pythonpath in the tests).
+import camphub_settings
+from camphub_settings import (
+    COOKIE_SECRET,
+    OAUTH_CLIENT_SECRET,
+    PROXY_AUTH_TOKEN,
+    USERLIST_SYNC_TOKEN,
+    SettingsError,
+    read_json,
+)
 
 DEFAULT_SETTINGS_FILE = "/etc/camphub/hub-settings.json"
 
@@ -84,9 +45,6 @@ NOTEBOOK_HOME = "/home/jovyan"
 # SwarmSpawner with a process limit per container and routing to the running task
 # (camphub_spawner.py, beside this file).
 SPAWNER_CLASS = "camphub_spawner.CamphubSwarmSpawner"
-# Processes and threads in one student's container: several kernels with their math libraries'
-# thread pools fit many times over; a fork bomb does not.
-DEFAULT_PIDS_LIMIT = 1024
 
 # Inside the hub container's own filesystem, gone with the container (see configure_hub).
 PROXY_PID_FILE = "/run/jupyterhub-proxy.pid"
@@ -114,79 +72,16 @@ SIGN_IN_REQUESTS_AT_ONCE = 200
 SIGN_IN_REQUEST_TIMEOUT_SECONDS = 60
 
 
-class SettingsError(Exception):
-    """The settings, the class list or a secret file is missing or malformed."""
-
-
-class Settings:
-    """The parsed settings file, read through dotted keys so errors can name the key."""
-
-    def __init__(self, values, source):
-        self.values = values
-        self.source = source
-
-    def require(self, key, kind):
-        """The value at dotted `key`, which must be present, non-null and of type `kind`."""
-        value = self._lookup(key)
-        if value is None:
-            raise SettingsError(f"{self.source}: required setting {key!r} is missing")
-        return self._checked(key, value, kind)
-
-    def optional(self, key, kind, default=None):
-        """The value at dotted `key`, or `default` when it is absent or null."""
-        value = self._lookup(key)
-        if value is None:
-            return default
-        return self._checked(key, value, kind)
-
-    def _lookup(self, key):
-        node = self.values
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return None
-            node = node[part]
-        return node
-
-    def _checked(self, key, value, kind):
-        # bool is an int in Python; a limit of `true` is a typo, not a number.
-        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _kinds(kind)):
-            raise SettingsError(
-                f"{self.source}: setting {key!r} must be {_kind_names(kind)}, "
-                f"got {type(value).__name__} {value!r}"
-            )
-        return value
-
-
-def _kinds(kind):
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-def _kind_names(kind):
-    return " or ".join(k.__name__ for k in _kinds(kind))
-
-
-def read_json(path, what):
-    """A JSON file's content, or a SettingsError saying which file and what is wrong."""
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise SettingsError(f"{what} {path} does not exist") from None
-    except (OSError, ValueError) as error:
-        raise SettingsError(f"{what} {path} cannot be read: {error}") from None
-
-
 def load_settings(path=None):
     """The settings from `path`, else from $CAMPHUB_SETTINGS, else the default location."""
-    path = path or os.environ.get("CAMPHUB_SETTINGS") or DEFAULT_SETTINGS_FILE
-    values = read_json(path, "hub settings file")
-    if not isinstance(values, dict):
-        raise SettingsError(f"hub settings file {path} must hold a JSON object")
-    return Settings(values, path)
+    return camphub_settings.load(
+        path or os.environ.get("CAMPHUB_SETTINGS") or DEFAULT_SETTINGS_FILE
+    )
 
 
 def load_class_list(settings):
     """The class list as {username: is_admin}, usernames lower-cased full emails."""
-    path = settings.require("paths.userlist", str)
+    path = settings.paths.userlist
     content = read_json(path, "class list")
     users = content.get("users") if isinstance(content, dict) else None
     if not isinstance(users, list):
@@ -200,14 +95,9 @@ def load_class_list(settings):
     return class_list
 
 
-def secret_path(settings, name):
-    """Where secret file `name` lives: the secrets directory is a setting."""
-    return Path(settings.require("paths.secrets_dir", str)) / name
-
-
 def read_secret(settings, name):
     """The content of secret file `name` in the secrets directory, surrounding space removed."""
-    path = secret_path(settings, name)
+    path = settings.paths.secret_file(name)
     try:
         value = path.read_text().strip()
     except FileNotFoundError:
@@ -232,21 +122,20 @@ def read_api_token(settings, name):
 
 def configure_hub(c, settings):
     """Where the hub listens, where it keeps its state, and how much it takes on at once."""
-    state_dir = Path(settings.require("hub.state_dir", str))
-    api_port = settings.require("swarm.hub_api_port", int)
-    hub_hostname = settings.require("swarm.hub_hostname", str)
-    c.JupyterHub.public_url = settings.require("public_url", str)
+    state_dir = Path(settings.hub.state_dir)
+    api_port = settings.swarm.hub_api_port
+    c.JupyterHub.public_url = settings.public_url
     # nginx on the host terminates TLS; the port is published on 127.0.0.1 only.
-    c.JupyterHub.bind_url = f"http://0.0.0.0:{settings.require('hub.port', int)}"
+    c.JupyterHub.bind_url = f"http://0.0.0.0:{settings.hub.port}"
     # Students' servers on the overlay network call the hub API by the hub container's name.
     c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{api_port}"
-    c.JupyterHub.hub_connect_url = f"http://{hub_hostname}:{api_port}"
+    c.JupyterHub.hub_connect_url = f"http://{settings.swarm.hub_hostname}:{api_port}"
     c.JupyterHub.db_url = f"sqlite:///{state_dir / 'jupyterhub.sqlite'}"
     # The proxy lives and dies with this container. A pid file kept in the state directory would
     # outlive it, and the next container's hub would try to stop whatever process now has that
     # pid, and refuse to start when it cannot.
     c.ConfigurableHTTPProxy.pid_file = PROXY_PID_FILE
-    c.JupyterHub.cookie_secret_file = str(secret_path(settings, "cookie_secret"))
+    c.JupyterHub.cookie_secret_file = str(settings.paths.secret_file(COOKIE_SECRET))
     # Restarting the hub (a new image, a rebooted machine) must not stop students' servers.
     c.JupyterHub.cleanup_servers = False
     # ...and it answers only once it has checked the servers it finds running. By default it
@@ -254,25 +143,25 @@ def configure_hub(c, settings):
     # class-list sync, the organizer) fails with HTTP 500: JupyterHub refuses to stop a server
     # "pending check". A check takes up to the spawner's http_timeout; start-hub waits longer.
     c.JupyterHub.init_spawners_timeout = -1
-    c.JupyterHub.concurrent_spawn_limit = settings.require("hub.concurrent_spawn_limit", int)
-    c.JupyterHub.active_server_limit = settings.require("hub.active_server_limit", int)
+    c.JupyterHub.concurrent_spawn_limit = settings.hub.concurrent_spawn_limit
+    c.JupyterHub.active_server_limit = settings.hub.active_server_limit
     # /hub/metrics only for tokens with read:metrics, which the admin role holds.
     c.JupyterHub.authenticate_prometheus = True
 
 
 def configure_proxy(c, settings):
     """configurable-http-proxy runs inside the hub container, started by the hub."""
-    c.ConfigurableHTTPProxy.auth_token = read_secret(settings, "proxy_auth_token")
+    c.ConfigurableHTTPProxy.auth_token = read_secret(settings, PROXY_AUTH_TOKEN)
 
 
 def configure_authenticator(c, settings, class_list):
     """Google sign-in for the class list only; the username is the full lower-cased email."""
     c.JupyterHub.authenticator_class = "oauthenticator.google.GoogleOAuthenticator"
     google = c.GoogleOAuthenticator
-    google.client_id = settings.require("oauth.client_id", str)
-    google.client_secret = read_secret(settings, "oauth_client_secret")
-    google.oauth_callback_url = settings.require("oauth.callback_url", str)
-    google.hosted_domain = settings.optional("oauth.hosted_domains", list, [])
+    google.client_id = settings.oauth.client_id
+    google.client_secret = read_secret(settings, OAUTH_CLIENT_SECRET)
+    google.oauth_callback_url = settings.oauth.callback_url
+    google.hosted_domain = list(settings.oauth.hosted_domains)
     # GoogleOAuthenticator strips "@domain" when one hosted domain is set; camphub never does,
     # so usernames stay unique across domains. The email claim is lower-cased by
     # Authenticator.normalize_username.
@@ -285,46 +174,39 @@ def configure_authenticator(c, settings, class_list):
     google.allow_all = False
     google.http_request_kwargs = {"request_timeout": SIGN_IN_REQUEST_TIMEOUT_SECONDS}
     for trait in ("authorize_url", "token_url", "userdata_url"):
-        url = settings.optional(f"oauth.{trait}", str)
+        url = getattr(settings.oauth, trait)
         if url:
             setattr(google, trait, url)
 
 
 def student_mounts(settings):
     """The student's own snapshots and usage, read-only: the NFS server makes and fills them."""
-    homes = settings.require("homes.host_dir", str)
-    mounts = {}
-    for kind in ("snapshots", "usage"):
-        dirname = settings.require(f"homes.{kind}_dirname", str)
-        container_dir = settings.require(f"homes.{kind}_container_dir", str)
-        mounts[f"{homes}/{dirname}/{{username}}"] = container_dir
-    return mounts
+    homes = settings.homes
+    return {
+        f"{homes.host_dir}/{homes.snapshots_dirname}/{{username}}": homes.snapshots_container_dir,
+        f"{homes.host_dir}/{homes.usage_dirname}/{{username}}": homes.usage_container_dir,
+    }
 
 
 def course_files_mounts(settings):
     """Materials and shared data, read-only in every container, each when its section is set."""
-    mounts = {}
-    for section in ("shared_data", "materials"):
-        if settings.optional(section, dict):
-            host_dir = settings.require(f"{section}.host_dir", str)
-            mounts[host_dir] = settings.require(f"{section}.container_dir", str)
-    return mounts
+    sections = (settings.shared_data, settings.materials)
+    return {section.host_dir: section.container_dir for section in sections if section}
 
 
 def configure_spawner(c, settings):
     """One swarm service per student on a worker: the student's home, their snapshots and usage,
     the course files, and nothing else."""
     c.JupyterHub.spawner_class = SPAWNER_CLASS
-    c.CamphubSwarmSpawner.pids_limit = settings.optional(
-        "notebook.pids_limit", int, DEFAULT_PIDS_LIMIT
-    )
+    notebook = settings.notebook
+    c.CamphubSwarmSpawner.pids_limit = notebook.pids_limit
     spawner = c.SwarmSpawner
-    spawner.image = settings.require("notebook.image", str)
+    spawner.image = notebook.image
     # Set, so the hub does not inspect the image on the manager, where it is never built.
     spawner.cmd = ["jupyterhub-singleuser"]
     # Images are built on every worker; there is no registry to pull from.
     spawner.pull_policy = "skip"
-    spawner.network_name = settings.require("swarm.network", str)
+    spawner.network_name = settings.swarm.network
     # Servers are reached at their task's address on the overlay (camphub_spawner.py); dnsrr
     # because nothing may rely on IPVS VIPs.
     spawner.use_internal_ip = True
@@ -332,17 +214,15 @@ def configure_spawner(c, settings):
     # The server runs as jovyan and needs no Linux capability; dropping them all also leaves
     # the image's setuid programs powerless.
     spawner.extra_container_spec = {"cap_drop": ["ALL"]}
-    spawner.extra_placement_spec = {
-        "constraints": settings.require("swarm.placement_constraints", list)
-    }
+    spawner.extra_placement_spec = {"constraints": list(settings.swarm.placement_constraints)}
     # Guarantees become swarm reservations, which decide which worker has room for a student.
-    spawner.mem_limit = settings.require("notebook.mem_limit", str)
-    spawner.mem_guarantee = settings.require("notebook.mem_guarantee", str)
-    spawner.cpu_limit = float(settings.require("notebook.cpu_limit", (int, float)))
-    spawner.cpu_guarantee = float(settings.require("notebook.cpu_guarantee", (int, float)))
-    spawner.start_timeout = settings.require("notebook.start_timeout_seconds", int)
-    spawner.http_timeout = settings.optional("notebook.http_timeout_seconds", int, 120)
-    host_dir = settings.require("homes.host_dir", str)
+    spawner.mem_limit = notebook.mem_limit
+    spawner.mem_guarantee = notebook.mem_guarantee
+    spawner.cpu_limit = notebook.cpu_limit
+    spawner.cpu_guarantee = notebook.cpu_guarantee
+    spawner.start_timeout = notebook.start_timeout_seconds
+    spawner.http_timeout = notebook.http_timeout_seconds
+    host_dir = settings.homes.host_dir
     # {username} is the escaped username (see the module docstring). Stopping a server removes
     # its service (SwarmSpawner always does); the home stays on the homes volume.
     spawner.volumes = {f"{host_dir}/{{username}}": NOTEBOOK_HOME}
@@ -370,7 +250,7 @@ def idle_culler(timeout):
 
 def userlist_sync(settings):
     """The userlist sync: an external service known by its token, and its admin role."""
-    token = read_api_token(settings, "userlist_sync_token")
+    token = read_api_token(settings, USERLIST_SYNC_TOKEN)
     # Naming the admin role's services adds them; its scopes and admin_users stay JupyterHub's.
     role = {"name": ADMIN_ROLE, "services": [USERLIST_SYNC]}
     return {"name": USERLIST_SYNC, "api_token": token}, role
@@ -378,9 +258,7 @@ def userlist_sync(settings):
 
 def configure_services(c, settings):
     """The userlist sync, and the idle culler unless the idle timeout is 0."""
-    timeout = settings.require("notebook.idle_timeout_seconds", int)
-    if timeout < 0:
-        raise SettingsError(f"{settings.source}: 'notebook.idle_timeout_seconds' must be >= 0")
+    timeout = settings.notebook.idle_timeout_seconds
     pairs = [userlist_sync(settings)] + ([idle_culler(timeout)] if timeout else [])
     c.JupyterHub.services = [service for service, _ in pairs]
     c.JupyterHub.load_roles = [role for _, role in pairs]

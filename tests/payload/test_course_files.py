@@ -6,8 +6,10 @@ import importlib.util
 import os
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from camphub_settings import CourseFiles
 
 from infra import layout
 
@@ -109,28 +111,27 @@ class TestPublishMaterials:
         assert not (homes / layout.MATERIALS_DIRNAME).exists()
 
 
-def course_files_mounts(sections: dict) -> dict:
-    """The read-only mounts the hub gives every container for these settings sections."""
-    config = load_hub_config()
-    return config.course_files_mounts(config.Settings(sections, "test settings"))
+def course_files_mounts(materials: CourseFiles | None, shared_data: CourseFiles | None) -> dict:
+    """The read-only mounts the hub gives every container for these settings sections (the only
+    two it reads there)."""
+    sections = SimpleNamespace(materials=materials, shared_data=shared_data)
+    return load_hub_config().course_files_mounts(sections)
 
 
 class TestHubMounts:
     def test_materials_and_shared_data_are_read_only_in_every_container(self):
-        sections = {
-            "materials": {
-                "host_dir": f"/srv/homes/{layout.MATERIALS_DIRNAME}",
-                "container_dir": layout.MATERIALS_CONTAINER_DIR,
-            },
-            "shared_data": {"host_dir": "/srv/data-on-host", "container_dir": "/srv/camp/data"},
-        }
-        assert course_files_mounts(sections) == {
+        materials = CourseFiles(
+            host_dir=f"/srv/homes/{layout.MATERIALS_DIRNAME}",
+            container_dir=layout.MATERIALS_CONTAINER_DIR,
+        )
+        shared_data = CourseFiles(host_dir="/srv/data-on-host", container_dir="/srv/camp/data")
+        assert course_files_mounts(materials, shared_data) == {
             f"/srv/homes/{layout.MATERIALS_DIRNAME}": layout.MATERIALS_CONTAINER_DIR,
             "/srv/data-on-host": "/srv/camp/data",
         }
 
     def test_without_their_settings_nothing_is_mounted(self):
-        assert course_files_mounts({"materials": None, "shared_data": None}) == {}
+        assert course_files_mounts(None, None) == {}
 
 
 FETCH = layout.PROJECT_DIR / "scripts" / "fetch-materials-repo"

@@ -11,10 +11,12 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import camphub_settings as schema
 import payload_checker
 import pytest
 
 from infra import layout
+from infra.hub_settings import homes_at
 from infra.payload import HUB_IMAGE as HUB_IMAGE_TREE
 from infra.payload import image_tag
 from rehearsal.detached import free_port
@@ -23,7 +25,6 @@ pytestmark = pytest.mark.live
 
 # Tagged by content hash as the program tags it, so a changed context is built again.
 HUB_IMAGE = image_tag(HUB_IMAGE_TREE)
-SECRET_NAMES = ("oauth_client_secret", "cookie_secret", "proxy_auth_token", "userlist_sync_token")
 STUDENT, CLASSMATE, TEACHER = "alice@example.org", "bob@example.org", "teacher@example.org"
 
 
@@ -52,47 +53,41 @@ class HubMachine:
 
     def settings(self) -> str:
         """The settings the program writes (infra/hub_settings.py), for this temporary root."""
-        return json.dumps(
-            {
-                "public_url": f"https://127.0.0.1:{self.port}",
-                "oauth": {
-                    "client_id": "camphub-bootstrap-test",
-                    "callback_url": f"https://127.0.0.1:{self.port}/hub/oauth_callback",
-                },
-                "notebook": {
-                    "image": "camphub/notebook:test",
-                    "mem_limit": "1G",
-                    "mem_guarantee": "256M",
-                    "cpu_limit": 1.0,
-                    "cpu_guarantee": 0.1,
-                    "idle_timeout_seconds": 3600,
-                    "start_timeout_seconds": 300,
-                },
-                "swarm": {
-                    "network": self.network,
-                    "placement_constraints": [],
-                    "hub_hostname": self.container,
-                    "hub_api_port": layout.HUB_API_PORT,
-                },
-                "homes": {
-                    "host_dir": str(self.homes),
-                    "snapshots_dirname": layout.SNAPSHOTS_DIRNAME,
-                    "snapshots_container_dir": layout.SNAPSHOTS_CONTAINER_DIR,
-                    "usage_dirname": layout.USAGE_DIRNAME,
-                    "usage_container_dir": layout.USAGE_CONTAINER_DIR,
-                },
-                "hub": {
-                    "port": self.port,
-                    "state_dir": str(self.state),
-                    "concurrent_spawn_limit": 10,
-                    "active_server_limit": 10,
-                },
-                "paths": {"userlist": str(self.userlist), "secrets_dir": str(self.secrets)},
-            }
+        return schema.to_json(
+            schema.HubSettings(
+                public_url=f"https://127.0.0.1:{self.port}",
+                oauth=schema.OAuth(
+                    client_id="camphub-bootstrap-test",
+                    callback_url=f"https://127.0.0.1:{self.port}/hub/oauth_callback",
+                ),
+                notebook=schema.Notebook(
+                    image="camphub/notebook:test",
+                    mem_limit="1G",
+                    mem_guarantee="256M",
+                    cpu_limit=1.0,
+                    cpu_guarantee=0.1,
+                    idle_timeout_seconds=3600,
+                    start_timeout_seconds=300,
+                ),
+                swarm=schema.Swarm(
+                    network=self.network,
+                    placement_constraints=(),
+                    hub_hostname=self.container,
+                    hub_api_port=layout.HUB_API_PORT,
+                ),
+                homes=homes_at(str(self.homes)),
+                hub=schema.Hub(
+                    port=self.port,
+                    state_dir=str(self.state),
+                    concurrent_spawn_limit=10,
+                    active_server_limit=10,
+                ),
+                paths=schema.Paths(userlist=str(self.userlist), secrets_dir=str(self.secrets)),
+            )
         )
 
     def install_secrets(self) -> str:
-        values = {name: secrets.token_hex(24) for name in SECRET_NAMES}
+        values = {name: secrets.token_hex(24) for name in schema.SECRET_NAMES}
         return payload_checker.run_script(
             "install-secrets", "--secrets-dir", str(self.secrets), stdin=json.dumps(values)
         ).stdout

@@ -115,8 +115,9 @@ def test_hub_image_runs_jupyterhub_with_the_baked_in_config(camphub_images):
     )  # fmt: skip
     config = json.loads(inspect.stdout)
     assert config["Cmd"] == ["jupyterhub", "--config", "/srv/jupyterhub/jupyterhub_config.py"]
-    baked = run_ok(camphub_images.hub, "cat", "/srv/jupyterhub/jupyterhub_config.py")
-    assert baked == (HUB_DIR / "jupyterhub_config.py").read_text()
+    for name in ("jupyterhub_config.py", "camphub_settings.py"):
+        baked = run_ok(camphub_images.hub, "cat", f"/srv/jupyterhub/{name}")
+        assert baked == (HUB_DIR / name).read_text()
 
 
 @pytest.mark.live

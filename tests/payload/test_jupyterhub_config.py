@@ -16,60 +16,54 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import camphub_settings as schema
 import pytest
 from waiting import wait_for
 
 from infra import layout
+from infra.hub_settings import homes_at
 
 CONFIG_FILE = layout.PROJECT_DIR / "images" / "hub" / "jupyterhub_config.py"
 PROBE = Path(__file__).with_name("hub_config_probe.py")
 PROBE_IN_CONTAINER = "/tmp/hub_config_probe.py"
-SECRET_NAMES = ("oauth_client_secret", "cookie_secret", "proxy_auth_token", "userlist_sync_token")
 STUDENT = "alice@example.org"
 STUDENT_HOME = "alice-40example-2eorg"  # DockerSpawner's escaped form of STUDENT
 TEACHER = "teacher@example.org"
 HUB_READY_SECONDS = 90
 
-SAMPLE_SETTINGS = {
-    "public_url": "https://camp.example.org",
-    "oauth": {
-        "client_id": "camp-client-id",
-        "callback_url": "https://camp.example.org/hub/oauth_callback",
-        "hosted_domains": [],
-        "authorize_url": None,
-        "token_url": None,
-        "userdata_url": None,
-    },
-    "notebook": {
-        "image": "camphub/notebook:0123abcd",
-        "mem_limit": "2G",
-        "mem_guarantee": "1G",
-        "cpu_limit": 1.5,
-        "cpu_guarantee": 0.25,
-        "idle_timeout_seconds": 3600,
-        "start_timeout_seconds": 600,
-    },
-    "swarm": {
-        "network": layout.OVERLAY_NETWORK,
-        "placement_constraints": ["node.role == worker"],
-        "hub_hostname": layout.HUB_CONTAINER,
-        "hub_api_port": layout.HUB_API_PORT,
-    },
-    "homes": {
-        "host_dir": layout.HOMES_MOUNT_DIR,
-        "snapshots_dirname": layout.SNAPSHOTS_DIRNAME,
-        "snapshots_container_dir": layout.SNAPSHOTS_CONTAINER_DIR,
-        "usage_dirname": layout.USAGE_DIRNAME,
-        "usage_container_dir": layout.USAGE_CONTAINER_DIR,
-    },
-    "hub": {
-        "port": layout.HUB_PORT,
-        "state_dir": layout.HUB_STATE_DIR,
-        "concurrent_spawn_limit": 30,
-        "active_server_limit": 40,
-    },
-    "paths": {"userlist": layout.USERLIST_FILE, "secrets_dir": layout.SECRETS_DIR},
-}
+# Written as the program writes them (optional keys at their defaults), through the schema.
+SAMPLE_SETTINGS = schema.as_dict(
+    schema.HubSettings(
+        public_url="https://camp.example.org",
+        oauth=schema.OAuth(
+            client_id="camp-client-id",
+            callback_url="https://camp.example.org/hub/oauth_callback",
+        ),
+        notebook=schema.Notebook(
+            image="camphub/notebook:0123abcd",
+            mem_limit="2G",
+            mem_guarantee="1G",
+            cpu_limit=1.5,
+            cpu_guarantee=0.25,
+            idle_timeout_seconds=3600,
+            start_timeout_seconds=600,
+        ),
+        swarm=schema.Swarm(
+            network=layout.OVERLAY_NETWORK,
+            placement_constraints=("node.role == worker",),
+            hub_hostname=layout.HUB_CONTAINER,
+            hub_api_port=layout.HUB_API_PORT,
+        ),
+        homes=homes_at(layout.HOMES_MOUNT_DIR),
+        hub=schema.Hub(
+            port=layout.HUB_PORT,
+            state_dir=layout.HUB_STATE_DIR,
+            concurrent_spawn_limit=30,
+            active_server_limit=40,
+        ),
+        paths=schema.Paths(userlist=layout.USERLIST_FILE, secrets_dir=layout.SECRETS_DIR),
+    )
+)
 
 
 @dataclass
@@ -111,7 +105,7 @@ def make_hub_inputs(root: Path) -> HubInputs:
     for directory in (inputs.etc_dir / "secrets", inputs.homes_dir, inputs.state_dir):
         directory.mkdir(parents=True)
     inputs.etc_dir.joinpath("secrets").chmod(0o700)
-    for name in SECRET_NAMES:
+    for name in schema.SECRET_NAMES:
         inputs.secret(name).write_text(secrets.token_hex(32) + "\n")
         inputs.secret(name).chmod(0o600)
     class_list = {"users": [{"name": STUDENT, "admin": False}, {"name": TEACHER, "admin": True}]}

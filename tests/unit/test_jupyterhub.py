@@ -2,7 +2,9 @@
 
 import json
 
-from infra.hub_settings import SECRET_NAMES, SPAWN_HTTP_TIMEOUT_SECONDS
+from camphub_settings import SECRET_NAMES
+
+from infra.hub_settings import SPAWN_HTTP_TIMEOUT_SECONDS
 
 
 def test_secrets_reach_the_hub_as_one_secret_json_on_stdin(deployment):

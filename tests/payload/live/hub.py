@@ -11,13 +11,15 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import camphub_settings as schema
+
 from infra import layout
+from infra.hub_settings import homes_at
 from infra.layout import PROJECT_DIR
 from infra.userlist import escaped_username
 
 SCRIPTS_DIR = PROJECT_DIR / "scripts"
 HUB_API_PORT = 8081
-SECRET_NAMES = ("oauth_client_secret", "cookie_secret", "proxy_auth_token", "userlist_sync_token")
 HUB_READY_TIMEOUT_SECONDS = 180
 
 
@@ -82,47 +84,41 @@ def hub_settings(
     idle_timeout_seconds: int,
 ) -> dict:
     """The settings JSON that bootstrap writes, for a one-node swarm on this machine."""
-    return {
-        "public_url": public_url,
-        "oauth": {
-            "client_id": "camphub-live-test",
-            "callback_url": f"{public_url}/hub/oauth_callback",
-            "hosted_domains": [],
-            "authorize_url": provider.authorize_url,
-            "token_url": provider.token_url,
-            "userdata_url": provider.userdata_url,
-        },
-        "notebook": {
-            "image": notebook_image,
-            "mem_limit": "1G",
-            "mem_guarantee": "256M",
-            "cpu_limit": 1.0,
-            "cpu_guarantee": 0.1,
-            "idle_timeout_seconds": idle_timeout_seconds,
-            "start_timeout_seconds": 300,
-        },
-        "swarm": {
-            "network": placement.network,
+    settings = schema.HubSettings(
+        public_url=public_url,
+        oauth=schema.OAuth(
+            client_id="camphub-live-test",
+            callback_url=f"{public_url}/hub/oauth_callback",
+            authorize_url=provider.authorize_url,
+            token_url=provider.token_url,
+            userdata_url=provider.userdata_url,
+        ),
+        notebook=schema.Notebook(
+            image=notebook_image,
+            mem_limit="1G",
+            mem_guarantee="256M",
+            cpu_limit=1.0,
+            cpu_guarantee=0.1,
+            idle_timeout_seconds=idle_timeout_seconds,
+            start_timeout_seconds=300,
+        ),
+        swarm=schema.Swarm(
+            network=placement.network,
             # One node: the workers' placement constraint would leave nowhere to run.
-            "placement_constraints": [],
-            "hub_hostname": placement.container,
-            "hub_api_port": HUB_API_PORT,
-        },
-        "homes": {
-            "host_dir": str(files.homes_dir),
-            "snapshots_dirname": layout.SNAPSHOTS_DIRNAME,
-            "snapshots_container_dir": layout.SNAPSHOTS_CONTAINER_DIR,
-            "usage_dirname": layout.USAGE_DIRNAME,
-            "usage_container_dir": layout.USAGE_CONTAINER_DIR,
-        },
-        "hub": {
-            "port": placement.port,
-            "state_dir": str(files.state_dir),
-            "concurrent_spawn_limit": 30,
-            "active_server_limit": 0,
-        },
-        "paths": {"userlist": str(files.userlist_file), "secrets_dir": str(files.secrets_dir)},
-    }
+            placement_constraints=(),
+            hub_hostname=placement.container,
+            hub_api_port=HUB_API_PORT,
+        ),
+        homes=homes_at(str(files.homes_dir)),
+        hub=schema.Hub(
+            port=placement.port,
+            state_dir=str(files.state_dir),
+            concurrent_spawn_limit=30,
+            active_server_limit=0,
+        ),
+        paths=schema.Paths(userlist=str(files.userlist_file), secrets_dir=str(files.secrets_dir)),
+    )
+    return schema.as_dict(settings)
 
 
 def make_home(files: HubFiles, name: str) -> None:
@@ -143,7 +139,7 @@ def prepare(files: HubFiles, class_list: ClassList) -> None:
     for name in (*class_list.students, *class_list.admins):
         make_home(files, name)
     files.userlist_file.write_text(json.dumps(class_list.as_json()))
-    values = {name: secrets.token_hex(32) for name in SECRET_NAMES}
+    values = {name: secrets.token_hex(32) for name in schema.SECRET_NAMES}
     _run_script(
         "install-secrets", "--secrets-dir", str(files.secrets_dir), stdin=json.dumps(values)
     )

@@ -9,31 +9,21 @@ privileges and no Docker socket. Named to run before the live hub module, whose 
 restarts the hub with a short idle timeout.
 """
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import swarm
+from camphub_settings import DEFAULT_PIDS_LIMIT
 from jupyter_api import HubClient, user_path
 
 from infra import layout
-from infra.layout import PROJECT_DIR
 
 pytestmark = pytest.mark.live
 
 PROBE_SOURCE = (Path(__file__).parents[1] / "wall" / "probe.py").read_text()
 SINGLE_USER_PORT = 8888  # DockerSpawner's port for the server in each container
 LISTEN = "0A"  # TCP state in /proc/net/tcp
-HUB_CONFIG_FILE = PROJECT_DIR / "images" / "hub" / "jupyterhub_config.py"
-
-
-def hub_config():
-    """jupyterhub_config.py as a module, for its defaults (importing it configures nothing)."""
-    spec = importlib.util.spec_from_file_location("camphub_hub_config", HUB_CONFIG_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def client(live_hub, person) -> HubClient:
@@ -136,7 +126,7 @@ answer = {
 
 
 def test_a_students_container_holds_a_limited_number_of_processes(live_hub, student):
-    expected = live_hub.settings["notebook"].get("pids_limit", hub_config().DEFAULT_PIDS_LIMIT)
+    expected = live_hub.settings["notebook"].get("pids_limit", DEFAULT_PIDS_LIMIT)
     assert expected > 0
     (service,) = swarm.user_services(live_hub.placement.network, student.email)
     assert service["Spec"]["TaskTemplate"]["Resources"]["Limits"].get("Pids") == expected
