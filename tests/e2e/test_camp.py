@@ -80,13 +80,14 @@ def test_adding_a_student_replaces_nothing_and_keeps_the_hub_running(camp):
 
 def test_removed_student_loses_access_and_keeps_their_home(camp):
     student = "alan@camp.example.org"
-    home = f"{layout.HOMES_MOUNT_DIR}/{escaped(student)}"
-    camp.run(f"sudo mkdir -p '{home}' && echo work | sudo tee '{home}/notes.txt' >/dev/null")
+    # On the NFS server, where the homes are: the hub's root is squashed on its mount, as on AWS.
+    home, nfs = f"{layout.NFS_EXPORT_DIR}/{escaped(student)}", camp.outputs["nfsPrivateIp"]
+    camp.run(f"echo work | sudo tee '{home}/notes.txt' >/dev/null", host=nfs)
     lines = camp.userlist.read_text().splitlines()
     camp.userlist.write_text("\n".join(line for line in lines if student not in line) + "\n")
     camp.up(workers=2)
     assert student not in camp.usernames()
-    assert camp.run(f"sudo cat '{home}/notes.txt'") == "work"
+    assert camp.run(f"sudo cat '{home}/notes.txt'", host=nfs) == "work"
 
 
 def test_killed_worker_is_reported_down_and_its_server_moves_with_its_files(camp, tmp_path):

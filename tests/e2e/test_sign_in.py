@@ -7,6 +7,7 @@ server restart; a student added during the week signs in while those already wor
 kernels; a student removed from the class list is refused and their home stays.
 """
 
+import re
 import secrets
 import ssl
 import time
@@ -18,11 +19,14 @@ import pytest
 import student_browser
 from e2e_support import escaped
 from jupyter_api import HubClient
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from infra import layout
+from infra.config import DEFAULTS
 
 pytestmark = pytest.mark.live
+
+HOME_LIMIT_GIB = DEFAULTS["nfs"]["homeQuotaGb"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,10 @@ def sign_in(browser, hub_url, ca_file):
 def test_student_signs_in_runs_a_cell_and_keeps_files_across_a_server_restart(sign_in, people):
     mary = sign_in(people.writer)
     assert student_browser.run_first_cell(mary.page, "print(6 * 7)").strip() == "42"
+    # Her space against her home's limit and her memory against its limit, in the status bar
+    # (the NFS server publishes her home's usage every minute).
+    limits = re.compile(rf"Disk: \d+\.\d\d / {HOME_LIMIT_GIB:.2f} GB.*Mem: [\d.]+ / [\d.]+ MB")
+    expect(mary.page.locator("#jp-main-statusbar")).to_contain_text(limits, timeout=120_000)
     content = f"written by {mary.email} at {time.time()}"
     _write_file(mary, "persist.txt", content)
 
@@ -141,8 +149,10 @@ def test_student_removed_from_the_class_list_is_refused_and_keeps_their_home(
     page, callback = student_browser.sign_in(context, hub_url, dorothy.email)
     assert callback.status == 403, f"{dorothy.email} got {callback.status} at the callback"
     assert "403" in page.locator("h1").first.inner_text()
-    home = f"{layout.HOMES_MOUNT_DIR}/{escaped(dorothy.email)}"
-    assert camp.run(f"sudo cat '{home}/notes.txt'") == "my project"
+    # Read where the homes live: on the hub, root is squashed on the NFS mount, as on AWS.
+    home = f"{layout.NFS_EXPORT_DIR}/{escaped(dorothy.email)}"
+    nfs = camp.outputs["nfsPrivateIp"]
+    assert camp.run(f"sudo cat '{home}/notes.txt'", host=nfs) == "my project"
 
 
 def _write_file(student: SignedIn, name: str, content: str) -> None:
