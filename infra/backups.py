@@ -17,6 +17,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.config import CampConfig
+from infra.region import current_region
 
 # camphub runs in AWS's commercial partition (the Debian AMIs it uses are published there).
 PARTITION = "aws"
@@ -109,7 +110,7 @@ def back_up_daily(
         opts=pulumi.ResourceOptions(parent=parent),
     )
     identity = aws.get_caller_identity_output()
-    region = aws.get_region_output().apply(lambda r: r.region or r.name)
+    region = current_region()
     document = pulumi.Output.all(region, identity.account_id, volume.id, tag_value).apply(
         lambda v: json.dumps(backup_policy(*v))
     )
