@@ -19,7 +19,7 @@ from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.materials import materials_version, publish_course_files
 from infra.network import Network
 from infra.payload import SCRIPTS, materials_payload
-from infra.remote import Machine, Step, run_step, script_line
+from infra.remote import Step, StepTarget, run_step, script_line
 
 # Where the volume is attached; Nitro instances show it as an NVMe device named by the volume
 # id, which the export script finds by that id.
@@ -50,7 +50,7 @@ class NfsServerArgs:
 class NfsServer(pulumi.ComponentResource):
     share: HomesShare
     private_ip: pulumi.Output[str]
-    machine: Machine
+    machine: StepTarget
     role: aws.iam.Role  # holds no permission until infra/archive.py grants the archive's
     homes_attachment: aws.ec2.VolumeAttachment
     course_files: pulumi.Resource  # materials (and shared data directory) on the homes volume

@@ -22,8 +22,9 @@ SSH_DIAL_TIMEOUT_SECONDS = 10
 
 
 @dataclass(frozen=True)
-class Machine:
-    """How to reach a machine, and the step after which it is ready for bootstrap scripts."""
+class StepTarget:
+    """A machine as its bootstrap steps see it: the prefix of their resource names, how to reach
+    it over SSH, and what must exist before a step runs there (made by infra.machine.bring_up)."""
 
     name: str
     connection: command.remote.ConnectionArgs
@@ -85,7 +86,7 @@ class Step:
     secret_output: bool = False
 
 
-def run_step(machine: Machine, step: Step, parent: pulumi.Resource) -> command.remote.Command:
+def run_step(machine: StepTarget, step: Step, parent: pulumi.Resource) -> command.remote.Command:
     """Declares `step` on `machine`; it waits for the machine to be ready."""
     return command.remote.Command(
         f"{machine.name}-{step.name}",
