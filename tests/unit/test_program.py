@@ -153,3 +153,10 @@ def test_the_weekly_cost_is_estimated_per_student(deployment):
     assert estimate["totalUsd"] == round(instances + ebs + addresses, 2)
     assert estimate["perStudentUsd"] == round(estimate["totalUsd"] / 3, 2)
     assert estimate["notPriced"] == []
+    assert set(estimate["linesUsd"]) == {
+        "hub instances",
+        "worker instances",
+        "nfs instances",
+        "EBS volumes",
+        "public IPv4 addresses",
+    }
