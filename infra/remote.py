@@ -2,8 +2,10 @@
 
 Every step is a script under scripts/, delivered to the machine and run as root. Arguments are
 never secret; secrets travel on stdin and outputs that could hold one are marked secret and kept
-out of the logs. Each step reruns in place when its inputs change (never replaced, so a step's
-delete action runs only when the step itself goes away).
+out of the logs. A step reruns in place when its command or stdin changes (its update is its
+create); a change to one of its triggers replaces it instead, which runs the create again and then
+the old step's delete action. So a step with a delete action has no triggers, and that action runs
+only when the step itself goes away.
 """
 
 import shlex
@@ -92,7 +94,7 @@ def run_step(machine: StepTarget, step: Step, parent: pulumi.Resource) -> comman
         f"{machine.name}-{step.name}",
         connection=machine.connection,
         create=step.create,
-        # Rerun in place when anything changes: replacement would run the delete action.
+        # Rerun in place when the command or stdin changes; only a trigger replaces the step.
         update=step.create,
         delete=step.delete,
         stdin=step.stdin,
