@@ -18,7 +18,6 @@ beside it.
 import argparse
 import re
 import sys
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,9 +157,6 @@ def program_graph(stack: str, measured: dict[str, float]) -> dict[str, Node]:
     resources inside them."""
     sys.path.insert(0, str(PROJECT_DIR / "tests" / "unit"))
     from program import deploy, stack_config
-
-    # The AWS provider's own deprecation notices, about arguments the program does not set.
-    warnings.filterwarnings("ignore", category=UserWarning)
 
     values = {
         key.split(":", 1)[1]: value

@@ -1,4 +1,4 @@
-"""The homes benchmark (issue 15): limits and snapshots on a btrfs volume, on this machine.
+"""The homes benchmark: limits and snapshots on a btrfs volume, on this machine.
 
     sudo .venv/bin/python -m bench.homes [--homes 200] [--mb-per-home 50]
 

@@ -20,6 +20,7 @@ from infra import layout
 from infra.backups import PARTITION, snapshot_volume_statement
 from infra.config import CampConfig
 from infra.nfs import NfsServer
+from infra.region import current_region
 from infra.remote import Step, run_step, script_line
 
 # The longest a presigned link made with an IAM user's keys may last (SigV4: 7 days).
@@ -158,7 +159,7 @@ class HomesArchive(pulumi.ComponentResource):
                     "--volume-id",
                     nfs.homes_volume.id,
                     "--region",
-                    _region(),
+                    current_region(),
                 ),
                 depends_on=[*exported, prepared, *after],
             ),
@@ -205,7 +206,7 @@ class HomesArchive(pulumi.ComponentResource):
     def _grant_nfs_server(self, nfs: NfsServer) -> aws.iam.RolePolicy:
         identity = aws.get_caller_identity_output()
         document = pulumi.Output.all(
-            self.bucket.id, _region(), identity.account_id, nfs.homes_volume.id
+            self.bucket.id, current_region(), identity.account_id, nfs.homes_volume.id
         ).apply(lambda v: json.dumps(archive_policy(v[0], self.prefix, v[1], v[2], v[3])))
         return aws.iam.RolePolicy(
             f"{self._name}-nfs-server",
@@ -213,7 +214,3 @@ class HomesArchive(pulumi.ComponentResource):
             policy=document,
             opts=pulumi.ResourceOptions(parent=self),
         )
-
-
-def _region() -> pulumi.Output[str]:
-    return aws.get_region_output().apply(lambda r: r.region or r.name)

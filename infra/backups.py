@@ -17,6 +17,8 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.config import CampConfig
+from infra.iam import trust_policy
+from infra.region import current_region
 
 # camphub runs in AWS's commercial partition (the Debian AMIs it uses are published there).
 PARTITION = "aws"
@@ -24,17 +26,6 @@ BACKUP_TAG = "camphub:homes-backup"
 # When DLM starts the day's snapshot (UTC; it starts within the hour after): night in Europe,
 # evening in the Americas, so the day's work is in it.
 BACKUP_TIME = "03:00"
-
-DLM_TRUST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "dlm.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
 
 
 def homes_backup_tags(name: str, stack: str, parent: pulumi.Resource) -> dict:
@@ -105,11 +96,11 @@ def back_up_daily(
     tag_value = volume.tags.apply(lambda tags: (tags or {})[BACKUP_TAG])
     role = aws.iam.Role(
         f"{name}-backup-role",
-        assume_role_policy=json.dumps(DLM_TRUST_POLICY),
+        assume_role_policy=trust_policy("dlm.amazonaws.com"),
         opts=pulumi.ResourceOptions(parent=parent),
     )
     identity = aws.get_caller_identity_output()
-    region = aws.get_region_output().apply(lambda r: r.region or r.name)
+    region = current_region()
     document = pulumi.Output.all(region, identity.account_id, volume.id, tag_value).apply(
         lambda v: json.dumps(backup_policy(*v))
     )

@@ -349,12 +349,19 @@ def _ssh_allowed_cidrs(value: Any, problems: _Problems) -> tuple[str, ...]:
             "`pulumi config set --path 'camphub:sshAllowedCidrs[0]' 203.0.113.7/32`.",
         )
         return ()
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        problems.add(key, "expected a list of CIDR blocks such as 203.0.113.7/32.")
-        return ()
+    value = _listed(key, value, "CIDR blocks such as 203.0.113.7/32", problems)
     return tuple(c for i, c in enumerate(value) if _check_cidr(f"{key}[{i}]", c, problems))
+
+
+def _listed(key: str, value: Any, expected: str, problems: _Problems) -> list:
+    """`value` as a list, one string standing for a list of itself; anything else is reported
+    ("expected a list of <expected>.") and read as no items."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        problems.add(key, f"expected a list of {expected}.")
+        return []
+    return value
 
 
 def _check_cidr(key: str, text: Any, problems: _Problems) -> bool:
@@ -381,11 +388,7 @@ def _google_hosted_domains(reader: Any, problems: _Problems) -> tuple[str, ...]:
     value = reader.value(key)
     if value is None:
         return ()
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        problems.add(key, "expected a list of domains such as school.org.")
-        return ()
+    value = _listed(key, value, "domains such as school.org", problems)
     domains = []
     for index, domain in enumerate(value):
         name = str(domain).lower()

@@ -66,21 +66,22 @@ def weekly_cost(config: CampConfig, region: str) -> WeeklyCost:
     students = len(config.class_list.members)
     if table is None:
         return WeeklyCost(region, None, {}, (f"every part: no price table for {region}",), students)
+    # Per role (as infra.machine names them): how many machines, of which instance type.
     machines = {
-        "hub": (1, config.hub.instance_type, ROOT_VOLUME_GB["hub"]),
-        "workers": (config.workers.count, config.workers.instance_type, ROOT_VOLUME_GB["worker"]),
-        "nfs": (1, config.nfs.instance_type, ROOT_VOLUME_GB["nfs"]),
+        "hub": (1, config.hub.instance_type),
+        "worker": (config.workers.count, config.workers.instance_type),
+        "nfs": (1, config.nfs.instance_type),
     }
     lines: dict[str, float] = {}
     unpriced = []
     volume_gb = config.nfs.volume_size_gb
-    for role, (count, instance_type, root_gb) in machines.items():
+    for role, (count, instance_type) in machines.items():
         hourly = table["instance_hour"].get(instance_type)
         if hourly is None:
             unpriced.append(f"{role} instances ({instance_type})")
         else:
             lines[f"{role} instances"] = count * hourly * HOURS_PER_WEEK
-        volume_gb += count * root_gb
+        volume_gb += count * ROOT_VOLUME_GB[role]
     lines["EBS volumes"] = volume_gb * table["gp3_gb_month"] * HOURS_PER_WEEK / HOURS_PER_MONTH
     # The hub's Elastic IP, and the address the default subnet gives each other machine for its
     # way out (packages, images); their security groups take nothing in from the internet.

@@ -14,7 +14,7 @@ import pulumi
 
 from infra import layout
 from infra.config import CampConfig
-from infra.remote import Machine, Step, run_step, script_line
+from infra.remote import Step, StepTarget, run_step, script_line
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def homes_list(config: CampConfig) -> str:
 
 
 def make_homes(
-    machine: Machine,
+    machine: StepTarget,
     config: CampConfig,
     materials_version: str,
     after: pulumi.Resource,
@@ -68,7 +68,7 @@ def make_homes(
 
 
 def schedule_snapshots(
-    machine: Machine, config: CampConfig, after: pulumi.Resource, parent: pulumi.Resource
+    machine: StepTarget, config: CampConfig, after: pulumi.Resource, parent: pulumi.Resource
 ) -> pulumi.Resource:
     """The NFS server's timers: every home snapshotted read-only, its usage published."""
     nfs = config.nfs
@@ -114,7 +114,7 @@ def _home_locations() -> list[str]:
     ]
 
 
-def mount_homes(machine: Machine, share: HomesShare, parent: pulumi.Resource) -> pulumi.Resource:
+def mount_homes(machine: StepTarget, share: HomesShare, parent: pulumi.Resource) -> pulumi.Resource:
     return run_step(
         machine,
         Step(

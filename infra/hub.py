@@ -14,7 +14,7 @@ from infra.config import CampConfig
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.network import Network
 from infra.payload import HUB_IMAGE, NGINX, SCRIPTS
-from infra.remote import Machine, Step, run_step, script_line
+from infra.remote import Step, StepTarget, run_step, script_line
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class HubArgs:
 
 
 class Hub(pulumi.ComponentResource):
-    machine: Machine
+    machine: StepTarget
     public_ip: pulumi.Output[str]
     private_ip: pulumi.Output[str]
     url: pulumi.Output[str]

@@ -14,7 +14,7 @@ import pulumi_command as command
 
 from infra.network import Network
 from infra.payload import SCRIPTS, PayloadTree
-from infra.remote import Machine, ssh_connection
+from infra.remote import StepTarget, ssh_connection
 from infra.userdata import render_user_data
 
 DEBIAN_OWNER = "136693071363"
@@ -92,9 +92,9 @@ def bring_up(
     parent: pulumi.Resource,
     payload: Sequence[PayloadTree] = (SCRIPTS,),
     jump_host: pulumi.Input[str] | None = None,
-) -> Machine:
+) -> StepTarget:
     """Waits for cloud-init on `instance` (reached at `host` once `after` exist), then delivers
-    `payload`; returns the machine, ready for bootstrap steps."""
+    `payload`; returns where its bootstrap steps run."""
     connection = ssh_connection(host, private_key, jump_host)
     booted = command.remote.Command(
         f"{name}-cloud-init",
@@ -114,4 +114,4 @@ def bring_up(
         )
         for tree in payload
     ]
-    return Machine(name=name, connection=connection, ready=[booted, *deliveries])
+    return StepTarget(name=name, connection=connection, ready=[booted, *deliveries])

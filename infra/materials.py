@@ -14,11 +14,11 @@ import pulumi
 from infra import layout
 from infra.config import CampConfig, MaterialsRepo
 from infra.payload import materials_payload
-from infra.remote import Machine, Step, run_step, script_line
+from infra.remote import Step, StepTarget, run_step, script_line
 
 
 def publish_course_files(
-    machine: Machine, config: CampConfig, after: pulumi.Resource, parent: pulumi.Resource
+    machine: StepTarget, config: CampConfig, after: pulumi.Resource, parent: pulumi.Resource
 ) -> pulumi.Resource:
     """Mirrors the materials (and creates the shared data directory) once the homes are exported.
 
@@ -64,7 +64,7 @@ def materials_version(config: CampConfig) -> str:
 
 
 def _fetch_repo(
-    machine: Machine, repo: MaterialsRepo, after: pulumi.Resource, parent: pulumi.Resource
+    machine: StepTarget, repo: MaterialsRepo, after: pulumi.Resource, parent: pulumi.Resource
 ) -> pulumi.Resource:
     return run_step(
         machine,

@@ -4,7 +4,6 @@ The homes volume outlives everything else: Pulumi never deletes it (not on `dest
 replaced server), and the export step formats it only when it has no filesystem yet.
 """
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,27 +14,16 @@ from infra import layout
 from infra.backups import back_up_daily, homes_backup_tags
 from infra.config import CampConfig
 from infra.homes import HomesShare, make_homes, schedule_snapshots, warn_about
+from infra.iam import trust_policy
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.materials import materials_version, publish_course_files
 from infra.network import Network
 from infra.payload import SCRIPTS, materials_payload
-from infra.remote import Machine, Step, run_step, script_line
+from infra.remote import Step, StepTarget, run_step, script_line
 
 # Where the volume is attached; Nitro instances show it as an NVMe device named by the volume
 # id, which the export script finds by that id.
 HOMES_DEVICE = "/dev/xvdf"
-
-# Lets EC2 hand the server its role's credentials through the instance metadata service.
-EC2_TRUST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "ec2.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
 
 
 @dataclass(frozen=True)
@@ -50,7 +38,7 @@ class NfsServerArgs:
 class NfsServer(pulumi.ComponentResource):
     share: HomesShare
     private_ip: pulumi.Output[str]
-    machine: Machine
+    machine: StepTarget
     role: aws.iam.Role  # holds no permission until infra/archive.py grants the archive's
     homes_attachment: aws.ec2.VolumeAttachment
     course_files: pulumi.Resource  # materials (and shared data directory) on the homes volume
@@ -62,7 +50,8 @@ class NfsServer(pulumi.ComponentResource):
         network = args.network
         self.role = aws.iam.Role(
             f"{name}-role",
-            assume_role_policy=json.dumps(EC2_TRUST_POLICY),
+            # Lets EC2 hand the server its role's credentials through the metadata service.
+            assume_role_policy=trust_policy("ec2.amazonaws.com"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         profile = aws.iam.InstanceProfile(

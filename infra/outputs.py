@@ -2,7 +2,6 @@
 reach the machines, and what the week costs."""
 
 import pulumi
-import pulumi_aws as aws
 
 from infra import layout
 from infra.archive import HomesArchive
@@ -12,6 +11,7 @@ from infra.hub import Hub
 from infra.hub_settings import OAUTH_CALLBACK_PATH
 from infra.network import Network
 from infra.nfs import NfsServer
+from infra.region import current_region
 from infra.workers import SwarmWorkerPool
 
 KEY_FILE = "camphub.key"
@@ -66,7 +66,7 @@ def export_outputs(
             KEY_FILE,
         ),
     )
-    region = aws.get_region_output().apply(lambda r: r.region or r.name)
     pulumi.export(
-        "weeklyCostEstimate", region.apply(lambda name: weekly_cost(config, name).as_output())
+        "weeklyCostEstimate",
+        current_region().apply(lambda name: weekly_cost(config, name).as_output()),
     )

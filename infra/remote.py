@@ -2,8 +2,10 @@
 
 Every step is a script under scripts/, delivered to the machine and run as root. Arguments are
 never secret; secrets travel on stdin and outputs that could hold one are marked secret and kept
-out of the logs. Each step reruns in place when its inputs change (never replaced, so a step's
-delete action runs only when the step itself goes away).
+out of the logs. A step reruns in place when its command or stdin changes (its update is its
+create); a change to one of its triggers replaces it instead, which runs the create again and then
+the old step's delete action. So a step with a delete action has no triggers, and that action runs
+only when the step itself goes away.
 """
 
 import shlex
@@ -22,8 +24,9 @@ SSH_DIAL_TIMEOUT_SECONDS = 10
 
 
 @dataclass(frozen=True)
-class Machine:
-    """How to reach a machine, and the step after which it is ready for bootstrap scripts."""
+class StepTarget:
+    """A machine as its bootstrap steps see it: the prefix of their resource names, how to reach
+    it over SSH, and what must exist before a step runs there (made by infra.machine.bring_up)."""
 
     name: str
     connection: command.remote.ConnectionArgs
@@ -85,13 +88,13 @@ class Step:
     secret_output: bool = False
 
 
-def run_step(machine: Machine, step: Step, parent: pulumi.Resource) -> command.remote.Command:
+def run_step(machine: StepTarget, step: Step, parent: pulumi.Resource) -> command.remote.Command:
     """Declares `step` on `machine`; it waits for the machine to be ready."""
     return command.remote.Command(
         f"{machine.name}-{step.name}",
         connection=machine.connection,
         create=step.create,
-        # Rerun in place when anything changes: replacement would run the delete action.
+        # Rerun in place when the command or stdin changes; only a trigger replaces the step.
         update=step.create,
         delete=step.delete,
         stdin=step.stdin,

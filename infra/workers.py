@@ -17,7 +17,7 @@ from infra.hub import Hub
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.network import Network
 from infra.payload import NOTEBOOK_IMAGE, SCRIPTS, image_tag
-from infra.remote import Machine, Step, run_step, script_line
+from infra.remote import Step, StepTarget, run_step, script_line
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class SwarmWorkerPool(pulumi.ComponentResource):
         membership = self._track_membership(name, joined)
         self.ready.append(membership)
 
-    def _build_notebook_image(self, machine: Machine) -> pulumi.Resource:
+    def _build_notebook_image(self, machine: StepTarget) -> pulumi.Resource:
         return run_step(
             machine,
             Step(
@@ -97,7 +97,7 @@ class SwarmWorkerPool(pulumi.ComponentResource):
             parent=self,
         )
 
-    def _set_student_internet(self, machine: Machine) -> pulumi.Resource:
+    def _set_student_internet(self, machine: StepTarget) -> pulumi.Resource:
         """Opens or closes the internet to students' servers (closed: exam mode)."""
         switch = "on" if self._args.config.notebook.internet else "off"
         return run_step(
@@ -110,7 +110,7 @@ class SwarmWorkerPool(pulumi.ComponentResource):
         )
 
     def _join_swarm(
-        self, machine: Machine, instance, after: list[pulumi.Resource]
+        self, machine: StepTarget, instance, after: list[pulumi.Resource]
     ) -> pulumi.Resource:
         hub = self._args.hub
         return run_step(

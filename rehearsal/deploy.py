@@ -2,7 +2,7 @@
 
     python -m rehearsal.deploy PLAN.json
 
-PLAN.json (written by rehearsal.cli) names the program directory, stack, configuration, the
+PLAN.json (written by rehearsal.run) names the program directory, stack, configuration, the
 local cloud's work directory and instance image. The program runs as `pulumi up` would run it:
 its `__main__.py` with the stack's configuration, every resource created for real by the mocks.
 Afterwards resources of the previous run that the program no longer declares are deleted, last

@@ -1,4 +1,4 @@
-"""End-to-end tests of issue 4 on the local cloud: the real program, the dev stack with two
+"""The camp run and hit with faults on the local cloud: the real program, the dev stack with two
 workers, driven as an organizer would (class list edits and `up` again, SSH to the hub) and hit
 with faults (a worker killed, the hub machine restarted); scaling is test_camp_week.py's.
 

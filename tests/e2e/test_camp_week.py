@@ -1,4 +1,4 @@
-"""End-to-end tests of issue 6 on the local cloud: the camp week as its organizer runs it.
+"""The camp week as its organizer runs it, end to end on the local cloud.
 
 The class list edited and `up` again (promotions and demotions through the hub's API, nothing
 restarted), the course materials updated during the week (a student's edit survives), the worker

@@ -2,9 +2,9 @@
 "Sign in with Google" answered by the rehearsal's Google stand-in (rehearsal/google_stand_in.py)
 while the hub runs the real GoogleOAuthenticator.
 
-Issue 4's flows 1 to 3: a student signs in, works in JupyterLab and keeps their files across a
-server restart; a student added during the week signs in while those already working keep their
-kernels; a student removed from the class list is refused and their home stays.
+A student signs in, works in JupyterLab and keeps their files across a server restart; a student
+added during the week signs in while those already working keep their kernels; a student removed
+from the class list is refused and their home stays.
 """
 
 import re

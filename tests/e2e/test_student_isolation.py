@@ -1,5 +1,5 @@
-"""Issue 7 on the local cloud: what code in a student's kernel can reach, run through the hub as
-the student's browser runs it (nginx at hubUrl, the hub's proxy, the kernel's websocket).
+"""Students kept apart, on the local cloud: what code in a student's kernel can reach, run through
+the hub as the student's browser runs it (nginx at hubUrl, the hub's proxy, the kernel's websocket).
 
 Every machine of the camp is probed at its private address on the ports it serves or could
 serve (TCP; the swarm's UDP ports by counting what arrives), with the metadata service, the

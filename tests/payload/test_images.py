@@ -54,6 +54,15 @@ def run_ok(image: str, *command: str, **options) -> str:
     return result.stdout
 
 
+def image_config(image: str) -> dict:
+    """The image's Config (Cmd, Entrypoint, User, ...) as `docker image inspect` reports it."""
+    inspect = subprocess.run(
+        ["docker", "image", "inspect", "--format={{json .Config}}", image],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(inspect.stdout)
+
+
 @pytest.mark.parametrize("image_dir", [HUB_DIR, NOTEBOOK_DIR], ids=["hub", "notebook"])
 def test_every_python_package_is_pinned_exactly(image_dir):
     lines = requirement_lines(image_dir / "requirements.txt")
@@ -109,11 +118,7 @@ def test_hub_image_holds_the_pinned_versions(camphub_images):
 
 @pytest.mark.live
 def test_hub_image_runs_jupyterhub_with_the_baked_in_config(camphub_images):
-    inspect = subprocess.run(
-        ["docker", "image", "inspect", "--format={{json .Config}}", camphub_images.hub],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    config = json.loads(inspect.stdout)
+    config = image_config(camphub_images.hub)
     assert config["Cmd"] == ["jupyterhub", "--config", "/srv/jupyterhub/jupyterhub_config.py"]
     for name in ("jupyterhub_config.py", "camphub_settings.py"):
         baked = run_ok(camphub_images.hub, "cat", f"/srv/jupyterhub/{name}")
@@ -122,11 +127,7 @@ def test_hub_image_runs_jupyterhub_with_the_baked_in_config(camphub_images):
 
 @pytest.mark.live
 def test_notebook_image_runs_jovyan_under_tini(camphub_images):
-    inspect = subprocess.run(
-        ["docker", "image", "inspect", "--format={{json .Config}}", camphub_images.notebook],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    config = json.loads(inspect.stdout)
+    config = image_config(camphub_images.notebook)
     assert config["Entrypoint"][0] == "/usr/bin/tini"
     assert config["Cmd"] == ["jupyterhub-singleuser"]
     identity = run_ok(camphub_images.notebook, "sh", "-c", 'id -u; id -g; echo "$HOME"; pwd')

@@ -38,7 +38,7 @@ INVOKES = {
     },
     "aws:index/getAvailabilityZones:getAvailabilityZones": {"names": ["us-east-1a", "us-east-1b"]},
     "aws:route53/getZone:getZone": {"zoneId": "Z0123456789ABCDEFGHIJ", "name": "camp.example.org"},
-    "aws:index/getRegion:getRegion": {"name": "us-east-1"},
+    "aws:index/getRegion:getRegion": {"region": "us-east-1"},
     "aws:index/getCallerIdentity:getCallerIdentity": {"accountId": "123456789012"},
 }
 

@@ -92,6 +92,14 @@ def test_steps_rerun_in_place_rather_than_being_replaced(deployment):
         assert command.inputs["update"] == command.inputs["create"], command.name
 
 
+def test_a_step_with_a_delete_action_has_no_triggers(deployment):
+    # A changed trigger replaces the step, and replacing it runs the old step's delete action.
+    with_delete = [c for c in deployment.of_type(COMMAND) if c.inputs.get("delete")]
+    assert {c.name for c in with_delete} >= {"hub-workers-0-membership", "nfs-archive-homes"}
+    for command in with_delete:
+        assert not command.inputs.get("triggers"), command.name
+
+
 def test_a_worker_joins_only_once_it_can_serve_students(deployment):
     for index in (0, 1):
         join = deployment.named(f"workers-{index}-swarm-join")

@@ -1,5 +1,7 @@
 """The whole program, once per stack file in the repository, and what it gives the organizer."""
 
+import logging
+import warnings
 from pathlib import Path
 
 import pytest
@@ -110,6 +112,35 @@ def test_the_program_runs_under_mocks_that_compute_nothing(base_config):
     assert deployment.outputs["hubUrl"].startswith("https://")
 
 
+def test_the_program_calls_nothing_deprecated(base_config):
+    # A first run imports the providers' modules, which warn about their own deprecated
+    # resources at import whether or not the program uses them; the second run is the program's.
+    deploy(base_config)
+    with warnings.catch_warnings(record=True) as caught, _EngineLog() as logged:
+        warnings.simplefilter("always")
+        deploy(base_config)
+    said = [str(w.message) for w in caught] + logged
+    assert [m for m in said if "deprecat" in m.lower()] == []
+
+
+class _EngineLog(logging.Handler):
+    """What the program logs to the engine (`pulumi.warn`; under the mocks, the root logger)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def __enter__(self) -> list[str]:
+        logging.getLogger().addHandler(self)
+        return self.messages
+
+    def __exit__(self, *exc) -> None:
+        logging.getLogger().removeHandler(self)
+
+
 def test_the_weekly_cost_is_estimated_per_student(deployment):
     estimate = deployment.outputs["weeklyCostEstimate"]
     assert estimate["region"] == "us-east-1"
@@ -122,3 +153,10 @@ def test_the_weekly_cost_is_estimated_per_student(deployment):
     assert estimate["totalUsd"] == round(instances + ebs + addresses, 2)
     assert estimate["perStudentUsd"] == round(estimate["totalUsd"] / 3, 2)
     assert estimate["notPriced"] == []
+    assert set(estimate["linesUsd"]) == {
+        "hub instances",
+        "worker instances",
+        "nfs instances",
+        "EBS volumes",
+        "public IPv4 addresses",
+    }

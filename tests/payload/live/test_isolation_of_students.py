@@ -1,5 +1,5 @@
-"""Issue 7 on the live hub: what code in a student's kernel, run through the hub as a student
-runs it, can and cannot reach of the hub and of a classmate's server, and what it runs as.
+"""Students kept apart, on the live hub: what code in a student's kernel, run through the hub as a
+student runs it, can and cannot reach of the hub and of a classmate's server, and what it runs as.
 
 The host firewall (camphub-wall) is not loaded on this shared engine; tests/payload/
 test_student_wall.py proves it on a machine of its own. What is checked here holds without it:

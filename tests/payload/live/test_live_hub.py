@@ -1,5 +1,6 @@
-"""The live hub of issue 3: the real images, config, bootstrap scripts and nginx site, driven
-in Chromium and over the hub and Jupyter APIs as students and the teacher use them.
+"""The hub as students and the teacher meet it, on this machine: the real images, config, bootstrap
+scripts and nginx site, driven in Chromium and over the hub and Jupyter APIs as students and the
+teacher use them.
 
 What runs (conftest.py): a one-node swarm on the local engine, an attachable overlay, the hub
 container started by scripts/start-hub after scripts/install-secrets, Debian's nginx with the

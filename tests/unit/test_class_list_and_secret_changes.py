@@ -1,4 +1,5 @@
-"""User-data is static per role: the class list and the secrets never reach it."""
+"""What a changed class list or secret touches: no instance's user-data (it is static per role),
+and of the steps only those that make homes and sync the hub's users."""
 
 from program import deploy
 

@@ -1,4 +1,5 @@
-"""The user-data renderer: merge rules, file contents, layout values, determinism, size."""
+"""The user-data renderer (infra/userdata.py, from cloud-init/): merge rules, file contents,
+layout values, determinism, size."""
 
 import base64
 import gzip
