@@ -26,7 +26,8 @@ SUBSTITUTIONS = (
     Substitution(
         production="an encrypted EBS data volume attached to the NFS server",
         rehearsal="a sparse file on the host behind a loop device, its node created in the "
-        "instance under the attachment's device name",
+        "instance under the attachment's device name; at boot the same unit mounts fstab's "
+        "entry for it (systemd skips fstab's block devices in a container)",
         piece="rehearsal/cloud.py (attach_volume), rehearsal-attached-volumes.service",
     ),
     Substitution(

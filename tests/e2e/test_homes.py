@@ -7,6 +7,7 @@ server's contents API, through nginx and the hub. Shares the session's rehearsed
 """
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -232,10 +233,15 @@ def test_after_the_nfs_server_restarts_kernels_saves_limits_and_snapshots_all_st
     assert save_notebook(classmate, CLASSMATE, "after-restart.ipynb") in (200, 201)
     over = in_kernel(filler, FILLER, FILL.format(path="runaway.bin", limit=2 * GIB))
     assert over["error"] == "EDQUOT", over
+    # The server mounted its homes volume again at boot, from fstab, and its timers work on it.
+    fstype = nfs_run(camp, f"findmnt -n -o FSTYPE {layout.NFS_EXPORT_DIR}").strip()
+    assert fstype == "btrfs"
     now = nfs_run(camp, "date -u +%Y-%m-%d_%H-%M").strip()
     take_snapshots(camp)
     assert now in snapshot_names(classmate, CLASSMATE)
     nfs_run(camp, f"sudo systemctl start {USAGE_UNIT}")
+    report = nfs_run(camp, f"journalctl -u {USAGE_UNIT} -n 1 -o cat --no-pager")
+    assert re.search(r"usage of [1-9]\d* homes written", report), report
     usage = in_kernel(
         classmate,
         CLASSMATE,
