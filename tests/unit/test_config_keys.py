@@ -1,14 +1,17 @@
 """The table of settings is the one list of keys: README.md's Settings table shows exactly its
-keys and defaults, and each key names a check that exists."""
+keys and defaults, each key names a check that exists, and no stack file restates a default."""
 
 import re
+from pathlib import Path
 
 import pytest
+from program import stack_config
 
 import infra.config
-from infra.config_keys import SETTINGS
+from infra.config_keys import DEFAULTS, SETTINGS
 from infra.layout import PROJECT_DIR
 
+STACK_FILES = sorted(PROJECT_DIR.glob("Pulumi.*.yaml"))
 _ROW = re.compile(r"^\| (`[^|]+`) \| ([^|]+) \|")
 
 
@@ -51,3 +54,34 @@ def test_a_setting_missing_from_the_readme_is_noticed():
 def test_each_setting_names_the_check_that_words_its_error(setting):
     assert callable(getattr(infra.config, setting.check))
     assert (setting.bounds is not None) == (setting.kind in ("whole number", "number"))
+
+
+def _restated_defaults(config: dict) -> list[str]:
+    restated = []
+    for full, value in config.items():
+        key = full.removeprefix("camphub:")
+        if full == key or key not in DEFAULTS:
+            continue
+        if isinstance(value, dict):
+            restated += [f"{key}.{m}" for m, v in value.items() if _same(v, DEFAULTS[key].get(m))]
+        elif _same(value, DEFAULTS[key]):
+            restated.append(key)
+    return restated
+
+
+def _same(value, default) -> bool:
+    """Equal as the program reads it, also when `pulumi config set` stored it as text."""
+    return value == default or (isinstance(value, str) and value.lower() == str(default).lower())
+
+
+def test_a_restated_default_is_noticed():
+    config = {"camphub:workers": {"count": 3, "instanceType": "t3.xlarge"}, "aws:region": "x"}
+    assert _restated_defaults({**config, "camphub:sharedData": "false"}) == [
+        "workers.instanceType",
+        "sharedData",
+    ]
+
+
+@pytest.mark.parametrize("stack_file", STACK_FILES, ids=lambda p: p.name)
+def test_no_stack_file_restates_a_default(stack_file: Path):
+    assert _restated_defaults(stack_config(stack_file)) == []
