@@ -2,8 +2,8 @@
 
 Every component receives the `CampConfig` built here; none reads Pulumi config itself. Every key,
 its default and the check that words its error are in `infra/config_keys.py`; a stack file sets
-only what differs. Every problem found is reported at once,
-naming the key (or the class list's line) and what is expected.
+only what differs. Every problem found is reported at once, naming the key (or the class list's
+line) and what is expected.
 """
 
 import ipaddress
@@ -541,7 +541,7 @@ def _byte_size(raw: Any, key: str, problems: _Problems) -> str:
     match = _SIZE.match(text)
     if not match or float(match.group(1)) <= 0:
         problems.add(key, f"{raw!r} is not a size like 512M or 2G (K, M, G, T = powers of 1024).")
-        return DEFAULTS["notebook"][key.split(".")[1]]
+        return BY_NAME[key].default
     return text
 
 
