@@ -1,8 +1,9 @@
 """The stack configuration, read once into a typed object and checked before anything is declared.
 
-Every component receives the `CampConfig` built here; none reads Pulumi config itself. All defaults
-live in `DEFAULTS`; a stack file sets only what differs. Every problem found is reported at once,
-naming the key (or the class list's line) and what is expected.
+Every component receives the `CampConfig` built here; none reads Pulumi config itself. Every key,
+its default and the check that words its error are in `infra/config_keys.py`; a stack file sets
+only what differs. Every problem found is reported at once, naming the key (or the class list's
+line) and what is expected.
 """
 
 import ipaddress
@@ -17,6 +18,17 @@ import pulumi
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from infra.config_keys import (
+    BY_NAME,
+    DEFAULTS,
+    MAX_SNAPSHOT_MINUTES,
+    MIN_SNAPSHOT_MINUTES,
+    TOP_LEVEL,
+    members,
+)
+from infra.config_keys import (
+    SECRET_KEYS as SECRET_KEYS,  # re-exported: tests/unit/program.py marks them secret
+)
 from infra.errors import ConfigError
 from infra.instance_types import shape_of
 from infra.layout import PROJECT_DIR
@@ -24,63 +36,6 @@ from infra.payload import PROGRAM_PAYLOAD
 from infra.userlist import ClassList, is_email, read_class_list
 
 NAMESPACE = "camphub"
-
-# Sized for 25 students, TLJH-style: concurrent users x per-user memory guarantee plus headroom
-# (25 x 1 GiB + 20% = 30 GiB) fits 2 x t3.xlarge (32 GiB, 8 vCPUs for 25 x 0.25 CPU guaranteed).
-DEFAULTS: dict[str, Any] = {
-    "userlistFile": "userlist.txt",
-    # The course materials' folder (a path relative to the project, or absolute).
-    "materialsDir": "materials",
-    "googleHostedDomains": [],
-    "hub": {"instanceType": "t3.medium"},
-    "workers": {"count": 2, "instanceType": "t3.xlarge"},
-    "nfs": {
-        "instanceType": "t3.small",
-        "volumeSizeGb": 100,
-        # Each student's home limit (GiB; `quota=` on a class list line overrides it): Zero to
-        # JupyterHub's default home size, 10Gi. A week's notebooks, data sets and a few
-        # `pip install --user` fit; a student who fills it stops only themselves.
-        "homeQuotaGb": 10,
-        # Read-only snapshots of every home, which students browse in ~/snapshots (0: none).
-        "snapshotEveryMinutes": 60,
-        "snapshotKeepHourly": 24,  # the newest N snapshots are kept
-        "snapshotKeepDaily": 7,  # and the newest of each of the last N days
-        # Daily EBS snapshots of the whole homes volume by AWS Data Lifecycle Manager (0: none).
-        "backupKeepDays": 7,
-    },
-    "notebook": {
-        "memLimit": "2G",
-        "memGuarantee": "1G",
-        "cpuLimit": 1.0,
-        "cpuGuarantee": 0.25,
-        "idleCullMinutes": 60,
-        # false: exam mode, the students' servers reach the hub and nothing on the internet
-        # (camphub-wall on every worker; image builds keep theirs).
-        "internet": True,
-    },
-    # A read-only data directory on the NFS server in every student's container (big data sets
-    # shared rather than copied into each home); the organizer fills it over SSH.
-    "sharedData": False,
-}
-REQUIRED = ("oauthClientId", "oauthClientSecret", "sshAllowedCidrs")
-OPTIONAL = (
-    "domain",
-    "letsEncryptEmail",
-    "hostedZone",
-    "ami",
-    "materialsRepo",
-    "oauthEndpoints",
-    "adminSshPrivateKey",
-)
-SECRET_KEYS = ("oauthClientSecret", "adminSshPrivateKey")
-
-MAX_WORKERS = 50
-MAX_VOLUME_GB = 16384  # EBS gp3's upper bound
-MAX_IDLE_CULL_MINUTES = 7 * 24 * 60
-MIN_SNAPSHOT_MINUTES = 5  # more often, the snapshots of 200 homes would never rest
-MAX_SNAPSHOT_MINUTES = 24 * 60
-MAX_SNAPSHOTS_KEPT = 7 * 24  # per home and kind: a week of hourly snapshots
-MAX_BACKUP_DAYS = 365
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT])$")
 _SIZE_FACTORS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -266,7 +221,7 @@ class _Problems:
 
 
 def _check_known_keys(keys: set[str], problems: _Problems) -> None:
-    known = set(DEFAULTS) | set(REQUIRED) | set(OPTIONAL)
+    known = set(TOP_LEVEL)
     for key in sorted(keys - known):
         problems.add(key, f"unknown setting. Known settings: {', '.join(sorted(known))}.")
 
@@ -483,22 +438,22 @@ def _instance_type(section: Mapping[str, Any], name: str, problems: _Problems) -
 
 
 def _worker_pool(section: Mapping[str, Any], problems: _Problems) -> WorkerPoolSpec:
-    count = _number(section, "workers", "count", int, 1, MAX_WORKERS, problems)
+    count = _number(section, "workers", "count", problems)
     return WorkerPoolSpec(count=count, instance_type=_instance_type(section, "workers", problems))
 
 
 def _nfs(section: Mapping[str, Any], problems: _Problems) -> NfsSpec:
-    def whole(key: str, low: int, high: int) -> int:
-        return _number(section, "nfs", key, int, low, high, problems)
+    def whole(key: str) -> int:
+        return _number(section, "nfs", key, problems)
 
     spec = NfsSpec(
         instance_type=_instance_type(section, "nfs", problems),
-        volume_size_gb=whole("volumeSizeGb", 1, MAX_VOLUME_GB),
-        home_quota_gb=whole("homeQuotaGb", 1, MAX_VOLUME_GB),
-        snapshot_every_minutes=whole("snapshotEveryMinutes", 0, MAX_SNAPSHOT_MINUTES),
-        snapshot_keep_hourly=whole("snapshotKeepHourly", 1, MAX_SNAPSHOTS_KEPT),
-        snapshot_keep_daily=whole("snapshotKeepDaily", 0, MAX_SNAPSHOTS_KEPT),
-        backup_keep_days=whole("backupKeepDays", 0, MAX_BACKUP_DAYS),
+        volume_size_gb=whole("volumeSizeGb"),
+        home_quota_gb=whole("homeQuotaGb"),
+        snapshot_every_minutes=whole("snapshotEveryMinutes"),
+        snapshot_keep_hourly=whole("snapshotKeepHourly"),
+        snapshot_keep_daily=whole("snapshotKeepDaily"),
+        backup_keep_days=whole("backupKeepDays"),
     )
     if spec.home_quota_gb > spec.volume_size_gb:
         problems.add(
@@ -519,17 +474,15 @@ def _notebook(section: Mapping[str, Any], problems: _Problems) -> NotebookSpec:
     def size(key: str) -> str:
         return _byte_size(section[key], f"notebook.{key}", problems)
 
-    def cpu(key: str) -> float:
-        return _number(section, "notebook", key, float, 0.01, 64, problems)
+    def number(key: str) -> Any:
+        return _number(section, "notebook", key, problems)
 
     spec = NotebookSpec(
         mem_limit=size("memLimit"),
         mem_guarantee=size("memGuarantee"),
-        cpu_limit=cpu("cpuLimit"),
-        cpu_guarantee=cpu("cpuGuarantee"),
-        idle_cull_minutes=_number(
-            section, "notebook", "idleCullMinutes", int, 0, MAX_IDLE_CULL_MINUTES, problems
-        ),
+        cpu_limit=number("cpuLimit"),
+        cpu_guarantee=number("cpuGuarantee"),
+        idle_cull_minutes=number("idleCullMinutes"),
         internet=_boolean(section["internet"], "notebook.internet", True, problems),
     )
     if bytes_of(spec.mem_guarantee) > bytes_of(spec.mem_limit):
@@ -568,17 +521,12 @@ def _check_notebook_fits_worker(
         )
 
 
-def _number(
-    section: Mapping[str, Any],
-    name: str,
-    key: str,
-    kind: Callable[[Any], Any],
-    low: float,
-    high: float,
-    problems: _Problems,
-) -> Any:
+def _number(section: Mapping[str, Any], name: str, key: str, problems: _Problems) -> Any:
+    """A whole number or a number within the bounds of its row in the table of settings."""
+    setting = BY_NAME[f"{name}.{key}"]
+    kind: Callable[[Any], Any] = int if setting.kind == "whole number" else float
+    low, high = setting.bounds
     raw = section[key]
-    what = "a whole number" if kind is int else "a number"
     try:
         value = kind(raw) if not isinstance(raw, bool) else None
         if kind is int and float(raw) != value:
@@ -586,8 +534,8 @@ def _number(
     except (TypeError, ValueError):
         value = None
     if value is None or not low <= value <= high:
-        problems.add(f"{name}.{key}", f"{raw!r} is not {what} from {low:g} to {high:g}.")
-        return kind(DEFAULTS[name][key])
+        problems.add(f"{name}.{key}", f"{raw!r} is not a {setting.kind} from {low:g} to {high:g}.")
+        return kind(setting.default)
     return value
 
 
@@ -596,7 +544,7 @@ def _byte_size(raw: Any, key: str, problems: _Problems) -> str:
     match = _SIZE.match(text)
     if not match or float(match.group(1)) <= 0:
         problems.add(key, f"{raw!r} is not a size like 512M or 2G (K, M, G, T = powers of 1024).")
-        return DEFAULTS["notebook"][key.split(".")[1]]
+        return BY_NAME[key].default
     return text
 
 
@@ -625,7 +573,7 @@ def _materials_repo(value: Any, problems: _Problems) -> MaterialsRepo | None:
     if value is None:
         return None
     key = "materialsRepo"
-    if not isinstance(value, Mapping) or set(value) != {"url", "ref"}:
+    if not isinstance(value, Mapping) or set(value) != set(members(key)):
         problems.add(
             key,
             "expected url and ref: `pulumi config set --path camphub:materialsRepo.url "
@@ -648,14 +596,12 @@ def _materials_repo(value: Any, problems: _Problems) -> MaterialsRepo | None:
     return MaterialsRepo(url=url, ref=ref)
 
 
-_OAUTH_ENDPOINT_KEYS = ("authorizeUrl", "tokenUrl", "userdataUrl")
-
-
 def _oauth_endpoints(value: Any, problems: _Problems) -> OAuthEndpoints | None:
     if value is None:
         return None
     key = "oauthEndpoints"
-    if not isinstance(value, Mapping) or set(value) != set(_OAUTH_ENDPOINT_KEYS):
+    names = members(key)
+    if not isinstance(value, Mapping) or set(value) != set(names):
         problems.add(
             key,
             "expected all three of authorizeUrl, tokenUrl and userdataUrl "
@@ -663,12 +609,12 @@ def _oauth_endpoints(value: Any, problems: _Problems) -> OAuthEndpoints | None:
             "or none of them to sign in with Google.",
         )
         return None
-    for name in _OAUTH_ENDPOINT_KEYS:
+    for name in names:
         url = str(value[name])
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             problems.add(f"{key}.{name}", f"{url!r} is not an absolute http:// or https:// URL.")
-    authorize, token, userdata = (str(value[name]) for name in _OAUTH_ENDPOINT_KEYS)
+    authorize, token, userdata = (str(value[name]) for name in names)
     return OAuthEndpoints(authorize_url=authorize, token_url=token, userdata_url=userdata)
 
 
