@@ -26,9 +26,6 @@ from infra.config_keys import (
     TOP_LEVEL,
     members,
 )
-from infra.config_keys import (
-    SECRET_KEYS as SECRET_KEYS,  # re-exported: tests/unit/program.py marks them secret
-)
 from infra.errors import ConfigError
 from infra.instance_types import shape_of
 from infra.layout import PROJECT_DIR

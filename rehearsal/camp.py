@@ -17,15 +17,17 @@ from typing import Any
 
 import yaml
 
+from infra.config import NAMESPACE
+from infra.config_keys import SECRET_KEYS as SECRET_SETTINGS
 from infra.errors import ConfigError
 from infra.payload import HUB_IMAGE, NOTEBOOK_IMAGE, image_tag
 from infra.userlist import read_class_list
 from rehearsal import cloud, google_stand_in, ssh
 from rehearsal.run import PROJECT_DIR, Rehearsal, RehearsalError, stack_config
 
-NAMESPACE = "camphub"
 STACKS_FILE = Path(__file__).resolve().parent / "stacks.yaml"
-SECRET_KEYS = [f"{NAMESPACE}:oauthClientSecret"]
+# Every secret setting is marked secret, as `pulumi config set --secret` stores it.
+SECRET_KEYS = [f"{NAMESPACE}:{key}" for key in SECRET_SETTINGS]
 # Writes stdin to the file of private addresses containers may reach after all (cloud-init's
 # camphub-wall) and reloads the wall, unless the file holds exactly that already.
 ALLOW_ON_THE_WALL = (

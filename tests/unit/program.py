@@ -14,7 +14,7 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import SECRET_KEYS
+from infra.config_keys import SECRET_KEYS
 from infra.layout import PROJECT_DIR
 
 SECRET_SIG = rpc._special_secret_sig
