@@ -240,7 +240,7 @@ def test_after_the_nfs_server_restarts_kernels_saves_limits_and_snapshots_all_st
     take_snapshots(camp)
     assert now in snapshot_names(classmate, CLASSMATE)
     nfs_run(camp, f"sudo systemctl start {USAGE_UNIT}")
-    report = nfs_run(camp, f"sudo journalctl -u {USAGE_UNIT} -n 1 -o cat --no-pager")
+    report = nfs_run(camp, f"sudo journalctl -b -u {USAGE_UNIT} -o cat --no-pager")
     assert re.search(r"usage of [1-9]\d* homes written", report), report
     usage = in_kernel(
         classmate,

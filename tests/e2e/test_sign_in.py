@@ -104,7 +104,7 @@ def test_student_signs_in_runs_a_cell_and_keeps_files_across_a_server_restart(si
     assert student_browser.run_first_cell(mary.page, "print(6 * 7)").strip() == "42"
     # Her space against her home's limit and her memory against its limit, in the status bar
     # (the NFS server publishes her home's usage every minute).
-    limits = re.compile(rf"Disk: \d+\.\d\d / {HOME_LIMIT_GIB:.2f} GB.*Mem: [\d.]+ / [\d.]+ MB")
+    limits = re.compile(rf"Disk:\s+\d+\.\d\d / {HOME_LIMIT_GIB:.2f} GB.*Mem:\s+[\d.]+ / [\d.]+ MB")
     expect(mary.page.locator("#jp-main-statusbar")).to_contain_text(limits, timeout=120_000)
     content = f"written by {mary.email} at {time.time()}"
     _write_file(mary, "persist.txt", content)
