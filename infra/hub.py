@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import layout
+from infra.admin_key import AdminKey
 from infra.config import CampConfig
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.network import Network
@@ -21,6 +22,7 @@ from infra.remote import Step, StepTarget, run_step, script_line
 class HubArgs:
     config: CampConfig
     network: Network
+    admin_key: AdminKey
     ami_id: pulumi.Input[str]
 
 
@@ -43,6 +45,7 @@ class Hub(pulumi.ComponentResource):
                 ami_id=args.ami_id,
                 network=network,
                 security_groups=["hub", "cluster"],
+                key_name=args.admin_key.key_name,
             ),
             parent=self,
         )
@@ -67,7 +70,7 @@ class Hub(pulumi.ComponentResource):
             self.instance,
             host=self.public_ip,
             after=[association],
-            private_key=network.admin_private_key,
+            private_key=args.admin_key.private_key,
             parent=self,
             payload=(SCRIPTS, NGINX, HUB_IMAGE),
         )

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import layout
+from infra.admin_key import AdminKey
 from infra.backups import back_up_daily, homes_backup_tags
 from infra.config import CampConfig
 from infra.homes import HomesShare, make_homes, schedule_snapshots, warn_about
@@ -30,6 +31,7 @@ HOMES_DEVICE = "/dev/xvdf"
 class NfsServerArgs:
     config: CampConfig
     network: Network
+    admin_key: AdminKey
     ami_id: pulumi.Input[str]
     jump_host: pulumi.Input[str]  # the hub's public address
     jump_host_ready: Sequence[pulumi.Resource]
@@ -65,6 +67,7 @@ class NfsServer(pulumi.ComponentResource):
                 ami_id=args.ami_id,
                 network=network,
                 security_groups=["nfs"],
+                key_name=args.admin_key.key_name,
                 instance_profile=profile.id,  # an instance profile's id is its name
             ),
             parent=self,
@@ -104,7 +107,7 @@ class NfsServer(pulumi.ComponentResource):
             self.instance,
             host=self.private_ip,
             after=args.jump_host_ready,
-            private_key=network.admin_private_key,
+            private_key=args.admin_key.private_key,
             jump_host=args.jump_host,
             payload=(SCRIPTS, materials_payload(args.config.materials_dir)),
             parent=self,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pulumi
 
 from infra import layout
+from infra.admin_key import AdminKey
 from infra.config import CampConfig
 from infra.homes import HomesShare, mount_homes
 from infra.hub import Hub
@@ -24,6 +25,7 @@ from infra.remote import Step, StepTarget, run_step, script_line
 class SwarmWorkerPoolArgs:
     config: CampConfig
     network: Network
+    admin_key: AdminKey
     ami_id: pulumi.Input[str]
     hub: Hub
     homes: HomesShare
@@ -59,6 +61,7 @@ class SwarmWorkerPool(pulumi.ComponentResource):
                 ami_id=args.ami_id,
                 network=args.network,
                 security_groups=["cluster"],
+                key_name=args.admin_key.key_name,
             ),
             parent=self,
         )
@@ -68,7 +71,7 @@ class SwarmWorkerPool(pulumi.ComponentResource):
             instance,
             host=instance.private_ip,
             after=args.hub.machine.ready,
-            private_key=args.network.admin_private_key,
+            private_key=args.admin_key.private_key,
             jump_host=args.hub.public_ip,
             parent=self,
             payload=(SCRIPTS, NOTEBOOK_IMAGE),
