@@ -58,6 +58,8 @@ jupyterhub = JupyterHubService(
 )
 archive = HomesArchive(
     "archive",
-    HomesArchiveArgs(config=config, nfs=nfs, before_these_go=[jupyterhub.started, *workers.ready]),
+    HomesArchiveArgs(
+        config=config, homes=nfs.server, before_these_go=[jupyterhub.started, *workers.ready]
+    ),
 )
 export_outputs(config, admin_key, hub, workers, nfs, archive)

@@ -46,7 +46,7 @@ def export_outputs(
     pulumi.export("hubPrivateIp", hub.private_ip)
     pulumi.export("workerPrivateIps", workers.private_ips)
     pulumi.export("nfsPrivateIp", nfs.private_ip)
-    pulumi.export("homesVolumeId", nfs.homes_volume.id)
+    pulumi.export("homesVolumeId", nfs.homes_volume_id)
     # Filled by `pulumi destroy`; the bucket stays after it.
     pulumi.export("homesArchive", archive.location)
     pulumi.export("homesArchiveLinksCommand", archive.links_command)
