@@ -30,8 +30,7 @@ nfs = NfsServer(
         network=network,
         admin_key=admin_key,
         ami_id=ami_id,
-        jump_host=hub.public_ip,
-        jump_host_ready=hub.machine.ready,
+        jump_host=hub.jump_host,
     ),
 )
 workers = SwarmWorkerPool(
@@ -41,7 +40,8 @@ workers = SwarmWorkerPool(
         network=network,
         admin_key=admin_key,
         ami_id=ami_id,
-        hub=hub,
+        jump_host=hub.jump_host,
+        manager=hub.swarm_manager,
         homes=nfs.share,
     ),
 )

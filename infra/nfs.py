@@ -4,7 +4,6 @@ The homes volume outlives everything else: Pulumi never deletes it (not on `dest
 replaced server), and the export step formats it only when it has no filesystem yet.
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -15,6 +14,7 @@ from infra.admin_key import AdminKey
 from infra.backups import back_up_daily, homes_backup_tags
 from infra.config import CampConfig
 from infra.homes import HomesServer, HomesShare, make_homes, schedule_snapshots, warn_about
+from infra.hub import JumpHost
 from infra.iam import trust_policy
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.materials import materials_version, publish_course_files
@@ -33,8 +33,7 @@ class NfsServerArgs:
     network: Network
     admin_key: AdminKey
     ami_id: pulumi.Input[str]
-    jump_host: pulumi.Input[str]  # the hub's public address
-    jump_host_ready: Sequence[pulumi.Resource]
+    jump_host: JumpHost
 
 
 class NfsServer(pulumi.ComponentResource):
@@ -105,9 +104,9 @@ class NfsServer(pulumi.ComponentResource):
             name,
             instance,
             host=self.private_ip,
-            after=args.jump_host_ready,
+            after=args.jump_host.ready,
             private_key=args.admin_key.private_key,
-            jump_host=args.jump_host,
+            jump_host=args.jump_host.address,
             payload=(SCRIPTS, materials_payload(args.config.materials_dir)),
             parent=self,
         )

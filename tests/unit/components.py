@@ -41,8 +41,7 @@ def nfs_of(config, base: Base, hub):
             network=base.network,
             admin_key=base.admin_key,
             ami_id=AMI,
-            jump_host=hub.public_ip,
-            jump_host_ready=hub.machine.ready,
+            jump_host=hub.jump_host,
         ),
     )
 
