@@ -2,6 +2,7 @@
 
 import pulumi
 
+from infra.admin_key import declare_admin_key
 from infra.archive import HomesArchive, HomesArchiveArgs
 from infra.capacity import capacity_warning, homes_overcommit_warning
 from infra.config import load_config
@@ -19,21 +20,30 @@ for warning in (capacity_warning(config), homes_overcommit_warning(config)):
         pulumi.log.warn(warning)
 ami_id = debian_ami_id(config.ami)
 
-network = Network("camphub", NetworkArgs(config.ssh_allowed_cidrs, config.admin_ssh_key))
-hub = Hub("hub", HubArgs(config=config, network=network, ami_id=ami_id))
+network = Network("camphub", NetworkArgs(config.ssh_allowed_cidrs))
+admin_key = declare_admin_key("camphub", config.admin_ssh_key, parent=network)
+hub = Hub("hub", HubArgs(config=config, network=network, admin_key=admin_key, ami_id=ami_id))
 nfs = NfsServer(
     "nfs",
     NfsServerArgs(
         config=config,
         network=network,
+        admin_key=admin_key,
         ami_id=ami_id,
-        jump_host=hub.public_ip,
-        jump_host_ready=hub.machine.ready,
+        jump_host=hub.jump_host,
     ),
 )
 workers = SwarmWorkerPool(
     "workers",
-    SwarmWorkerPoolArgs(config=config, network=network, ami_id=ami_id, hub=hub, homes=nfs.share),
+    SwarmWorkerPoolArgs(
+        config=config,
+        network=network,
+        admin_key=admin_key,
+        ami_id=ami_id,
+        jump_host=hub.jump_host,
+        manager=hub.swarm_manager,
+        homes=nfs.share,
+    ),
 )
 jupyterhub = JupyterHubService(
     "jupyterhub",
@@ -48,6 +58,8 @@ jupyterhub = JupyterHubService(
 )
 archive = HomesArchive(
     "archive",
-    HomesArchiveArgs(config=config, nfs=nfs, before_these_go=[jupyterhub.started, *workers.ready]),
+    HomesArchiveArgs(
+        config=config, homes=nfs.server, before_these_go=[jupyterhub.started, *workers.ready]
+    ),
 )
-export_outputs(config, network, hub, workers, nfs, archive)
+export_outputs(config, admin_key, hub, workers, nfs, archive)

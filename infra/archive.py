@@ -3,7 +3,8 @@
 An S3 bucket that outlives the stack (versioned, encrypted, never public, TLS only) receives one
 compressed tar per student from the NFS server, which then snapshots the homes volume. The work
 is the delete action of a step on the NFS server that depends on the homes volume's attachment
-and the server itself, so the engine runs it before either goes; if it fails, the destroy stops
+and the export (the `HomesServer` the NFS server declares, infra/homes.py) and on the server
+itself, so the engine runs it before either goes; if it fails, the destroy stops
 there and the volume (retained in any case) keeps the homes. The server's role may put objects
 under the archive prefix and snapshot the homes volume, and nothing else.
 """
@@ -19,7 +20,7 @@ import pulumi_aws as aws
 from infra import layout
 from infra.backups import PARTITION, snapshot_volume_statement
 from infra.config import CampConfig
-from infra.nfs import NfsServer
+from infra.homes import HomesServer
 from infra.region import current_region
 from infra.remote import Step, run_step, script_line
 
@@ -99,7 +100,7 @@ def links_command(bucket: str, prefix: str) -> str:
 @dataclass(frozen=True)
 class HomesArchiveArgs:
     config: CampConfig
-    nfs: NfsServer
+    homes: HomesServer
     # Steps that must still be there while the archive runs (the hub, the workers): the archive
     # is destroyed, that is run, before any of them.
     before_these_go: Sequence[pulumi.Resource] = ()
@@ -124,27 +125,29 @@ class HomesArchive(pulumi.ComponentResource):
             opts=self._kept(),
         )
         bucket_settings = self._secure_bucket()
-        grant = self._grant_nfs_server(args.nfs)
+        grant = self._grant_nfs_server(args.homes)
         self.step = self._archive_step(
-            args.nfs, after=[grant, *bucket_settings, *args.before_these_go]
+            args.homes, after=[grant, *bucket_settings, *args.before_these_go]
         )
         self.location = pulumi.Output.format("s3://{0}/{1}/", self.bucket.id, self.prefix)
         self.links_command = self.bucket.id.apply(lambda b: links_command(b, self.prefix))
         self.register_outputs({"location": self.location, "bucket": self.bucket.id})
 
-    def _archive_step(self, nfs: NfsServer, after: Sequence[pulumi.Resource]) -> pulumi.Resource:
+    def _archive_step(
+        self, homes: HomesServer, after: Sequence[pulumi.Resource]
+    ) -> pulumi.Resource:
         """Prepares on `pulumi up`; archives and snapshots on `pulumi destroy`, before the homes
         volume's attachment, the export, the server and everything in `after` go."""
         prepare = script_line("prepare-archive", "--homes-dir", layout.NFS_EXPORT_DIR)
-        exported = [nfs.homes_attachment, nfs.share.exported]
+        exported = homes.in_place
         # The archive step waits for the whole camp, so that destroy runs it first; preparing only
         # there would put the tools' install at the very end of a first `pulumi up`
         # (bench/RESULTS.md). Done early, beside the image builds, the archive step only checks.
         prepared = run_step(
-            nfs.machine, Step("prepare-archive", prepare, depends_on=exported), parent=self
+            homes.machine, Step("prepare-archive", prepare, depends_on=exported), parent=self
         )
         return run_step(
-            nfs.machine,
+            homes.machine,
             Step(
                 "archive-homes",
                 prepare,
@@ -157,7 +160,7 @@ class HomesArchive(pulumi.ComponentResource):
                     "--prefix",
                     self.prefix,
                     "--volume-id",
-                    nfs.homes_volume.id,
+                    homes.volume_id,
                     "--region",
                     current_region(),
                 ),
@@ -203,14 +206,14 @@ class HomesArchive(pulumi.ComponentResource):
         )
         return [versioning, encryption, public_access, tls_only]
 
-    def _grant_nfs_server(self, nfs: NfsServer) -> aws.iam.RolePolicy:
+    def _grant_nfs_server(self, homes: HomesServer) -> aws.iam.RolePolicy:
         identity = aws.get_caller_identity_output()
         document = pulumi.Output.all(
-            self.bucket.id, current_region(), identity.account_id, nfs.homes_volume.id
+            self.bucket.id, current_region(), identity.account_id, homes.volume_id
         ).apply(lambda v: json.dumps(archive_policy(v[0], self.prefix, v[1], v[2], v[3])))
         return aws.iam.RolePolicy(
             f"{self._name}-nfs-server",
-            role=nfs.role.id,
+            role=homes.role_id,
             policy=document,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -8,6 +8,7 @@ container (infra/hub_settings.py). The hub and every worker mount the export at 
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -24,6 +25,19 @@ class HomesShare:
     server_ip: pulumi.Output[str]
     export_dir: str
     exported: pulumi.Resource
+
+
+@dataclass(frozen=True)
+class HomesServer:
+    """The machine that holds the homes, as work on the homes volume itself sees it (the archive):
+    a step runner on that machine, the volume, the steps after which the homes are in place there
+    (the volume attached, the export made), and the machine's own role, which others may grant
+    permissions to."""
+
+    machine: StepTarget
+    volume_id: pulumi.Output[str]
+    in_place: Sequence[pulumi.Resource]
+    role_id: pulumi.Output[str]
 
 
 def homes_list(config: CampConfig) -> str:

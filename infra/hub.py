@@ -4,12 +4,14 @@ Its Elastic IP is the camp's address: it survives a replaced instance, so the UR
 callback registered with Google stay valid all week.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra import layout
+from infra.admin_key import AdminKey
 from infra.config import CampConfig
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.network import Network
@@ -21,7 +23,28 @@ from infra.remote import Step, StepTarget, run_step, script_line
 class HubArgs:
     config: CampConfig
     network: Network
+    admin_key: AdminKey
     ami_id: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class JumpHost:
+    """How a machine without a public address is reached: through the hub, once it is up."""
+
+    address: pulumi.Output[str]  # the hub's public address
+    ready: Sequence[pulumi.Resource]
+
+
+@dataclass(frozen=True)
+class SwarmManager:
+    """The swarm as a joining worker sees it: the manager's address and join token, the swarm
+    to join once it exists, and a step runner on the manager (where a member is confirmed, and
+    drained and removed before it goes)."""
+
+    machine: StepTarget
+    address: pulumi.Output[str]  # private
+    join_token: pulumi.Output[str]  # secret
+    initialised: pulumi.Resource  # the swarm and its overlay network
 
 
 class Hub(pulumi.ComponentResource):
@@ -30,7 +53,8 @@ class Hub(pulumi.ComponentResource):
     private_ip: pulumi.Output[str]
     url: pulumi.Output[str]
     swarm: pulumi.Resource  # the initialised swarm and its overlay network
-    worker_join_token: pulumi.Output[str]  # secret
+    jump_host: JumpHost  # for the NFS server and the workers
+    swarm_manager: SwarmManager  # for the workers
 
     def __init__(self, name: str, args: HubArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("camphub:index:Hub", name, None, opts)
@@ -43,6 +67,7 @@ class Hub(pulumi.ComponentResource):
                 ami_id=args.ami_id,
                 network=network,
                 security_groups=["hub", "cluster"],
+                key_name=args.admin_key.key_name,
             ),
             parent=self,
         )
@@ -67,7 +92,7 @@ class Hub(pulumi.ComponentResource):
             self.instance,
             host=self.public_ip,
             after=[association],
-            private_key=network.admin_private_key,
+            private_key=args.admin_key.private_key,
             parent=self,
             payload=(SCRIPTS, NGINX, HUB_IMAGE),
         )
@@ -95,7 +120,13 @@ class Hub(pulumi.ComponentResource):
             ),
             parent=self,
         )
-        self.worker_join_token = pulumi.Output.secret(join_token.stdout)
+        self.jump_host = JumpHost(address=self.public_ip, ready=self.machine.ready)
+        self.swarm_manager = SwarmManager(
+            machine=self.machine,
+            address=self.private_ip,
+            join_token=pulumi.Output.secret(join_token.stdout),
+            initialised=self.swarm,
+        )
         self.register_outputs(
             {
                 "publicIp": self.public_ip,

@@ -46,6 +46,7 @@ class InstanceArgs:
     ami_id: pulumi.Input[str]
     network: Network
     security_groups: Sequence[str]  # names of the network's groups: hub, cluster, nfs
+    key_name: pulumi.Input[str]  # the admin key pair (infra/admin_key.py)
     # The machine's own AWS identity (the NFS server archives homes with it); none by default.
     instance_profile: pulumi.Input[str] | None = None
 
@@ -57,7 +58,7 @@ def declare_instance(name: str, args: InstanceArgs, parent: pulumi.Resource) -> 
         instance_type=args.instance_type,
         subnet_id=args.network.subnet_id,
         vpc_security_group_ids=[args.network.groups[group].id for group in args.security_groups],
-        key_name=args.network.key_pair.key_name,
+        key_name=args.key_name,
         iam_instance_profile=args.instance_profile,
         user_data=render_user_data(args.role),
         # User-data is static per role; should it change, update in place rather than replace.

@@ -6,18 +6,16 @@ Three security groups that reference each other rather than address ranges:
   the jump host for every other machine.
 - `nfs`: the NFS server. NFS from cluster members only; SSH from the hub.
 Every machine may reach out (packages, Let's Encrypt, Google). No Docker TCP API is opened.
-Also the administrator's SSH key, which pulumi-command and the organizer use: the organizer's
-own when the stack configures one, else one generated here.
+The administrator's SSH key is infra/admin_key.py's (declared under the network in the stack's
+resource tree, where it has always been).
 """
 
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_tls as tls
 
 from infra import layout
-from infra.config import AdminSshKey
 
 WORLD_IPV4 = "0.0.0.0/0"
 WORLD_IPV6 = "::/0"
@@ -26,7 +24,6 @@ WORLD_IPV6 = "::/0"
 @dataclass(frozen=True)
 class NetworkArgs:
     ssh_allowed_cidrs: tuple[str, ...]
-    admin_ssh_key: AdminSshKey | None = None  # None: generate one
 
 
 class Network(pulumi.ComponentResource):
@@ -52,35 +49,13 @@ class Network(pulumi.ComponentResource):
         self._allow("nfs", "nfs-from-cluster", "tcp", layout.NFS_PORT, source="cluster")
         for role in self.groups:
             self._allow_egress(role)
-        public_key = self._admin_ssh_key(args.admin_ssh_key)
-        self.key_pair = aws.ec2.KeyPair(
-            f"{name}-admin", public_key=public_key, opts=pulumi.ResourceOptions(parent=self)
-        )
         self.register_outputs(
             {
                 "vpcId": self.vpc_id,
                 "subnetId": self.subnet_id,
                 **{f"{role}SecurityGroupId": sg.id for role, sg in self.groups.items()},
-                "keyName": self.key_pair.key_name,
             }
         )
-
-    @property
-    def admin_private_key(self) -> pulumi.Output[str]:
-        return pulumi.Output.secret(self._admin_private_key)
-
-    def _admin_ssh_key(self, supplied: AdminSshKey | None) -> pulumi.Input[str]:
-        """Keeps the private key; returns the public one."""
-        if supplied:
-            self._admin_private_key = supplied.private_key
-            return supplied.public_key
-        generated = tls.PrivateKey(
-            f"{self._prefix}-admin-ssh",
-            algorithm="ED25519",
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self._admin_private_key = generated.private_key_openssh
-        return generated.public_key_openssh
 
     def _locate_subnet(self) -> None:
         """The default VPC's first default subnet: one AZ keeps the homes volume beside the NFS

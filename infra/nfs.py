@@ -4,22 +4,23 @@ The homes volume outlives everything else: Pulumi never deletes it (not on `dest
 replaced server), and the export step formats it only when it has no filesystem yet.
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra import layout
+from infra.admin_key import AdminKey
 from infra.backups import back_up_daily, homes_backup_tags
 from infra.config import CampConfig
-from infra.homes import HomesShare, make_homes, schedule_snapshots, warn_about
+from infra.homes import HomesServer, HomesShare, make_homes, schedule_snapshots, warn_about
+from infra.hub import JumpHost
 from infra.iam import trust_policy
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.materials import materials_version, publish_course_files
 from infra.network import Network
 from infra.payload import SCRIPTS, materials_payload
-from infra.remote import Step, StepTarget, run_step, script_line
+from infra.remote import Step, run_step, script_line
 
 # Where the volume is attached; Nitro instances show it as an NVMe device named by the volume
 # id, which the export script finds by that id.
@@ -30,34 +31,32 @@ HOMES_DEVICE = "/dev/xvdf"
 class NfsServerArgs:
     config: CampConfig
     network: Network
+    admin_key: AdminKey
     ami_id: pulumi.Input[str]
-    jump_host: pulumi.Input[str]  # the hub's public address
-    jump_host_ready: Sequence[pulumi.Resource]
+    jump_host: JumpHost
 
 
 class NfsServer(pulumi.ComponentResource):
-    share: HomesShare
+    share: HomesShare  # for the machines that mount the homes
+    server: HomesServer  # for work on the homes volume itself (infra/archive.py)
     private_ip: pulumi.Output[str]
-    machine: StepTarget
-    role: aws.iam.Role  # holds no permission until infra/archive.py grants the archive's
-    homes_attachment: aws.ec2.VolumeAttachment
-    course_files: pulumi.Resource  # materials (and shared data directory) on the homes volume
+    homes_volume_id: pulumi.Output[str]
     homes_made: pulumi.Resource  # every listed student's home, with its limit and materials
-    daily_backups: aws.dlm.LifecyclePolicy | None  # None: nfs.backupKeepDays is 0
 
     def __init__(self, name: str, args: NfsServerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("camphub:index:NfsServer", name, None, opts)
         network = args.network
-        self.role = aws.iam.Role(
+        # Holds no permission until infra/archive.py grants the archive's.
+        role = aws.iam.Role(
             f"{name}-role",
             # Lets EC2 hand the server its role's credentials through the metadata service.
             assume_role_policy=trust_policy("ec2.amazonaws.com"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         profile = aws.iam.InstanceProfile(
-            f"{name}-profile", role=self.role.id, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-profile", role=role.id, opts=pulumi.ResourceOptions(parent=self)
         )
-        self.instance = declare_instance(
+        instance = declare_instance(
             name,
             InstanceArgs(
                 role="nfs",
@@ -65,11 +64,12 @@ class NfsServer(pulumi.ComponentResource):
                 ami_id=args.ami_id,
                 network=network,
                 security_groups=["nfs"],
+                key_name=args.admin_key.key_name,
                 instance_profile=profile.id,  # an instance profile's id is its name
             ),
             parent=self,
         )
-        self.homes_volume = aws.ebs.Volume(
+        volume = aws.ebs.Volume(
             f"{name}-homes",
             availability_zone=network.availability_zone,
             size=args.config.nfs.volume_size_gb,
@@ -88,24 +88,25 @@ class NfsServer(pulumi.ComponentResource):
                 ignore_changes=["availabilityZone"],
             ),
         )
-        self.daily_backups = back_up_daily(name, self.homes_volume, args.config, parent=self)
+        back_up_daily(name, volume, args.config, parent=self)
         attachment = aws.ec2.VolumeAttachment(
             f"{name}-homes",
             device_name=HOMES_DEVICE,
-            volume_id=self.homes_volume.id,
-            instance_id=self.instance.id,
+            volume_id=volume.id,
+            instance_id=instance.id,
             # Unmount cleanly: stop the server before the volume is detached.
             stop_instance_before_detaching=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.private_ip = self.instance.private_ip
+        self.private_ip = instance.private_ip
+        self.homes_volume_id = volume.id
         machine = bring_up(
             name,
-            self.instance,
+            instance,
             host=self.private_ip,
-            after=args.jump_host_ready,
-            private_key=network.admin_private_key,
-            jump_host=args.jump_host,
+            after=args.jump_host.ready,
+            private_key=args.admin_key.private_key,
+            jump_host=args.jump_host.address,
             payload=(SCRIPTS, materials_payload(args.config.materials_dir)),
             parent=self,
         )
@@ -116,7 +117,7 @@ class NfsServer(pulumi.ComponentResource):
                 script_line(
                     "nfs-export",
                     "--volume-id",
-                    self.homes_volume.id,
+                    volume.id,
                     "--export-dir",
                     layout.NFS_EXPORT_DIR,
                     "--client",
@@ -128,14 +129,18 @@ class NfsServer(pulumi.ComponentResource):
         )
         warn_about(exported)
         self.share = HomesShare(self.private_ip, layout.NFS_EXPORT_DIR, exported)
-        self.machine = machine
-        self.homes_attachment = attachment
-        self.course_files = publish_course_files(machine, args.config, after=exported, parent=self)
+        self.server = HomesServer(
+            machine=machine,
+            volume_id=volume.id,
+            in_place=[attachment, exported],
+            role_id=role.id,
+        )
+        course_files = publish_course_files(machine, args.config, after=exported, parent=self)
         self.homes_made = make_homes(
             machine,
             args.config,
             materials_version(args.config),
-            after=self.course_files,
+            after=course_files,
             parent=self,
         )
         warn_about(self.homes_made)
@@ -143,7 +148,7 @@ class NfsServer(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "privateIp": self.private_ip,
-                "homesVolumeId": self.homes_volume.id,
+                "homesVolumeId": volume.id,
                 "exportDir": layout.NFS_EXPORT_DIR,
             }
         )

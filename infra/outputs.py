@@ -4,12 +4,12 @@ reach the machines, and what the week costs."""
 import pulumi
 
 from infra import layout
+from infra.admin_key import AdminKey
 from infra.archive import HomesArchive
 from infra.config import CampConfig
 from infra.cost import weekly_cost
 from infra.hub import Hub
 from infra.hub_settings import OAUTH_CALLBACK_PATH
-from infra.network import Network
 from infra.nfs import NfsServer
 from infra.region import current_region
 from infra.workers import SwarmWorkerPool
@@ -34,7 +34,7 @@ def ssh_config(hub_ip: str, worker_ips: list[str], nfs_ip: str) -> str:
 
 def export_outputs(
     config: CampConfig,
-    network: Network,
+    admin_key: AdminKey,
     hub: Hub,
     workers: SwarmWorkerPool,
     nfs: NfsServer,
@@ -46,11 +46,11 @@ def export_outputs(
     pulumi.export("hubPrivateIp", hub.private_ip)
     pulumi.export("workerPrivateIps", workers.private_ips)
     pulumi.export("nfsPrivateIp", nfs.private_ip)
-    pulumi.export("homesVolumeId", nfs.homes_volume.id)
+    pulumi.export("homesVolumeId", nfs.homes_volume_id)
     # Filled by `pulumi destroy`; the bucket stays after it.
     pulumi.export("homesArchive", archive.location)
     pulumi.export("homesArchiveLinksCommand", archive.links_command)
-    pulumi.export("adminSshKey", network.admin_private_key)
+    pulumi.export("adminSshKey", admin_key.private_key)
     pulumi.export(
         "sshConfig",
         pulumi.Output.all(hub.public_ip, workers.private_ips, nfs.private_ip).apply(

@@ -2,7 +2,8 @@
 
 Each worker is reachable only through the hub, mounts the homes, joins the swarm with the join
 token (on stdin, never logged) and builds the notebook image before it takes students. Removing a
-worker first drains its swarm node from the hub, so no student's server dies unannounced.
+worker first drains its swarm node on the manager (a step the pool declares there, through the
+hub's `SwarmManager`), so no student's server dies unannounced.
 """
 
 import shlex
@@ -11,9 +12,10 @@ from dataclasses import dataclass
 import pulumi
 
 from infra import layout
+from infra.admin_key import AdminKey
 from infra.config import CampConfig
 from infra.homes import HomesShare, mount_homes
-from infra.hub import Hub
+from infra.hub import JumpHost, SwarmManager
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.network import Network
 from infra.payload import NOTEBOOK_IMAGE, SCRIPTS, image_tag
@@ -24,8 +26,10 @@ from infra.remote import Step, StepTarget, run_step, script_line
 class SwarmWorkerPoolArgs:
     config: CampConfig
     network: Network
+    admin_key: AdminKey
     ami_id: pulumi.Input[str]
-    hub: Hub
+    jump_host: JumpHost
+    manager: SwarmManager
     homes: HomesShare
 
 
@@ -59,6 +63,7 @@ class SwarmWorkerPool(pulumi.ComponentResource):
                 ami_id=args.ami_id,
                 network=args.network,
                 security_groups=["cluster"],
+                key_name=args.admin_key.key_name,
             ),
             parent=self,
         )
@@ -67,9 +72,9 @@ class SwarmWorkerPool(pulumi.ComponentResource):
             name,
             instance,
             host=instance.private_ip,
-            after=args.hub.machine.ready,
-            private_key=args.network.admin_private_key,
-            jump_host=args.hub.public_ip,
+            after=args.jump_host.ready,
+            private_key=args.admin_key.private_key,
+            jump_host=args.jump_host.address,
             parent=self,
             payload=(SCRIPTS, NOTEBOOK_IMAGE),
         )
@@ -112,7 +117,7 @@ class SwarmWorkerPool(pulumi.ComponentResource):
     def _join_swarm(
         self, machine: StepTarget, instance, after: list[pulumi.Resource]
     ) -> pulumi.Resource:
-        hub = self._args.hub
+        manager = self._args.manager
         return run_step(
             machine,
             Step(
@@ -120,22 +125,23 @@ class SwarmWorkerPool(pulumi.ComponentResource):
                 script_line(
                     "swarm-join",
                     "--manager",
-                    hub.private_ip,
+                    manager.address,
                     "--advertise-addr",
                     instance.private_ip,
                 ),
-                stdin=hub.worker_join_token,
-                depends_on=[hub.swarm, *after],
+                stdin=manager.join_token,
+                depends_on=[manager.initialised, *after],
             ),
             parent=self,
         )
 
     def _track_membership(self, name: str, joined) -> pulumi.Resource:
-        """A step on the hub that confirms the node joined; its delete drains and removes the
-        node before the worker's instance goes away (Pulumi deletes dependents first)."""
+        """A step on the swarm manager that confirms the node joined; its delete drains and
+        removes the node before the worker's instance goes away (Pulumi deletes dependents
+        first)."""
         node_id = joined.stdout.apply(lambda out: (out or "").strip())
         return run_step(
-            self._args.hub.machine,
+            self._args.manager.machine,
             Step(
                 f"{name}-membership",
                 pulumi.Output.format(

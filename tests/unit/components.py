@@ -1,7 +1,10 @@
 """Builds single components under the mocks, with only the pieces they need beside them."""
 
+from dataclasses import dataclass
+
 from program import deploy
 
+from infra.admin_key import AdminKey, declare_admin_key
 from infra.config import load_config
 from infra.hub import Hub, HubArgs
 from infra.network import Network, NetworkArgs
@@ -10,23 +13,35 @@ from infra.nfs import NfsServer, NfsServerArgs
 AMI = "ami-0123456789abcdef0"
 
 
-def network_of(config):
-    return Network("camphub", NetworkArgs(config.ssh_allowed_cidrs, config.admin_ssh_key))
+@dataclass(frozen=True)
+class Base:
+    """What every machine stands on: the network and the admin key, declared as the program does."""
+
+    network: Network
+    admin_key: AdminKey
 
 
-def hub_of(config, network):
-    return Hub("hub", HubArgs(config=config, network=network, ami_id=AMI))
+def base_of(config) -> Base:
+    network = Network("camphub", NetworkArgs(config.ssh_allowed_cidrs))
+    return Base(network, declare_admin_key("camphub", config.admin_ssh_key, parent=network))
 
 
-def nfs_of(config, network, hub):
+def hub_of(config, base: Base):
+    return Hub(
+        "hub",
+        HubArgs(config=config, network=base.network, admin_key=base.admin_key, ami_id=AMI),
+    )
+
+
+def nfs_of(config, base: Base, hub):
     return NfsServer(
         "nfs",
         NfsServerArgs(
             config=config,
-            network=network,
+            network=base.network,
+            admin_key=base.admin_key,
             ami_id=AMI,
-            jump_host=hub.public_ip,
-            jump_host_ready=hub.machine.ready,
+            jump_host=hub.jump_host,
         ),
     )
 

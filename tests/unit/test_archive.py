@@ -158,3 +158,14 @@ def test_the_archive_location_and_the_links_command_are_outputs(deployment, buck
     assert "--prefix homes/test/" in command
     assert f'aws s3 presign "s3://{bucket.id}/$key" --expires-in {LINK_SECONDS}' in command
     assert not deployment.output_is_secret("homesArchive")
+
+
+def test_the_archive_runs_on_the_machine_that_holds_the_homes_once_they_are_in_place(deployment):
+    # HomesArchive knows the NFS server only as the HomesServer it declares.
+    on_nfs = deployment.named("nfs-cloud-init").inputs["connection"]
+    attachment = deployment.of_type("aws:ec2/volumeAttachment:VolumeAttachment")[0]
+    for name in ("nfs-prepare-archive", "nfs-archive-homes"):
+        step = deployment.named(name)
+        assert step.inputs["connection"] == on_nfs, name
+        for resource in (attachment, deployment.named("nfs-export-homes")):
+            assert resource.urn in step.dependencies, (name, resource.urn)

@@ -1,14 +1,14 @@
 """Hub alone: a Debian 13 instance behind an Elastic IP, the swarm manager and jump host."""
 
 import pytest
-from components import AMI, deploy_component, hub_of, network_of
+from components import AMI, base_of, deploy_component, hub_of
 
 from infra.userdata import render_user_data
 
 
 @pytest.fixture
 def hub(base_config):
-    return deploy_component(base_config, lambda c: hub_of(c, network_of(c)))
+    return deploy_component(base_config, lambda c: hub_of(c, base_of(c)))
 
 
 def test_the_hub_instance_runs_the_hub_role(hub):

@@ -1,17 +1,19 @@
-"""Network alone: three security groups that reference each other, and the admin key."""
+"""Network alone: three security groups that reference each other; and the admin key beside it."""
 
 import pytest
-from components import deploy_component, network_of
+from components import base_of, deploy_component
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from program import deploy
 from ssh_keys import openssh_private_text, openssh_public_text
 
+# The URN prefix of the network's children (stack "test" under the mocks).
+UNDER_NETWORK = "urn:pulumi:test::camphub::camphub:index:Network$"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
 
 @pytest.fixture
 def network(base_config):
-    return deploy_component(base_config, network_of)
+    return deploy_component(base_config, base_of)
 
 
 def rules_into(deployment, group: str) -> dict[str, dict]:
@@ -81,7 +83,7 @@ def test_an_ed25519_admin_key_is_generated_and_registered(network):
 
 
 def test_ipv6_admin_ranges_become_ipv6_rules(base_config):
-    deployment = deploy_component({**base_config, "sshAllowedCidrs": ["2001:db8::/48"]}, network_of)
+    deployment = deploy_component({**base_config, "sshAllowedCidrs": ["2001:db8::/48"]}, base_of)
     ssh = [r for r in deployment.of_type(INGRESS) if "ssh-admin" in r.name]
     assert [(r.inputs.get("cidrIpv6"), r.inputs.get("cidrIpv4")) for r in ssh] == [
         ("2001:db8::/48", None)
@@ -97,3 +99,24 @@ def test_the_organizers_own_key_replaces_the_generated_one(base_config):
     assert pair.inputs["publicKey"] == openssh_public_text(private_key)
     assert deployment.outputs["adminSshKey"] == private_text
     assert deployment.output_is_secret("adminSshKey")
+
+
+@pytest.mark.parametrize("own_key", [False, True], ids=["generated", "organizers"])
+def test_the_admin_key_keeps_its_place_under_the_network(base_config, own_key):
+    # Its owner is infra/admin_key.py; in the stack's tree it stays where it was, so the deployed
+    # key pair (and the instances launched with it) are neither moved nor replaced.
+    config = base_config
+    if own_key:
+        private_text = openssh_private_text(ed25519.Ed25519PrivateKey.generate())
+        config = {**base_config, "adminSshPrivateKey": private_text}
+    deployment = deploy(config)
+    network = deployment.named("camphub", typ="camphub:index:Network")
+    pair = deployment.named("camphub-admin")
+    assert pair.urn == f"{UNDER_NETWORK}aws:ec2/keyPair:KeyPair::camphub-admin"
+    assert pair.parent == network.urn
+    for instance in deployment.of_type("aws:ec2/instance:Instance"):
+        assert instance.inputs["keyName"] == "camphub-admin-key", instance.name
+    generated = deployment.of_type("tls:index/privateKey:PrivateKey")
+    assert [key.urn for key in generated] == (
+        [] if own_key else [f"{UNDER_NETWORK}tls:index/privateKey:PrivateKey::camphub-admin-ssh"]
+    )

@@ -3,14 +3,14 @@
 import json
 
 import pytest
-from components import deploy_component, hub_of, network_of, nfs_of
+from components import base_of, deploy_component, hub_of, nfs_of
 
 from infra.homes import machine_warnings
 
 
 def build_nfs(config):
-    network = network_of(config)
-    return nfs_of(config, network, hub_of(config, network))
+    base = base_of(config)
+    return nfs_of(config, base, hub_of(config, base))
 
 
 @pytest.fixture

@@ -60,3 +60,19 @@ def test_the_hub_keeps_the_internet_google_sign_in_needs(deployment):
         for c in deployment.of_type("command:remote:Command")
         if "camphub-wall" in str(c.inputs.get("create")) and c.name.startswith("hub-")
     ]
+
+
+def test_each_worker_joins_the_initialised_swarm_and_is_drained_on_the_manager(deployment):
+    # The pool knows the hub only as the SwarmManager it declares.
+    on_hub = deployment.named("hub-cloud-init").inputs["connection"]
+    pool = deployment.named("workers", typ="camphub:index:SwarmWorkerPool")
+    for index in (0, 1):
+        join = deployment.named(f"workers-{index}-swarm-join")
+        assert deployment.depends_on(join, deployment.named("hub-swarm-init"))
+        membership = deployment.named(f"hub-workers-{index}-membership")
+        assert membership.parent == pool.urn
+        assert membership.inputs["connection"] == on_hub
+        node = f"node-workers-{index}-swarm-join"
+        assert f"swarm-remove-node --node-id {node}" in membership.inputs["delete"]
+        # Deleted before the worker's instance: the engine removes dependents first.
+        assert deployment.depends_on(membership, deployment.named(f"workers-{index}"))
