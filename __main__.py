@@ -49,7 +49,7 @@ jupyterhub = JupyterHubService(
     "jupyterhub",
     JupyterHubServiceArgs(
         config=config,
-        hub=hub,
+        hub=hub.site,
         homes=nfs.share,
         notebook_image=workers.notebook_image,
         workers_ready=workers.ready,

@@ -47,6 +47,18 @@ class SwarmManager:
     initialised: pulumi.Resource  # the swarm and its overlay network
 
 
+@dataclass(frozen=True)
+class HubSite:
+    """The site JupyterHub serves on the hub: a step runner on the hub machine, the public URL
+    and host name students reach it by, and the swarm its students' servers run in, once it
+    exists."""
+
+    machine: StepTarget
+    url: pulumi.Output[str]  # https://host_name
+    host_name: pulumi.Output[str]  # the camp's domain, else the Elastic IP
+    swarm: pulumi.Resource  # the initialised swarm and its overlay network
+
+
 class Hub(pulumi.ComponentResource):
     machine: StepTarget
     public_ip: pulumi.Output[str]
@@ -55,6 +67,7 @@ class Hub(pulumi.ComponentResource):
     swarm: pulumi.Resource  # the initialised swarm and its overlay network
     jump_host: JumpHost  # for the NFS server and the workers
     swarm_manager: SwarmManager  # for the workers
+    site: HubSite  # for JupyterHub
 
     def __init__(self, name: str, args: HubArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("camphub:index:Hub", name, None, opts)
@@ -126,6 +139,9 @@ class Hub(pulumi.ComponentResource):
             address=self.private_ip,
             join_token=pulumi.Output.secret(join_token.stdout),
             initialised=self.swarm,
+        )
+        self.site = HubSite(
+            machine=self.machine, url=self.url, host_name=self.host_name, swarm=self.swarm
         )
         self.register_outputs(
             {

@@ -16,7 +16,7 @@ import pulumi_random as random
 from infra import layout
 from infra.config import CampConfig
 from infra.homes import HomesShare, mount_homes
-from infra.hub import Hub
+from infra.hub import HubSite
 from infra.hub_settings import HUB_READY_WAIT_SECONDS, hub_settings_json, schema
 from infra.payload import HUB_IMAGE, NGINX, image_tag
 from infra.remote import Step, run_step, script_line
@@ -28,7 +28,7 @@ HUB_LOCAL_URL = f"http://127.0.0.1:{layout.HUB_PORT}"
 @dataclass(frozen=True)
 class JupyterHubServiceArgs:
     config: CampConfig
-    hub: Hub
+    hub: HubSite  # the machine, URL, host name and swarm it serves on
     homes: HomesShare
     notebook_image: str
     workers_ready: Sequence[pulumi.Resource]  # students' servers need a worker with the image

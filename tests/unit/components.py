@@ -7,6 +7,7 @@ from program import deploy
 from infra.admin_key import AdminKey, declare_admin_key
 from infra.config import load_config
 from infra.hub import Hub, HubArgs
+from infra.jupyterhub import JupyterHubService, JupyterHubServiceArgs
 from infra.network import Network, NetworkArgs
 from infra.nfs import NfsServer, NfsServerArgs
 
@@ -42,6 +43,21 @@ def nfs_of(config, base: Base, hub):
             admin_key=base.admin_key,
             ami_id=AMI,
             jump_host=hub.jump_host,
+        ),
+    )
+
+
+def jupyterhub_of(config, hub, nfs):
+    """The service on the hub's site alone: no workers, so none to wait for."""
+    return JupyterHubService(
+        "jupyterhub",
+        JupyterHubServiceArgs(
+            config=config,
+            hub=hub.site,
+            homes=nfs.share,
+            notebook_image="camphub-notebook:test",
+            workers_ready=[],
+            homes_made=nfs.homes_made,
         ),
     )
 

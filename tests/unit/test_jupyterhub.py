@@ -3,6 +3,7 @@
 import json
 
 from camphub_settings import SECRET_NAMES
+from components import base_of, deploy_component, hub_of, jupyterhub_of, nfs_of
 
 from infra.hub_settings import SPAWN_HTTP_TIMEOUT_SECONDS
 
@@ -70,3 +71,20 @@ def test_a_changed_nginx_template_reconfigures_nginx(deployment):
 
     configure = deployment.named("hub-configure-nginx")
     assert configure.inputs["triggers"] == [NGINX.content_hash()]
+
+
+def test_the_service_runs_on_the_hub_site_alone(base_config):
+    # The service knows the hub only as the HubSite it declares.
+    def build(config):
+        base = base_of(config)
+        hub = hub_of(config, base)
+        return jupyterhub_of(config, hub, nfs_of(config, base, hub))
+
+    deployment = deploy_component(base_config, build)
+    on_hub = deployment.named("hub-cloud-init").inputs["connection"]
+    start = deployment.named("hub-start-hub")
+    assert start.inputs["connection"] == on_hub
+    assert deployment.depends_on(start, deployment.named("hub-swarm-init"))
+    assert json.loads(start.inputs["stdin"])["public_url"] == "https://203.0.113.10"
+    nginx = deployment.named("hub-configure-nginx").inputs["create"]
+    assert "--server-name 203.0.113.10" in nginx
