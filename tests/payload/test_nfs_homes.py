@@ -278,6 +278,23 @@ def test_a_home_whose_materials_folder_is_locked_is_skipped_and_the_others_get_t
 
 
 @as_root
+@pytest.mark.parametrize(
+    "command", [["snapshot", "--keep-hourly", "24", "--keep-daily", "7"], ["usage"]]
+)
+def test_the_timers_refuse_a_homes_directory_with_no_volume_mounted(volume, command):
+    """After a reboot that did not mount the volume, the directory is the root disk's: the timer's
+    run fails (systemd shows it) instead of reporting success on the wrong disk."""
+    locations = ["--homes-dir", str(volume), "--snapshots-name", layout.SNAPSHOTS_DIRNAME,
+                 "--usage-name", layout.USAGE_DIRNAME]  # fmt: skip
+    result = subprocess.run(
+        [str(NFS_HOMES), command[0], *locations, *command[1:]],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "is not mounted: run nfs-export first" in result.stderr
+
+
+@as_root
 def test_make_reports_and_copies_as_the_student_on_a_mounted_volume(volume, materials):
     """The whole command, on a volume of its own as on the server (a tmpfs, in a private mount
     namespace, so the test reads back what it needs before the namespace goes)."""
