@@ -114,7 +114,12 @@ def machine_warnings(report: str) -> list[str]:
 
 def warn_about(step: pulumi.Resource) -> None:
     """Repeats the step's warnings in `pulumi up`'s own output, where the organizer reads them."""
-    step.stdout.apply(lambda report: [pulumi.log.warn(w) for w in machine_warnings(report or "")])
+    step.stdout.apply(_warn_each)
+
+
+def _warn_each(report: str | None) -> None:
+    for warning in machine_warnings(report or ""):
+        pulumi.log.warn(warning)
 
 
 def _home_locations() -> list[str]:
