@@ -41,3 +41,10 @@ def camp():
         (manifest,) = rehearsal.archive_dir.glob("*/homes/dev/MANIFEST.json")
         created = datetime.datetime.fromisoformat(json.loads(manifest.read_text())["created"])
         assert created >= began, "the archive saved is not the one `down` made"
+
+
+@pytest.fixture(scope="module")
+def ca_file(camp, tmp_path_factory):
+    """The certificate nginx serves at hubUrl (self-signed on the dev stack), read on the hub, so
+    a module's API clients check the hub they talk to."""
+    return camp.hub_certificate(tmp_path_factory.mktemp("hub") / "hub.crt")

@@ -162,3 +162,11 @@ class Camp:
         address = self.outputs["workerPrivateIps"][int(worker.rsplit("-", 1)[1])]
         container = f"$(sudo docker ps -q --filter label=com.docker.swarm.task.id={task})"
         return self.run(f"sudo docker exec {container} {command}", host=address)
+
+
+def in_kernel(client, owner: str, code: str) -> object:
+    """Runs `code`, which leaves its answer in `answer`, in a fresh kernel of `owner`'s server
+    (started first if need be) through the hub, as `client`; returns the answer."""
+    client.start_server_and_wait_until_it_answers(owner)
+    printed = client.run_code(owner, f"{code}\nimport json; print(json.dumps(answer))")
+    return json.loads(printed.strip().splitlines()[-1])

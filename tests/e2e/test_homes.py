@@ -6,12 +6,11 @@ machine restarts mid-class. Everything a student does goes through their own ker
 server's contents API, through nginx and the hub. Shares the session's rehearsed camp.
 """
 
-import json
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
+from e2e_support import in_kernel
 from waiting import wait_for
 
 from infra import layout
@@ -69,21 +68,10 @@ def take_snapshots(camp) -> None:
     nfs_run(camp, f"sudo systemctl start {SNAPSHOT_UNIT}")
 
 
-def in_kernel(client, owner: str, code: str) -> object:
-    client.start_server_and_wait_until_it_answers(owner)
-    printed = client.run_code(owner, f"{code}\nimport json; print(json.dumps(answer))")
-    return json.loads(printed.strip().splitlines()[-1])
-
-
 def save_notebook(client, owner: str, path: str) -> int:
     """JupyterLab's save: the notebook PUT through the contents API (the server started first)."""
     client.start_server_and_wait_until_it_answers(owner)
     return client.server_api(owner, "PUT", f"/contents/{path}", json=NOTEBOOK).status_code
-
-
-@pytest.fixture(scope="module")
-def ca_file(camp, tmp_path_factory) -> Path:
-    return camp.hub_certificate(tmp_path_factory.mktemp("hub") / "hub.crt")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from e2e_support import escaped
+from e2e_support import escaped, in_kernel
 from waiting import wait_for
 
 from infra import layout
@@ -85,11 +85,6 @@ PYPI = Target("pypi.org", 443)
 
 
 @pytest.fixture(scope="module")
-def ca_file(camp, tmp_path_factory) -> Path:
-    return camp.hub_certificate(tmp_path_factory.mktemp("hub") / "hub.crt")
-
-
-@pytest.fixture(scope="module")
 def enrolled(camp) -> None:
     camp.add_to_class_list(STUDENT, CLASSMATE)
     camp.up()
@@ -113,14 +108,6 @@ def private_addresses(camp) -> dict[str, str]:
     addresses = {"hub": outputs["hubPrivateIp"], "nfs": outputs["nfsPrivateIp"]}
     addresses |= {f"workers-{i}": ip for i, ip in enumerate(outputs["workerPrivateIps"])}
     return addresses
-
-
-def in_kernel(client, owner: str, code: str) -> object:
-    """Runs `code`, which leaves its answer in `answer`, in a fresh kernel of `owner`'s server
-    (started first if need be) through the hub, as `client`; returns the answer."""
-    client.start_server_and_wait_until_it_answers(owner)
-    printed = client.run_code(owner, f"{code}\nimport json; print(json.dumps(answer))")
-    return json.loads(printed.strip().splitlines()[-1])
 
 
 def calling(source: str, call: str) -> str:
