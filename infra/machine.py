@@ -95,7 +95,8 @@ def bring_up(
     jump_host: pulumi.Input[str] | None = None,
 ) -> StepTarget:
     """Waits for cloud-init on `instance` (reached at `host` once `after` exist), then delivers
-    `payload`; returns where its bootstrap steps run."""
+    `payload`; returns where its bootstrap steps run. A new instance is waited for and given the
+    payload again, as every step on it reruns (infra/remote.py)."""
     connection = ssh_connection(host, private_key, jump_host)
     booted = command.remote.Command(
         f"{name}-cloud-init",
@@ -110,9 +111,11 @@ def bring_up(
             connection=connection,
             source=pulumi.FileArchive(str(tree.local_dir)),
             remote_path=tree.remote_parent,
-            triggers=[tree.content_hash()],
+            triggers=[instance.id, tree.content_hash()],
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[booted]),
         )
         for tree in payload
     ]
-    return StepTarget(name=name, connection=connection, ready=[booted, *deliveries])
+    return StepTarget(
+        name=name, connection=connection, ready=[booted, *deliveries], instance_id=instance.id
+    )

@@ -92,12 +92,17 @@ def test_steps_rerun_in_place_rather_than_being_replaced(deployment):
         assert command.inputs["update"] == command.inputs["create"], command.name
 
 
-def test_a_step_with_a_delete_action_has_no_triggers(deployment):
-    # A changed trigger replaces the step, and replacing it runs the old step's delete action.
-    with_delete = [c for c in deployment.of_type(COMMAND) if c.inputs.get("delete")]
-    assert {c.name for c in with_delete} >= {"hub-workers-0-membership", "nfs-archive-homes"}
-    for command in with_delete:
-        assert not command.inputs.get("triggers"), command.name
+def test_a_step_with_a_delete_action_is_triggered_only_by_what_that_action_removes(deployment):
+    # A changed trigger replaces the step, and replacing it runs the old step's delete action:
+    # a membership's removes its node, so a new node replaces it; the archive has no trigger.
+    with_delete = {c.name: c for c in deployment.of_type(COMMAND) if c.inputs.get("delete")}
+    assert with_delete.keys() >= {"hub-workers-0-membership", "nfs-archive-homes"}
+    for name, command in with_delete.items():
+        if name.endswith("-membership"):
+            joined = name.removeprefix("hub-").replace("-membership", "-swarm-join")
+            assert command.inputs["triggers"] == [f"node-{joined}"], name
+        else:
+            assert not command.inputs.get("triggers"), name
 
 
 def test_a_worker_joins_only_once_it_can_serve_students(deployment):
