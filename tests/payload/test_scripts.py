@@ -563,6 +563,27 @@ class TestSwarm:
         assert result.returncode != 0
         assert "stdin must carry a swarm join token" in result.stderr
 
+    def test_join_leaves_a_replaced_hubs_swarm_for_the_new_one_at_the_same_address(
+        self, swarm_machines
+    ):
+        # A new hub at its predecessor's address: a new swarm there, the worker still in the old.
+        manager, worker = swarm_machines
+        old_token = manager.script("swarm-join-token").stdout
+        manager.run("docker", "swarm", "leave", "--force")
+        init = ("--advertise-addr", address_of(manager), "--network", layout.OVERLAY_NETWORK)
+        manager.script("swarm-init", *init)
+        token = manager.script("swarm-join-token").stdout
+        assert token != old_token
+        args = ("--manager", address_of(manager), "--advertise-addr", address_of(worker))
+        joined = worker.script("swarm-join", *args, stdin=token)
+        node_id = joined.stdout.strip()
+        assert "left a swarm other than the one at" in joined.stderr
+        nodes = manager.run("docker", "node", "ls", "--format", "{{.ID}} {{.Hostname}}").stdout
+        assert f"{node_id} worker" in nodes
+        again = worker.script("swarm-join", *args, stdin=token)
+        assert again.stdout.strip() == node_id
+        assert "left" not in again.stderr
+
     def test_remove_node_moves_the_tasks_off_then_removes_it(self, swarm_machines):
         manager, worker = swarm_machines
         worker_id = worker.run("docker", "info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
