@@ -1,9 +1,13 @@
 """Hub: the machine students reach, the swarm's manager, and the jump host to every other machine.
 
 Its Elastic IP is the camp's address: it survives a replaced instance, so the URL and the OAuth
-callback registered with Google stay valid all week.
+callback registered with Google stay valid all week. So does its own small volume: what a new hub
+instance cannot rebuild from the program's truth, or should not (JupyterHub's database, so
+students stay signed in and the admin's changes stay; the TLS certificates and Let's Encrypt's
+account, so a new hub asks for no certificate and students' browsers see the same one).
 """
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +21,11 @@ from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.network import Network
 from infra.payload import HUB_IMAGE, NGINX, SCRIPTS
 from infra.remote import Step, StepTarget, run_step, script_line
+
+HUB_VOLUME_GB = 1
+# Where the hub's volume is attached; Nitro instances show it as an NVMe device named by the
+# volume id, which mount-hub-state finds by that id.
+HUB_VOLUME_DEVICE = "/dev/xvdf"
 
 
 @dataclass(frozen=True)
@@ -49,9 +58,9 @@ class SwarmManager:
 
 @dataclass(frozen=True)
 class HubSite:
-    """The site JupyterHub serves on the hub: a step runner on the hub machine, the public URL
-    and host name students reach it by, and the swarm its students' servers run in, once it
-    exists."""
+    """The site JupyterHub serves on the hub: a step runner on the hub machine (its steps run
+    once the hub's volume is mounted), the public URL and host name students reach it by, and the
+    swarm its students' servers run in, once it exists."""
 
     machine: StepTarget
     url: pulumi.Output[str]  # https://host_name
@@ -133,6 +142,7 @@ class Hub(pulumi.ComponentResource):
             ),
             parent=self,
         )
+        kept = self._mount_state(name, args.config, network)
         self.jump_host = JumpHost(address=self.public_ip, ready=self.machine.ready)
         self.swarm_manager = SwarmManager(
             machine=self.machine,
@@ -141,7 +151,10 @@ class Hub(pulumi.ComponentResource):
             initialised=self.swarm,
         )
         self.site = HubSite(
-            machine=self.machine, url=self.url, host_name=self.host_name, swarm=self.swarm
+            machine=dataclasses.replace(self.machine, ready=[*self.machine.ready, kept]),
+            url=self.url,
+            host_name=self.host_name,
+            swarm=self.swarm,
         )
         self.register_outputs(
             {
@@ -150,6 +163,47 @@ class Hub(pulumi.ComponentResource):
                 "url": self.url,
                 "instanceId": self.instance.id,
             }
+        )
+
+    def _mount_state(self, name: str, config: CampConfig, network: Network) -> pulumi.Resource:
+        """The hub's own volume, attached to its current instance and mounted there."""
+        volume = aws.ebs.Volume(
+            f"{name}-state",
+            availability_zone=network.availability_zone,
+            size=HUB_VOLUME_GB,
+            type="gp3",
+            encrypted=True,
+            tags={"Name": "camphub-hub-state", "camphub:stack": config.stack},
+            # A moved subnet must not swap it for an empty one (a new certificate, signed out).
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["availabilityZone"]),
+        )
+        attachment = aws.ec2.VolumeAttachment(
+            f"{name}-state",
+            device_name=HUB_VOLUME_DEVICE,
+            volume_id=volume.id,
+            instance_id=self.instance.id,
+            # The database and certbot's files are on the volume before it is detached.
+            stop_instance_before_detaching=True,
+            # A volume is attached to one instance at a time: a new instance gets it only
+            # once the old one has let it go.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        return run_step(
+            self.machine,
+            Step(
+                "mount-state",
+                script_line(
+                    "mount-hub-state",
+                    "--volume-id",
+                    volume.id,
+                    "--mount-point",
+                    layout.HUB_VOLUME_DIR,
+                    "--link",
+                    layout.LETSENCRYPT_DIR,
+                ),
+                depends_on=[attachment],
+            ),
+            parent=self,
         )
 
     def _host_name(self, name: str, config: CampConfig) -> pulumi.Output[str]:

@@ -151,6 +151,9 @@ class JupyterHubService(pulumi.ComponentResource):
                     str(layout.HUB_PORT),
                     "--template",
                     NGINX_SITE_TEMPLATE,
+                    # On the hub's volume: a new hub serves the certificate students accepted.
+                    "--tls-dir",
+                    layout.HUB_TLS_DIR,
                     *certificate,
                 ),
                 # A changed site template is applied, not only delivered.

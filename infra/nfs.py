@@ -96,7 +96,9 @@ class NfsServer(pulumi.ComponentResource):
             instance_id=instance.id,
             # Unmount cleanly: stop the server before the volume is detached.
             stop_instance_before_detaching=True,
-            opts=pulumi.ResourceOptions(parent=self),
+            # A volume is attached to one instance at a time: a new server gets it only once
+            # the old one has let it go.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         self.private_ip = instance.private_ip
         self.homes_volume_id = volume.id

@@ -105,6 +105,7 @@ class Declared:
     dependencies: list[str]
     protect: bool
     retain_on_delete: bool
+    delete_before_replace: bool
     ignore_changes: list[str]
     additional_secret_outputs: list[str]
 
@@ -192,6 +193,7 @@ class RecordingMonitor(MockMonitor):
                     dependencies=sorted(dependencies),
                     protect=request.protect,
                     retain_on_delete=request.retainOnDelete,
+                    delete_before_replace=request.deleteBeforeReplace,
                     ignore_changes=list(request.ignoreChanges),
                     additional_secret_outputs=list(request.additionalSecretOutputs),
                 )

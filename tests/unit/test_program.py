@@ -102,7 +102,7 @@ def test_instance_types_come_from_the_config(base_config):
         "workers-1": "m6i.2xlarge",
         "workers-2": "m6i.2xlarge",
     }
-    (homes,) = deployment.of_type("aws:ebs/volume:Volume")
+    homes = deployment.named("nfs-homes", "aws:ebs/volume:Volume")
     assert homes.inputs["size"] == 250
 
 
