@@ -12,6 +12,7 @@ import py_compile
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import payload_checker
@@ -280,6 +281,101 @@ class TestNfsExport:
         result = nfs_export(machine, "/dev/sdz", check=False)
         assert result.returncode != 0
         assert f"gave up after 5s waiting for the block device of {VOLUME_ID}" in result.stderr
+
+
+# mount-hub-state: hub machines taking turns with one loop device standing in for its volume.
+
+HUB_VOLUME_ID = "vol-0fedcba9876543210"
+# Where a Nitro instance finds the volume (infra/hub.py attaches it; the script looks it up).
+HUB_VOLUME_LINK = (
+    f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{HUB_VOLUME_ID.replace('-', '')}"
+)
+RENEWAL_HOOK = f"{layout.LETSENCRYPT_DIR}/renewal-hooks/deploy/camphub-reload-nginx"
+CERTIFICATE = f"{layout.LETSENCRYPT_DIR}/live/camp.example.org/fullchain.pem"
+DATABASE = f"{layout.HUB_STATE_DIR}/jupyterhub.sqlite"
+
+
+@contextmanager
+def hub_machine(device: str | None = None):
+    """A fresh hub machine, as cloud-init leaves it (certbot's renewal hook in place), with the
+    hub's volume attached: `device` if given (the volume another hub had), else a new blank
+    one. Yields (machine, device)."""
+    payload_checker.build_image()
+    with payload_checker.machine("hub", LOOP_FLAGS) as machine:
+        machine.run("sh", "-c", MAKE_LOOP_NODES)
+        made_here = device is None
+        if made_here:
+            machine.run("truncate", "-s", "64M", "/var/tmp/hub-state.img")
+            device = machine.run("losetup", "--find", "--show", "/var/tmp/hub-state.img").stdout
+            device = device.strip()
+        machine.run("mkdir", "-p", "/dev/disk/by-id")
+        machine.run("ln", "-sfn", device, HUB_VOLUME_LINK)
+        machine.write(RENEWAL_HOOK, "#!/bin/sh\nsystemctl reload nginx\n")
+        try:
+            yield machine, device
+        finally:
+            machine.run("umount", layout.HUB_VOLUME_DIR, check=False)
+            if made_here:
+                machine.run("losetup", "-d", device, check=False)
+
+
+def mount_hub_state(machine, check: bool = True):
+    return machine.script(
+        "mount-hub-state", "--volume-id", HUB_VOLUME_ID, "--mount-point", layout.HUB_VOLUME_DIR,
+        "--link", layout.LETSENCRYPT_DIR, "--wait-seconds", "5", check=check,
+    )  # fmt: skip
+
+
+@pytest.mark.live
+class TestMountHubState:
+    def test_a_blank_volume_is_formatted_mounted_and_holds_certbots_directory(self):
+        with hub_machine() as (machine, device):
+            output = mount_hub_state(machine).stdout
+            assert f"formatted {device} ext4" in output
+            source = machine.run("findmnt", "-n", "-o", "SOURCE", layout.HUB_VOLUME_DIR).stdout
+            assert source.strip() == device
+            fstab = machine.read("/etc/fstab")
+            assert fstab.count(f" {layout.HUB_VOLUME_DIR} ") == 1
+            assert "nofail,x-systemd.before=docker.service,x-systemd.before=nginx.service" in fstab
+            kept = f"{layout.HUB_VOLUME_DIR}/letsencrypt"
+            assert machine.run("readlink", layout.LETSENCRYPT_DIR).stdout.strip() == kept
+            assert "systemctl reload nginx" in machine.read(
+                f"{kept}/renewal-hooks/deploy/camphub-reload-nginx"
+            )
+            assert mount_hub_state(machine).stdout == "mount-hub-state: nothing changed\n"
+
+    def test_a_new_hub_instance_finds_the_certificate_and_the_database_its_predecessor_left(self):
+        with hub_machine() as (old_hub, device):
+            mount_hub_state(old_hub)
+            old_hub.write(CERTIFICATE, "the certificate Let's Encrypt issued\n")
+            old_hub.write(DATABASE, "jupyterhub's users\n")
+            # Stopped before the volume is detached (infra/hub.py).
+            old_hub.run("umount", layout.HUB_VOLUME_DIR)
+            with hub_machine(device) as (new_hub, _):
+                output = mount_hub_state(new_hub).stdout
+                assert "formatted" not in output and "mounted" in output
+                assert new_hub.read(CERTIFICATE) == "the certificate Let's Encrypt issued\n"
+                assert new_hub.read(DATABASE) == "jupyterhub's users\n"
+                assert "systemctl reload nginx" in new_hub.read(RENEWAL_HOOK)
+
+    def test_a_hub_that_kept_its_state_on_the_root_disk_moves_it_onto_the_volume(self):
+        with hub_machine() as (machine, _):
+            machine.write(CERTIFICATE, "issued before the volume existed\n")
+            machine.write(DATABASE, "users from before\n")
+            output = mount_hub_state(machine).stdout
+            assert f"what {layout.HUB_VOLUME_DIR} held copied onto the volume" in output
+            assert machine.run("mountpoint", "-q", layout.HUB_VOLUME_DIR).returncode == 0
+            assert machine.read(DATABASE) == "users from before\n"
+            assert machine.read(CERTIFICATE) == "issued before the volume existed\n"
+
+    def test_a_volume_with_another_filesystem_is_never_touched(self):
+        with hub_machine() as (machine, device):
+            machine.run("mkfs.ext2", "-q", "-L", "precious", device)
+            result = mount_hub_state(machine, check=False)
+            assert result.returncode != 0
+            assert "holds ext2, not ext4; refusing to touch it" in result.stderr
+            label = machine.run("blkid", "-s", "LABEL", "-o", "value", device).stdout.strip()
+            assert label == "precious"
 
 
 # nfs-homes and its timers, on a real btrfs volume made by nfs-export.
