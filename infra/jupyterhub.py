@@ -77,8 +77,10 @@ class JupyterHubService(pulumi.ComponentResource):
                 "start-hub",
                 self._start_hub_line(hub_image),
                 stdin=settings,
-                # New secrets take effect by restarting the hub; the value stays encrypted.
-                triggers=[secrets_json],
+                # New secrets take effect by restarting the hub; the value stays encrypted. The
+                # hub binds the homes as it starts: a new NFS server's mount-homes stops it, and
+                # this starts it again on the new mount.
+                triggers=[secrets_json, args.homes.server_ip],
                 depends_on=[
                     mounted,
                     secrets,

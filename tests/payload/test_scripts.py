@@ -595,6 +595,76 @@ def test_mount_homes_replaces_its_fstab_entry_and_docker_waits_for_the_mount():
         assert mount_unit.stdout.strip() in requires.stdout.split("=", 1)[1].split()
 
 
+# mount-homes moving to a replaced NFS server: mount.nfs played as the local cloud plays it (the
+# rehearsal's shim mounts the volume a server "exports"), one loop device per server.
+
+NFS_SHIM = (
+    f"{payload_checker.PROJECT_MOUNT}/rehearsal/instance/files/usr/local/sbin/rehearsal-mount-nfs"
+)
+SHIM_EXPORTS_DIR = "/var/lib/rehearsal/shared/nfs"
+OLD_SERVER, NEW_SERVER = "10.9.9.1", "10.9.9.2"
+
+
+def export_a_volume(machine, server: str, notes: str) -> None:
+    """A volume `server` exports, holding alice's notes."""
+    image = f"/var/tmp/{server}.img"
+    machine.run("truncate", "-s", "32M", image)
+    device = machine.run("losetup", "--find", "--show", image).stdout.strip()
+    machine.run("mkfs.ext4", "-q", device)
+    machine.run("mount", device, "/mnt")
+    machine.write("/mnt/alice/notes.txt", notes)
+    machine.run("umount", "/mnt")
+    number = machine.run("cat", f"/sys/block/{Path(device).name}/dev").stdout
+    machine.write(f"{SHIM_EXPORTS_DIR}/{server}", number)
+
+
+def mount_homes(machine, server: str) -> str:
+    return machine.script(
+        "mount-homes", "--server", server, "--export", layout.NFS_EXPORT_DIR,
+        "--mount-point", layout.HOMES_MOUNT_DIR, "--wait-seconds", "5",
+    ).stdout  # fmt: skip
+
+
+def is_running(machine, container: str) -> bool:
+    state = machine.run("docker", "inspect", "--format", "{{.State.Running}}", container).stdout
+    return state.strip() == "true"
+
+
+@pytest.mark.live
+def test_mount_homes_moves_to_a_new_server_and_stops_the_containers_bound_to_the_old_one():
+    payload_checker.build_image()
+    with payload_checker.machine("worker", (*LOOP_FLAGS, *DOCKER_FLAGS)) as machine:
+        machine.run("sh", "-c", MAKE_LOOP_NODES)
+        for tool in ("mount.nfs", "mount.nfs4"):
+            machine.run("ln", "-sf", NFS_SHIM, f"/usr/sbin/{tool}")
+        export_a_volume(machine, OLD_SERVER, "written on the old server\n")
+        export_a_volume(machine, NEW_SERVER, "the volume, now on the new server\n")
+        machine.run("systemctl", "start", "docker.service")
+        load_base_image(machine)
+        assert "mounted" in mount_homes(machine, OLD_SERVER)
+        run = ("docker", "run", "--detach", "--stop-timeout", "1")
+        home = f"{layout.HOMES_MOUNT_DIR}/alice:/home/student"
+        machine.run(*run, "--name", "student", "-v", home, "debian:trixie-slim", "sleep", "inf")
+        machine.run(*run, "--name", "elsewhere", "debian:trixie-slim", "sleep", "inf")
+        try:
+            output = mount_homes(machine, NEW_SERVER)
+            old, new = (f"{server}:{layout.NFS_EXPORT_DIR}" for server in (OLD_SERVER, NEW_SERVER))
+            assert f"unmounted {old}" in output and f"mounted {new}" in output
+            assert f"stopped 1 containers that bound the homes from {old}" in output
+            source = machine.run("findmnt", "-n", "-o", "SOURCE", layout.HOMES_MOUNT_DIR).stdout
+            assert source.strip() == new
+            assert f"{new} {layout.HOMES_MOUNT_DIR} nfs4 " in machine.read("/etc/fstab")
+            assert not is_running(machine, "student") and is_running(machine, "elsewhere")
+            # Started again (as the swarm starts a student's task), it binds the new mount.
+            machine.run("docker", "start", "student")
+            notes = machine.run("docker", "exec", "student", "cat", "/home/student/notes.txt")
+            assert notes.stdout == "the volume, now on the new server\n"
+            assert mount_homes(machine, NEW_SERVER) == "mount-homes: nothing changed\n"
+        finally:
+            machine.run("docker", "rm", "--force", "student", "elsewhere", check=False)
+            machine.run("umount", "--lazy", layout.HOMES_MOUNT_DIR, check=False)
+
+
 # The swarm scripts: two checker machines, each with its own Docker engine.
 
 DOCKER_FLAGS = ("-v", "/var/lib/docker")

@@ -20,8 +20,13 @@ def test_secrets_reach_the_hub_as_one_secret_json_on_stdin(deployment):
 def test_the_hub_restarts_when_a_secret_changes(deployment):
     start = deployment.named("hub-start-hub")
     secrets = deployment.named("hub-install-secrets").inputs["stdin"]
-    assert deployment.own_triggers(start) == [secrets]
-    assert start.is_secret("triggers", index=-1)
+    assert deployment.own_triggers(start)[0] == secrets
+    assert start.is_secret("triggers", index=1)
+
+
+def test_the_hub_starts_again_on_the_homes_of_a_new_nfs_server(deployment):
+    start = deployment.named("hub-start-hub")
+    assert deployment.own_triggers(start)[-1] == deployment.outputs["nfsPrivateIp"]
 
 
 def test_the_hub_is_waited_for_longer_than_it_may_take_to_check_a_running_server(deployment):

@@ -145,3 +145,5 @@ def test_a_new_nfs_server_makes_every_client_mount_the_homes_from_it(base_config
     new_server = after.outputs["nfsPrivateIp"]
     for name in mounts:
         assert f"--server {new_server} " in steps_by_name(after)[name].inputs["create"]
+    # mount-homes stopped the hub's container, bound to the old server's mount: started again.
+    assert "hub-start-hub" in rerun(before, after)
