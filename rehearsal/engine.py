@@ -13,11 +13,18 @@ pool, after each resource's inputs resolved. What plays what:
 everything else is recorded with a plausible id. A resource whose inputs did not change since
 the last run gets its recorded outputs back and nothing runs, as with Pulumi itself; one no
 longer declared is deleted by `run_delete`.
+
+`pulumi up --replace <urn>`: a resource named in `replace` is made anew even though its inputs
+did not change, and what depends on it sees its new outputs (a new instance's id and address) and
+runs again as it would on AWS; the old one is deleted after the run, with the ones no longer
+declared, unless the local cloud made the new one in its place (an instance's container is
+named after its resource), which took the old one away already.
 """
 
 import hashlib
 import threading
 import time
+from collections.abc import Collection
 from typing import Any
 
 import pulumi
@@ -26,7 +33,7 @@ from pulumi.runtime import rpc
 from rehearsal import commands, ec2, random_tls, s3_iam
 from rehearsal.environment import ZONE, Environment, Handler, plausible_id, short
 from rehearsal.moto_stand_in import ACCOUNT_ID, REGION
-from rehearsal.state import Record, digest_of, plain
+from rehearsal.state import Record, digest_of, plain, record_key
 
 HANDLERS: dict[str, Handler] = {
     **ec2.HANDLERS,
@@ -66,10 +73,12 @@ class RehearsalMonitor(pulumi.runtime.mocks.MockMonitor):
 
 
 class RehearsalMocks(pulumi.runtime.Mocks):
-    def __init__(self, env: Environment):
+    def __init__(self, env: Environment, replace: Collection[str] = ()):
         self.env = env
         self._print_lock = threading.Lock()
         self.secret_outputs = threading.local()
+        self.replace = set(replace)  # record keys (rehearsal.state.record_key)
+        self.replaced: list[Record] = []  # the old records of those made anew, to delete
 
     # The runtime's entry points.
 
@@ -79,6 +88,9 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         declared = args.inputs
         args.inputs = reveal(declared)
         previous = self.env.state.previous(args.typ, args.name)
+        replaced = previous if record_key(args.typ, args.name) in self.replace else None
+        if replaced is not None:
+            previous = None
         digest = digest_of(args.inputs)
         if previous is not None and previous.digest == digest and self._still_there(previous):
             self.env.state.put(previous)
@@ -89,9 +101,16 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         resource_id, outputs, made = create(self.env, args, previous)
         record = Record(args.typ, args.name, resource_id, digest, plain(args.inputs), outputs, made)
         self.env.state.put(record)
-        verb = "created" if previous is None else "updated"
+        if replaced is not None and not _made_in_place_of(record, replaced):
+            self.replaced.append(replaced)
+        verb = "replaced" if replaced else "created" if previous is None else "updated"
         self.progress(f"{verb} {short(args.typ)} {args.name}", time.monotonic() - began)
         return resource_id, self._state(declared, outputs)
+
+    def left_behind(self) -> list[Record]:
+        """What to delete once the program ran, in order: the records it no longer declared and
+        the old ones of the resources it replaced, last declared first."""
+        return [*reversed(self.env.state.orphans()), *reversed(self.replaced)]
 
     def _state(self, declared: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any]:
         """The resource's state: its inputs as declared (secrets still wrapped) and its
@@ -141,6 +160,13 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         if handler is None or handler.still_there is None:
             return True
         return handler.still_there(self.env, record)
+
+
+def _made_in_place_of(record: Record, old: Record) -> bool:
+    """Whether the local cloud made `record` where `old` was (the same container), so that
+    deleting `old` would delete the new one."""
+    resource = record.made.get("resource")
+    return resource is not None and resource == old.made.get("resource")
 
 
 def _record(env: Environment, args, previous):

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from rehearsal.commands import DeleteStepFailed
 from rehearsal.engine import run_delete
 from rehearsal.environment import Environment
 from rehearsal.moto_stand_in import AwsStandIn
-from rehearsal.state import State
+from rehearsal.state import Record, State, record_key
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -57,6 +58,23 @@ def stack_config(program_dir: Path, stack: str) -> dict[str, Any]:
     return config
 
 
+def replacement_keys(records: Sequence[Record], wanted: Sequence[str]) -> list[str]:
+    """The record keys of the resources `wanted` names, each by its URN (urn:pulumi:<stack>::
+    <project>::<parent types$>type::name), its `type::name` key, or its name alone where no
+    other resource has it; anything else is refused before the run, as Pulumi refuses it."""
+    keys = []
+    for name in wanted:
+        if name.startswith("urn:pulumi:"):
+            *_, qualified_type, resource_name = name.split("::")
+            name = record_key(qualified_type.rsplit("$", 1)[-1], resource_name)
+        matches = [r.key for r in records if name in (r.key, r.name)]
+        if len(matches) != 1:
+            found = "no resource" if not matches else f"{len(matches)} resources ({matches})"
+            raise RehearsalError(f"--replace {name}: {found} by that name in the last run")
+        keys.append(matches[0])
+    return keys
+
+
 @dataclass
 class Rehearsal:
     """A program deployed as `stack` on the local cloud, its state under `work_dir`; its Docker
@@ -85,11 +103,15 @@ class Rehearsal:
         config: dict[str, Any],
         secret_keys: list[str],
         images: tuple[str, ...] = (),
+        replace: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Deploys (or updates) the stack; returns its outputs as {name: {value, secret}}.
 
         `images` (built on this machine) are loaded into every instance's Docker next to the
-        base image, as a registry would serve them."""
+        base image, as a registry would serve them. `replace` names resources of the last run
+        to make anew, as `pulumi up --replace` does: by URN, by `type::name`, or by name alone
+        where no other resource has it."""
+        replaced = replacement_keys(self._records(), replace)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.work_dir, 0o700)
         with phase("instance image", self.timings):
@@ -109,6 +131,7 @@ class Rehearsal:
             "work_dir": str(self.work_dir),
             "instance_image": image,
             "vpc_cidr": vpc_cidr,
+            "replace": replaced,
         }
         plan_file = self.work_dir / "plan.json"
         plan_file.write_text(json.dumps(plan, indent=1))
@@ -133,13 +156,17 @@ class Rehearsal:
         outputs_file = self.work_dir / "outputs.json"
         return json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
 
+    def _records(self) -> list[Record]:
+        """What the last run left, as its state file records it."""
+        state_file = self.work_dir / "state.json"
+        return State(state_file).records() if state_file.exists() else []
+
     def status(self) -> list[str]:
         """The machines (address, running or not), the volumes and addresses, and how many
         bootstrap steps and recorded resources the last run left."""
-        state_file = self.work_dir / "state.json"
-        if not state_file.exists():
+        records = self._records()
+        if not records:
             return []
-        records = State(state_file).records()
         lines = []
         for record in records:
             short = record.type.rsplit(":", 1)[-1]

@@ -93,9 +93,11 @@ class State:
             self._save()
 
     def forget(self, record: Record) -> None:
+        """Drops `record`, but not a newer record of the same resource (one that replaced it)."""
         with self._lock:
-            self._previous.pop(record.key, None)
-            self._current.pop(record.key, None)
+            for records in (self._previous, self._current):
+                if records.get(record.key) == record:
+                    del records[record.key]
             self._save()
 
     def records(self) -> list[Record]:

@@ -35,9 +35,12 @@ class Camp:
         self.userlist = userlist
         self.materials_dir = materials_dir
 
-    def up(self, workers: int = 2, notebook: dict | None = None) -> dict:
+    def up(
+        self, workers: int = 2, notebook: dict | None = None, replace: tuple[str, ...] = ()
+    ) -> dict:
         """Deploys the camp; `notebook` overrides the stack's notebook settings for this run
-        (e.g. {"internet": False}), as `pulumi config set --path camphub:notebook.<key>` would."""
+        (e.g. {"internet": False}), as `pulumi config set --path camphub:notebook.<key>` would;
+        `replace` names resources to make anew, as `pulumi up --replace` (a machine: "hub")."""
         config = program_config(self.rehearsal, workers=workers, userlist=self.userlist)
         config[f"{NAMESPACE}:materialsDir"] = str(self.materials_dir)
         if notebook:
@@ -45,7 +48,7 @@ class Camp:
             config[key] = json.dumps(json.loads(config.get(key, "{}")) | notebook)
         with phase("hub and notebook images, built here", self.rehearsal.timings):
             images = prebuilt_images()
-        outputs = self.rehearsal.up(config, SECRET_KEYS, images)
+        outputs = self.rehearsal.up(config, SECRET_KEYS, images, replace=replace)
         let_hub_reach_google(self.rehearsal, outputs)
         return {name: output["value"] for name, output in outputs.items()}
 
