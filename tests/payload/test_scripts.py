@@ -771,6 +771,29 @@ class TestSwarm:
         again = manager.script("swarm-remove-node", "--node-id", worker_id).stdout
         assert again == f"swarm-remove-node: node {worker_id} is not in the swarm; nothing to do\n"
 
+    def test_remove_node_ends_once_a_machine_gone_mid_drain_is_down(self, swarm_machines):
+        # A worker AWS retired: its tasks' last reported states never change.
+        manager, worker = swarm_machines
+        worker.run("docker", "swarm", "leave", "--force")
+        token = manager.script("swarm-join-token").stdout
+        args = ("--manager", address_of(manager), "--advertise-addr", address_of(worker))
+        worker_id = worker.script("swarm-join", *args, stdin=token).stdout.strip()
+        wait_for(
+            lambda: worker.run("docker", "ps", "-q").stdout.strip(),
+            timeout=60,
+            what="the student service running on the worker again",
+        )
+        payload_checker.docker("pause", worker.name)
+        try:
+            removed = manager.script(
+                "swarm-remove-node", "--node-id", worker_id, "--wait-seconds", "90", check=False
+            )
+        finally:
+            payload_checker.docker("unpause", worker.name)
+        assert removed.stdout == f"swarm-remove-node: node {worker_id} drained and removed\n", (
+            removed.stderr
+        )
+
 
 def load_base_image(machine) -> None:
     """The student service's image, from this engine (no registry is reachable)."""
