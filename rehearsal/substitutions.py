@@ -24,11 +24,19 @@ SUBSTITUTIONS = (
         piece="rehearsal/instance/Dockerfile, rehearsal/cloud.py, rehearsal/ec2.py",
     ),
     Substitution(
-        production="an encrypted EBS data volume attached to the NFS server",
+        production="encrypted EBS data volumes attached to the NFS server (the homes) and to "
+        "the hub (its own)",
         rehearsal="a sparse file on the host behind a loop device, its node created in the "
         "instance under the attachment's device name; at boot the same unit mounts fstab's "
         "entry for it (systemd skips fstab's block devices in a container)",
         piece="rehearsal/cloud.py (attach_volume), rehearsal-attached-volumes.service",
+    ),
+    Substitution(
+        production="a replaced EC2 instance (`pulumi up --replace`): the new one is made first "
+        "and the old one terminated at the end of the update",
+        rehearsal="the old instance's container is removed as the new one boots under the same "
+        "name, as when AWS retired it: every step of the new one runs without the old machine",
+        piece="rehearsal/cloud.py (boot), rehearsal/engine.py (replace)",
     ),
     Substitution(
         production="kernel NFS: nfs-kernel-server exports the volume, nodes `mount -t nfs`",

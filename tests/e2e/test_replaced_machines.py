@@ -130,6 +130,6 @@ def test_a_hub_replaced_twice_keeps_its_certificate_and_its_students_work_on(
         letsencrypt = camp.run(f"readlink {layout.LETSENCRYPT_DIR}").strip()
         assert letsencrypt == f"{layout.HUB_VOLUME_DIR}/letsencrypt"
         # A new swarm, which both workers left the old one to join.
-        assert swarm(camp) == SWARM, replacement
+        wait_for(lambda: swarm(camp) == SWARM, timeout=120, what="the new swarm whole", interval=3)
         assert set(students) <= camp.usernames()
         every_student_signs_in_finds_their_file_and_runs_a_cell(camp, written)
