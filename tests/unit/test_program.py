@@ -145,10 +145,10 @@ def test_the_weekly_cost_is_estimated_per_student(deployment):
     estimate = deployment.outputs["weeklyCostEstimate"]
     assert estimate["region"] == "us-east-1"
     assert estimate["pricesAsOf"]
-    # hub t3.medium + 2 x t3.xlarge + nfs t3.small for 168 h; 100 + 30 + 2 x 40 + 10 GB gp3;
-    # 4 public IPv4 addresses.
+    # hub t3.medium + 2 x t3.xlarge + nfs t3.small for 168 h; 100 (homes) + 1 (the hub's own)
+    # + 30 + 2 x 40 + 10 GB gp3; 4 public IPv4 addresses.
     instances = (0.0416 + 2 * 0.1664 + 0.0208) * 168
-    ebs = 220 * 0.08 * 168 / 730
+    ebs = 221 * 0.08 * 168 / 730
     addresses = 4 * 0.005 * 168
     assert estimate["totalUsd"] == round(instances + ebs + addresses, 2)
     assert estimate["perStudentUsd"] == round(estimate["totalUsd"] / 3, 2)
