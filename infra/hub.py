@@ -59,13 +59,14 @@ class SwarmManager:
 @dataclass(frozen=True)
 class HubSite:
     """The site JupyterHub serves on the hub: a step runner on the hub machine (its steps run
-    once the hub's volume is mounted), the public URL and host name students reach it by, and the
-    swarm its students' servers run in, once it exists."""
+    once the hub's volume is mounted), the public URL and host name students reach it by, the
+    swarm its students' servers run in, once it exists, and the hub's own volume."""
 
     machine: StepTarget
     url: pulumi.Output[str]  # https://host_name
     host_name: pulumi.Output[str]  # the camp's domain, else the Elastic IP
     swarm: pulumi.Resource  # the initialised swarm and its overlay network
+    state_volume_id: pulumi.Output[str]  # where JupyterHub's state and the certificates are
 
 
 class Hub(pulumi.ComponentResource):
@@ -142,7 +143,7 @@ class Hub(pulumi.ComponentResource):
             ),
             parent=self,
         )
-        kept = self._mount_state(name, args.config, network)
+        state_volume, kept = self._keep_state(name, args.config, network)
         self.jump_host = JumpHost(address=self.public_ip, ready=self.machine.ready)
         self.swarm_manager = SwarmManager(
             machine=self.machine,
@@ -155,6 +156,7 @@ class Hub(pulumi.ComponentResource):
             url=self.url,
             host_name=self.host_name,
             swarm=self.swarm,
+            state_volume_id=state_volume.id,
         )
         self.register_outputs(
             {
@@ -165,8 +167,10 @@ class Hub(pulumi.ComponentResource):
             }
         )
 
-    def _mount_state(self, name: str, config: CampConfig, network: Network) -> pulumi.Resource:
-        """The hub's own volume, attached to its current instance and mounted there."""
+    def _keep_state(
+        self, name: str, config: CampConfig, network: Network
+    ) -> tuple[aws.ebs.Volume, pulumi.Resource]:
+        """The hub's own volume, and the step that mounts it on the hub's current instance."""
         volume = aws.ebs.Volume(
             f"{name}-state",
             availability_zone=network.availability_zone,
@@ -188,7 +192,7 @@ class Hub(pulumi.ComponentResource):
             # once the old one has let it go.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
-        return run_step(
+        mounted = run_step(
             self.machine,
             Step(
                 "mount-state",
@@ -205,6 +209,7 @@ class Hub(pulumi.ComponentResource):
             ),
             parent=self,
         )
+        return volume, mounted
 
     def _host_name(self, name: str, config: CampConfig) -> pulumi.Output[str]:
         """The camp's domain (with its DNS record when the zone is ours), else the Elastic IP.

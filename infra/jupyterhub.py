@@ -78,9 +78,9 @@ class JupyterHubService(pulumi.ComponentResource):
                 self._start_hub_line(hub_image),
                 stdin=settings,
                 # New secrets take effect by restarting the hub; the value stays encrypted. The
-                # hub binds the homes as it starts: a new NFS server's mount-homes stops it, and
-                # this starts it again on the new mount.
-                triggers=[secrets_json, args.homes.server_ip],
+                # hub binds the homes and its state as it starts: a new NFS server's mount-homes
+                # or a new hub volume's mount-hub-state stops it, and this starts it again.
+                triggers=[secrets_json, args.homes.server_ip, hub.state_volume_id],
                 depends_on=[
                     mounted,
                     secrets,

@@ -138,3 +138,15 @@ has_signature() {
     *) die "blkid could not probe $1 (exit status $status); refusing to format it" ;;
   esac
 }
+
+# The running containers that bind directory $1 or something under it, one id a line: their mount
+# namespaces keep what was mounted there when they started.
+containers_binding() {
+  systemctl is-active --quiet docker.service || return 0
+  local id
+  for id in $(docker ps --quiet); do
+    docker inspect --format '{{range .Mounts}}{{println .Source}}{{end}}' "$id" |
+      awk -v dir="$1" '$0 == dir || index($0, dir "/") == 1 { found = 1 } END { exit !found }' &&
+      echo "$id"
+  done
+}

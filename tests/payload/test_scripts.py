@@ -296,12 +296,12 @@ DATABASE = f"{layout.HUB_STATE_DIR}/jupyterhub.sqlite"
 
 
 @contextmanager
-def hub_machine(device: str | None = None):
+def hub_machine(device: str | None = None, extra_flags: tuple[str, ...] = ()):
     """A fresh hub machine, as cloud-init leaves it (certbot's renewal hook in place), with the
     hub's volume attached: `device` if given (the volume another hub had), else a new blank
     one. Yields (machine, device)."""
     payload_checker.build_image()
-    with payload_checker.machine("hub", LOOP_FLAGS) as machine:
+    with payload_checker.machine("hub", (*LOOP_FLAGS, *extra_flags)) as machine:
         machine.run("sh", "-c", MAKE_LOOP_NODES)
         made_here = device is None
         if made_here:
@@ -359,14 +359,27 @@ class TestMountHubState:
                 assert "systemctl reload nginx" in new_hub.read(RENEWAL_HOOK)
 
     def test_a_hub_that_kept_its_state_on_the_root_disk_moves_it_onto_the_volume(self):
-        with hub_machine() as (machine, _):
+        with hub_machine(extra_flags=DOCKER_FLAGS) as (machine, _):
             machine.write(CERTIFICATE, "issued before the volume existed\n")
             machine.write(DATABASE, "users from before\n")
+            machine.run("systemctl", "start", "docker.service")
+            load_base_image(machine)
+            state = f"{layout.HUB_STATE_DIR}:{layout.HUB_STATE_DIR}"
+            machine.run(
+                "docker", "run", "--detach", "--stop-timeout", "1", "--name", "hub",
+                "-v", state, "debian:trixie-slim", "sleep", "inf",
+            )  # fmt: skip
             output = mount_hub_state(machine).stdout
+            assert f"stopped 1 containers that used {layout.HUB_VOLUME_DIR}" in output
             assert f"what {layout.HUB_VOLUME_DIR} held copied onto the volume" in output
             assert machine.run("mountpoint", "-q", layout.HUB_VOLUME_DIR).returncode == 0
             assert machine.read(DATABASE) == "users from before\n"
             assert machine.read(CERTIFICATE) == "issued before the volume existed\n"
+            # Started again (start-hub), the hub works on the volume's copy.
+            machine.run("docker", "start", "hub")
+            machine.run("docker", "exec", "hub", "sh", "-c", f"echo added >> {DATABASE}")
+            assert machine.read(DATABASE) == "users from before\nadded\n"
+            machine.run("docker", "rm", "--force", "hub")
 
     def test_a_volume_with_another_filesystem_is_never_touched(self):
         with hub_machine() as (machine, device):

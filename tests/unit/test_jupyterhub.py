@@ -24,9 +24,11 @@ def test_the_hub_restarts_when_a_secret_changes(deployment):
     assert start.is_secret("triggers", index=1)
 
 
-def test_the_hub_starts_again_on_the_homes_of_a_new_nfs_server(deployment):
+def test_the_hub_starts_again_on_a_new_nfs_servers_homes_and_on_a_new_hub_volume(deployment):
     start = deployment.named("hub-start-hub")
-    assert deployment.own_triggers(start)[-1] == deployment.outputs["nfsPrivateIp"]
+    nfs_server = deployment.outputs["nfsPrivateIp"]
+    hub_volume = deployment.named("hub-state", "aws:ebs/volume:Volume").id
+    assert deployment.own_triggers(start)[1:] == [nfs_server, hub_volume]
 
 
 def test_the_hub_is_waited_for_longer_than_it_may_take_to_check_a_running_server(deployment):
