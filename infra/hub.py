@@ -15,7 +15,7 @@ from infra.admin_key import AdminKey
 from infra.config import CampConfig
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.network import Network
-from infra.payload import HUB_IMAGE, NGINX, SCRIPTS
+from infra.payload import HUB_IMAGE, NGINX, PROXY_IMAGE, SCRIPTS
 from infra.remote import Step, StepTarget, run_step, script_line
 
 
@@ -107,7 +107,7 @@ class Hub(pulumi.ComponentResource):
             after=[association],
             private_key=args.admin_key.private_key,
             parent=self,
-            payload=(SCRIPTS, NGINX, HUB_IMAGE),
+            payload=(SCRIPTS, NGINX, HUB_IMAGE, PROXY_IMAGE),
         )
         self.swarm = run_step(
             self.machine,
@@ -119,6 +119,10 @@ class Hub(pulumi.ComponentResource):
                     self.private_ip,
                     "--network",
                     layout.OVERLAY_NETWORK,
+                    "--subnet",
+                    layout.OVERLAY_SUBNET,
+                    "--ip-range",
+                    layout.OVERLAY_AUTOMATIC_RANGE,
                 ),
             ),
             parent=self,

@@ -43,7 +43,7 @@ class Camp:
         if notebook:
             key = f"{NAMESPACE}:notebook"
             config[key] = json.dumps(json.loads(config.get(key, "{}")) | notebook)
-        with phase("hub and notebook images, built here", self.rehearsal.timings):
+        with phase("hub, proxy and notebook images, built here", self.rehearsal.timings):
             images = prebuilt_images()
         outputs = self.rehearsal.up(config, SECRET_KEYS, images)
         let_hub_reach_google(self.rehearsal, outputs)
