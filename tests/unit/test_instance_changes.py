@@ -17,6 +17,7 @@ from program import Deployment, RecordingMonitor, deploy
 
 from infra import userdata
 from infra.machine import user_data_warning
+from rehearsal.ec2 import changed_inputs, how_ec2_applies
 
 INSTANCE = "aws:ec2/instance:Instance"
 REPLACE_COMMAND = "pulumi up --replace"
@@ -118,3 +119,9 @@ def test_the_same_user_data_gives_no_warning_in_either_form_the_state_keeps():
     assert user_data_warning("nfs", wanted, wanted, "urn") is None
     assert user_data_warning("nfs", sha1, wanted, "urn") is None
     assert user_data_warning("nfs", None, wanted, "urn") is None  # not known yet (a preview)
+
+
+def test_the_local_cloud_knows_how_ec2_applies_a_change_of_every_input_the_program_sets(deployment):
+    for instance in deployment.of_type(INSTANCE):
+        for name in changed_inputs({}, instance.inputs):
+            how_ec2_applies(name, instance.inputs)  # raises for an input it does not know
