@@ -263,12 +263,11 @@ class LocalCloud:
         )  # fmt: skip
         return Instance(container, instance_id, self.address(resource_name))
 
-    def stop_and_start(self, resource_name: str, user_data: str) -> None:
-        """What EC2 does to apply a changed instance type or user-data: the machine shuts down
-        and boots again, with its disks, addresses and instance id. Its seed serves the new
-        user-data, as the metadata service would; cloud-init does not run it (it runs per
-        instance id, and the id is the same)."""
-        address = self.address(resource_name)
+    def stop_and_start(self, resource_name: str, user_data: str, address: str) -> None:
+        """What EC2 does to apply a changed instance type or user-data: the machine (at private
+        `address`) shuts down and boots again, with its disks, addresses and instance id. Its
+        seed serves the new user-data, as the metadata service would; cloud-init does not run
+        it (it runs per instance id, and the id is the same)."""
         (self._seed_dir(resource_name) / "user-data").write_text(user_data)
         container = self.container_name(resource_name)
         docker("stop", f"--time={STOP_TIMEOUT_SECONDS}", container)

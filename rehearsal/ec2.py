@@ -155,13 +155,15 @@ def _instance(env: Environment, args, previous):
     if not env.cloud.exists(previous.made["resource"]):  # gone: a new one, as after a refresh
         return _launch(env, args, previous.made.get("changes", []))
     change = instance_change(previous.inputs, plain(args.inputs))
+    if change.how is None:  # the same inputs, the machine not running: as it is
+        return previous.id, previous.outputs, previous.made
     changes = [*previous.made.get("changes", []), _change_record(change, previous.id)]
     if change.how == REPLACE:
         # The container is the machine, named after the resource: the old one goes first.
         return _launch(env, args, changes)
     made = {**previous.made, "changes": changes}
     if change.how == STOP_AND_START:
-        env.cloud.stop_and_start(args.name, _user_data(args.inputs))
+        env.cloud.stop_and_start(args.name, _user_data(args.inputs), made["address"])
     _grant_role(env, args.inputs, made)  # a changed instance profile applies in place
     return previous.id, previous.outputs, made
 
