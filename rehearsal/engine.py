@@ -12,7 +12,8 @@ pool, after each resource's inputs resolved. What plays what:
 - rehearsal/random_tls.py: random values and keys are generated here;
 everything else is recorded with a plausible id. A resource whose inputs did not change since
 the last run gets its recorded outputs back and nothing runs, as with Pulumi itself; one no
-longer declared is deleted by `run_delete`.
+longer declared is deleted by `run_delete`. An input the resource names in `ignore_changes`
+keeps its recorded value once the resource exists, as Pulumi's engine keeps it.
 """
 
 import hashlib
@@ -62,6 +63,7 @@ class RehearsalMonitor(pulumi.runtime.mocks.MockMonitor):
 
     def RegisterResource(self, request):
         self._mocks.secret_outputs.names = list(request.additionalSecretOutputs)
+        self._mocks.ignored_inputs.names = list(request.ignoreChanges)
         return super().RegisterResource(request)
 
 
@@ -70,15 +72,17 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         self.env = env
         self._print_lock = threading.Lock()
         self.secret_outputs = threading.local()
+        self.ignored_inputs = threading.local()
 
     # The runtime's entry points.
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         if not args.custom:
             return args.name, {}
-        declared = args.inputs
-        args.inputs = reveal(declared)
         previous = self.env.state.previous(args.typ, args.name)
+        ignored = getattr(self.ignored_inputs, "names", ())
+        declared = with_ignored_inputs_kept(args.inputs, previous, ignored)
+        args.inputs = reveal(declared)
         digest = digest_of(args.inputs)
         if previous is not None and previous.digest == digest and self._still_there(previous):
             self.env.state.put(previous)
@@ -141,6 +145,25 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         if handler is None or handler.still_there is None:
             return True
         return handler.still_there(self.env, record)
+
+
+def with_ignored_inputs_kept(
+    inputs: dict[str, Any], previous: Record | None, ignored: list[str]
+) -> dict[str, Any]:
+    """`inputs` with each one named in `ignored` (the resource's ignore_changes) set to its
+    value in the last run, or left out if it had none there, as Pulumi's engine does; the
+    program's value counts only when the resource is made."""
+    if previous is None:
+        return inputs
+    kept = dict(inputs)
+    for name in ignored:
+        if not name.isidentifier():
+            raise ValueError(f"ignore_changes {name!r}: the rehearsal keeps top-level inputs only")
+        if name in previous.inputs:
+            kept[name] = previous.inputs[name]
+        else:
+            kept.pop(name, None)
+    return kept
 
 
 def _record(env: Environment, args, previous):

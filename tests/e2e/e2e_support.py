@@ -35,14 +35,18 @@ class Camp:
         self.userlist = userlist
         self.materials_dir = materials_dir
 
-    def up(self, workers: int = 2, notebook: dict | None = None) -> dict:
+    def up(
+        self, workers: int = 2, notebook: dict | None = None, settings: dict | None = None
+    ) -> dict:
         """Deploys the camp; `notebook` overrides the stack's notebook settings for this run
-        (e.g. {"internet": False}), as `pulumi config set --path camphub:notebook.<key>` would."""
+        (e.g. {"internet": False}), as `pulumi config set --path camphub:notebook.<key>` would,
+        and `settings` any object setting's members (e.g. {"workers": {"instanceType": ...}})."""
         config = program_config(self.rehearsal, workers=workers, userlist=self.userlist)
         config[f"{NAMESPACE}:materialsDir"] = str(self.materials_dir)
-        if notebook:
-            key = f"{NAMESPACE}:notebook"
-            config[key] = json.dumps(json.loads(config.get(key, "{}")) | notebook)
+        for name, members in {"notebook": notebook, **(settings or {})}.items():
+            if members:
+                key = f"{NAMESPACE}:{name}"
+                config[key] = json.dumps(json.loads(config.get(key, "{}")) | members)
         with phase("hub, proxy and notebook images, built here", self.rehearsal.timings):
             images = prebuilt_images()
         outputs = self.rehearsal.up(config, SECRET_KEYS, images)
