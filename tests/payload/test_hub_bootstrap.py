@@ -282,3 +282,10 @@ def status_of(url: str, token: str | None) -> int:
             return r.status
     except urllib.error.HTTPError as error:
         return error.code
+
+
+def test_a_proxy_made_again_brings_the_hub_back_to_give_it_every_route(hub):
+    payload_checker.docker("rm", "--force", hub.proxy_container)
+    output = hub.start_hub()
+    assert output == "start-hub: proxy container created; hub container recreated\n"
+    assert "/" in hub.proxy_routes()
