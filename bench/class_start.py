@@ -136,14 +136,17 @@ def _own_cpu() -> float:
 
 @contextmanager
 def hub_sampler(camp: BenchCamp):
-    """Samples the hub container on the hub machine while the block runs; yields the list the
-    samples land in (complete once the block has ended)."""
+    """Samples the hub's and the proxy's containers on the hub machine while the block runs;
+    yields the list the samples land in (complete once the block has ended)."""
     connection = camp._connection()
     ssh.copy(connection, SAMPLER, SAMPLER_ON_HUB)
     samples: list[dict] = []
     with ssh.session(connection) as client:
         channel = client.get_transport().open_session()
-        channel.exec_command(f"sudo python3 {SAMPLER_ON_HUB} {SAMPLE_INTERVAL_SECONDS}")
+        channel.exec_command(
+            f"sudo python3 {SAMPLER_ON_HUB} {SAMPLE_INTERVAL_SECONDS}"
+            f" {layout.HUB_CONTAINER} {layout.PROXY_CONTAINER}"
+        )
         reader = threading.Thread(target=_read_samples, args=(channel, samples), daemon=True)
         reader.start()
         try:

@@ -73,12 +73,14 @@ def hub_settings(config: CampConfig, hub_url: str, notebook_image: str) -> schem
         swarm=schema.Swarm(
             network=layout.OVERLAY_NETWORK,
             placement_constraints=("node.role == worker",),
-            hub_hostname=layout.HUB_CONTAINER,
+            hub_address=layout.HUB_OVERLAY_ADDRESS,
             hub_api_port=layout.HUB_API_PORT,
+            proxy_address=layout.PROXY_OVERLAY_ADDRESS,
         ),
         homes=homes_at(homes),
         hub=schema.Hub(
             port=layout.HUB_PORT,
+            proxy_api_port=layout.PROXY_API_PORT,
             state_dir=layout.HUB_STATE_DIR,
             # The whole class may press "start" in the same minute at 9:00: let every start
             # the workers can hold proceed at once, and refuse the ones they cannot (0: no limit).

@@ -1,9 +1,11 @@
 """JupyterHubService: JupyterHub itself, running on the hub machine behind nginx.
 
 The steps on the hub, in dependency order: mount the homes; install the secrets (stdin, root-only
-files); configure nginx and its certificate; build the hub image; start the hub container once
-all of those and the swarm exist; then sync the class list through the hub's API. A changed class
-list reruns only the sync: no instance is touched and the hub keeps running.
+files); configure nginx and its certificate; build the hub and proxy images; start the proxy and
+the hub, each in its container, once all of those and the swarm exist; then sync the class list
+through the hub's API. A changed class list reruns only the sync: no instance is touched and the
+hub keeps running. A restarted hub (new settings, image or secrets) leaves the proxy, and so
+every running student's server, serving.
 """
 
 import json
@@ -18,7 +20,7 @@ from infra.config import CampConfig
 from infra.homes import HomesShare, mount_homes
 from infra.hub import HubSite
 from infra.hub_settings import HUB_READY_WAIT_SECONDS, hub_settings_json, schema
-from infra.payload import HUB_IMAGE, NGINX, image_tag
+from infra.payload import HUB_IMAGE, NGINX, PROXY_IMAGE, image_tag
 from infra.remote import Step, run_step, script_line
 
 NGINX_SITE_TEMPLATE = f"{NGINX.remote_dir}/camphub.conf.template"
@@ -59,15 +61,18 @@ class JupyterHubService(pulumi.ComponentResource):
             parent=self,
         )
         nginx = self._configure_nginx()
-        hub_image = image_tag(HUB_IMAGE)
-        image = run_step(
-            hub.machine,
-            Step(
-                "hub-image",
-                script_line("build-image", "--context", HUB_IMAGE.remote_dir, "--tag", hub_image),
-            ),
-            parent=self,
-        )
+        hub_image, proxy_image = image_tag(HUB_IMAGE), image_tag(PROXY_IMAGE)
+        images = [
+            run_step(
+                hub.machine,
+                Step(
+                    f"{tree.name}-image",
+                    script_line("build-image", "--context", tree.remote_dir, "--tag", tag),
+                ),
+                parent=self,
+            )
+            for tree, tag in ((HUB_IMAGE, hub_image), (PROXY_IMAGE, proxy_image))
+        ]
         settings = hub.url.apply(
             lambda url: hub_settings_json(args.config, url, args.notebook_image)
         )
@@ -75,7 +80,7 @@ class JupyterHubService(pulumi.ComponentResource):
             hub.machine,
             Step(
                 "start-hub",
-                self._start_hub_line(hub_image),
+                self._start_hub_line(hub_image, proxy_image),
                 stdin=settings,
                 # New secrets take effect by restarting the hub; the value stays encrypted. The
                 # hub binds the homes and its state as it starts: a new NFS server's mount-homes
@@ -85,7 +90,7 @@ class JupyterHubService(pulumi.ComponentResource):
                     mounted,
                     secrets,
                     nginx,
-                    image,
+                    *images,
                     hub.swarm,
                     *args.workers_ready,
                     args.homes_made,
@@ -112,7 +117,9 @@ class JupyterHubService(pulumi.ComponentResource):
             ),
             parent=self,
         )
-        self.register_outputs({"hubImage": hub_image, "settings": settings})
+        self.register_outputs(
+            {"hubImage": hub_image, "proxyImage": proxy_image, "settings": settings}
+        )
 
     def _secrets_json(self, config: CampConfig) -> pulumi.Output[str]:
         def child(kind, suffix: str, **kwargs):
@@ -164,13 +171,19 @@ class JupyterHubService(pulumi.ComponentResource):
             parent=self,
         )
 
-    def _start_hub_line(self, hub_image: str) -> pulumi.Output[str]:
+    def _start_hub_line(self, hub_image: str, proxy_image: str) -> pulumi.Output[str]:
         return script_line(
             "start-hub",
             "--image",
             hub_image,
             "--container",
             layout.HUB_CONTAINER,
+            "--proxy-image",
+            proxy_image,
+            "--proxy-container",
+            layout.PROXY_CONTAINER,
+            "--proxy-token-file",
+            f"{layout.SECRETS_DIR}/{schema.PROXY_AUTH_TOKEN}",
             "--network",
             layout.OVERLAY_NETWORK,
             "--port",

@@ -59,8 +59,20 @@ MATERIALS_REPO_WORK_TREE = "/var/lib/camphub/materials-repo"
 
 # The swarm and the hub.
 OVERLAY_NETWORK = "camphub"
+# The overlay's addresses. Tasks and nodes get theirs from the automatic range; the hub and the
+# proxy have fixed ones below it, so a student's server always finds the hub at the same address,
+# however often the hub container is recreated (a name would do only as well as every DNS cache
+# on the way: the servers' resolver keeps Docker's answers for their 600 s TTL). Must not overlap
+# the VPC or Docker's bridges (172.17.0.0/16 and up).
+OVERLAY_SUBNET = "10.213.0.0/22"
+OVERLAY_AUTOMATIC_RANGE = "10.213.2.0/23"
+HUB_OVERLAY_ADDRESS = "10.213.0.2"
+PROXY_OVERLAY_ADDRESS = "10.213.0.3"
 HUB_CONTAINER = "camphub-hub"
-HUB_PORT = 8000  # published on 127.0.0.1 only; nginx is the way in
+# configurable-http-proxy, in a container of its own that outlives the hub's (scripts/start-hub).
+PROXY_CONTAINER = "camphub-proxy"
+HUB_PORT = 8000  # the proxy's public port, published on 127.0.0.1 only; nginx is the way in
+PROXY_API_PORT = 8001  # on the proxy's overlay address, for the hub
 HUB_API_PORT = 8081  # on the overlay network, for the students' servers
 
 # Ports the security groups open (swarm mode and NFSv4).

@@ -3,8 +3,15 @@
 Shared by the hub, the workers and the NFS server: Debian 13, IMDSv2 only (with a hop limit that
 containers cannot use), an encrypted root volume, the role's static user-data; then wait for
 cloud-init and deliver the payload the role needs.
+
+A machine keeps the user-data it was made with. EC2 applies a changed user-data by stopping and
+starting the instance, every machine of the role at once and mid-class, and cloud-init does not
+run it on that boot (it runs per instance): a stop for nothing. So the program ignores the change
+and warns, naming the command that gives one machine a new instance with it.
 """
 
+import hashlib
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,7 +59,8 @@ class InstanceArgs:
 
 
 def declare_instance(name: str, args: InstanceArgs, parent: pulumi.Resource) -> aws.ec2.Instance:
-    return aws.ec2.Instance(
+    user_data = render_user_data(args.role)
+    instance = aws.ec2.Instance(
         name,
         ami=args.ami_id,
         instance_type=args.instance_type,
@@ -60,8 +68,9 @@ def declare_instance(name: str, args: InstanceArgs, parent: pulumi.Resource) -> 
         vpc_security_group_ids=[args.network.groups[group].id for group in args.security_groups],
         key_name=args.key_name,
         iam_instance_profile=args.instance_profile,
-        user_data=render_user_data(args.role),
-        # User-data is static per role; should it change, update in place rather than replace.
+        user_data=user_data,
+        # A changed user-data is ignored (below); `pulumi up --replace` of the machine makes it
+        # anew with the current one.
         user_data_replace_on_change=False,
         metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
             http_endpoint="enabled",
@@ -78,10 +87,40 @@ def declare_instance(name: str, args: InstanceArgs, parent: pulumi.Resource) -> 
         tags={"Name": name, "camphub:role": args.role},
         opts=pulumi.ResourceOptions(
             parent=parent,
-            # A newer upstream AMI must never replace a running camp's machines.
-            ignore_changes=["ami"],
+            # A newer upstream AMI must never replace a running camp's machines, and a changed
+            # user-data must not stop them (see the module's docstring).
+            ignore_changes=["ami", "user_data"],
         ),
     )
+    warn_of_changed_user_data(name, instance, user_data)
+    return instance
+
+
+def warn_of_changed_user_data(name: str, instance: aws.ec2.Instance, wanted: str) -> None:
+    """Warns when the machine runs other user-data than its role's files now render. Under
+    ignore_changes the instance's user_data output is what it was made with (the engine keeps
+    the recorded input), so the two differ exactly when a change waits to be rolled out."""
+    pulumi.Output.all(made_with=instance.user_data, urn=instance.urn).apply(
+        lambda now: _warn(user_data_warning(name, now["made_with"], wanted, now["urn"]))
+    )
+
+
+def user_data_warning(name: str, made_with: str | None, wanted: str, urn: str) -> str | None:
+    """The warning for machine `name` (resource `urn`) made with user-data `made_with`, or None
+    when it is the `wanted` one. The AWS provider before 7.0 kept only its SHA-1 in the state."""
+    if made_with is None or made_with in (wanted, hashlib.sha1(wanted.encode()).hexdigest()):
+        return None
+    return (
+        f"{name}: its cloud-init files changed since the machine was made, and it keeps running "
+        "without the change (EC2 would stop it to apply new user-data, and cloud-init would not "
+        "run it then). A new machine gets it; when no class is on, one machine at a time: "
+        f"pulumi up --replace {shlex.quote(urn)}"
+    )
+
+
+def _warn(warning: str | None) -> None:
+    if warning:
+        pulumi.log.warn(warning)
 
 
 def bring_up(

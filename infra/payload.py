@@ -38,8 +38,9 @@ class PayloadTree:
 SCRIPTS = PayloadTree(layout.PROJECT_DIR / "scripts", layout.PAYLOAD_DIR)
 NGINX = PayloadTree(layout.PROJECT_DIR / "nginx", layout.PAYLOAD_DIR)
 HUB_IMAGE = PayloadTree(layout.PROJECT_DIR / "images" / "hub", layout.PAYLOAD_DIR)
+PROXY_IMAGE = PayloadTree(layout.PROJECT_DIR / "images" / "proxy", layout.PAYLOAD_DIR)
 NOTEBOOK_IMAGE = PayloadTree(layout.PROJECT_DIR / "images" / "notebook", layout.PAYLOAD_DIR)
-PROGRAM_PAYLOAD = (SCRIPTS, NGINX, HUB_IMAGE, NOTEBOOK_IMAGE)
+PROGRAM_PAYLOAD = (SCRIPTS, NGINX, HUB_IMAGE, PROXY_IMAGE, NOTEBOOK_IMAGE)
 
 
 def materials_payload(materials_dir: Path) -> PayloadTree:

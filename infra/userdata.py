@@ -7,7 +7,10 @@ goes in gzipped (cloud-init unpacks it), for the larger files. `{{ NAME }}` in a
 files is replaced by the value of NAME in infra/layout.py, so paths and names have one source.
 
 The result depends only on those files: it is static per role and byte-identical from run to run,
-so a changed class list or secret never changes user-data (which would replace the instance).
+so a changed class list or secret never changes user-data. A running machine keeps the user-data
+it was made with (infra/machine.py: EC2 would stop it to apply a change, and cloud-init runs
+user-data once per instance), so it holds only what a first boot needs; a changed file reaches a
+machine when `pulumi up --replace` makes it anew, which `pulumi up` names in a warning.
 """
 
 import base64

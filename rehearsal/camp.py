@@ -20,7 +20,7 @@ import yaml
 from infra.config import NAMESPACE
 from infra.config_keys import SECRET_KEYS as SECRET_SETTINGS
 from infra.errors import ConfigError
-from infra.payload import HUB_IMAGE, NOTEBOOK_IMAGE, image_tag
+from infra.payload import HUB_IMAGE, NOTEBOOK_IMAGE, PROXY_IMAGE, image_tag
 from infra.userlist import read_class_list
 from rehearsal import cloud, google_stand_in, ssh
 from rehearsal.run import PROJECT_DIR, Rehearsal, RehearsalError, stack_config
@@ -122,11 +122,12 @@ def _generated_secret(work_dir: Path) -> str:
 
 
 def prebuilt_images() -> tuple[str, ...]:
-    """The hub and notebook images built here once, under the tags the program gives them, so
-    every instance finds them loaded and its build step has nothing to do (one build on this
-    machine instead of one per worker: what keeps the end-to-end suite inside CI's budget)."""
+    """The hub, proxy and notebook images built here once, under the tags the program gives
+    them, so every instance finds them loaded and its build step has nothing to do (one build on
+    this machine instead of one per worker: what keeps the end-to-end suite inside CI's budget)."""
     return tuple(
-        cloud.build_image(tree.local_dir, image_tag(tree)) for tree in (HUB_IMAGE, NOTEBOOK_IMAGE)
+        cloud.build_image(tree.local_dir, image_tag(tree))
+        for tree in (HUB_IMAGE, PROXY_IMAGE, NOTEBOOK_IMAGE)
     )
 
 

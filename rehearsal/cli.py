@@ -36,7 +36,7 @@ def up(rehearsal: Rehearsal, workers: int | None, prebuilt: bool, replace: list[
     began = time.monotonic()
     images = ()
     if prebuilt:
-        with phase("hub and notebook images, built here", rehearsal.timings):
+        with phase("hub, proxy and notebook images, built here", rehearsal.timings):
             images = prebuilt_images()
     config = program_config(rehearsal, workers)
     outputs = rehearsal.up(config, SECRET_KEYS, images, replace=replace)
@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--prebuilt-images",
         action="store_true",
-        help="build the hub and notebook images once here and load them into the instances, "
+        help="build the hub, proxy and notebook images once here and load them into the instances, "
         "instead of building them on every machine",
     )
     parser.add_argument(

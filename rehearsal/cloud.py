@@ -22,6 +22,9 @@ INSTANCE_IMAGE_DIR = Path(__file__).resolve().parent / "instance"
 BASE_IMAGE = "debian:trixie-slim"
 APT_CACHE_PORT = 3142
 APT_CACHE_VOLUME = f"{PREFIX}-apt-cache"
+# How long a stopping instance may take to shut down cleanly before it is killed, as EC2 forces
+# a stop that hangs.
+STOP_TIMEOUT_SECONDS = 120
 
 # What systemd needs to run as PID 1 in a container without --privileged (DESIGN.md), plus the
 # device rule that lets an instance use the loop devices standing in for EBS volumes.
@@ -239,7 +242,7 @@ class LocalCloud:
         """Starts a fresh instance whose cloud-init reads `user_data` and the key pair's
         `public_keys` from the NoCloud seed, as from EC2's metadata service."""
         container = self.container_name(resource_name)
-        seed_dir = self.work_dir / "seeds" / resource_name
+        seed_dir = self._seed_dir(resource_name)
         seed_dir.mkdir(parents=True, exist_ok=True)
         (seed_dir / "user-data").write_text(user_data)
         meta_data = {
@@ -259,6 +262,21 @@ class LocalCloud:
             image,
         )  # fmt: skip
         return Instance(container, instance_id, self.address(resource_name))
+
+    def stop_and_start(self, resource_name: str, user_data: str, address: str) -> None:
+        """What EC2 does to apply a changed instance type or user-data: the machine (at private
+        `address`) shuts down and boots again, with its disks, addresses and instance id. Its
+        seed serves the new user-data, as the metadata service would; cloud-init does not run
+        it (it runs per instance id, and the id is the same)."""
+        (self._seed_dir(resource_name) / "user-data").write_text(user_data)
+        container = self.container_name(resource_name)
+        docker("stop", f"--time={STOP_TIMEOUT_SECONDS}", container)
+        docker("start", container)
+        if self.address(resource_name) != address:
+            raise CloudError(f"{container} came back at another address, which EC2 never does")
+
+    def _seed_dir(self, resource_name: str) -> Path:
+        return self.work_dir / "seeds" / resource_name
 
     def address(self, resource_name: str) -> str:
         container = self.container_name(resource_name)

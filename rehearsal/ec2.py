@@ -5,16 +5,22 @@ NoCloud seed; an instance with an instance profile gets its role's credentials f
 from the metadata service; an EBS volume is a volume in moto's EC2 (its id) and a loop device
 attached by creating its node in the instance; an Elastic IP is a fixed address on the stack's
 public network. A key pair is recorded (its public key goes to the instances that name it).
+
+A changed instance is changed as the AWS provider has EC2 change it (`instance_change`): in
+place, or by stopping and starting the machine (its container restarts; cloud-init does not run
+again), or by replacing it (a new container and instance id, which the resources that name the
+instance follow in the program's order). Each change is recorded in the instance's `made`.
 """
 
 import base64
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from rehearsal.cloud import Instance
 from rehearsal.environment import ZONE, Environment, Handler, short
 from rehearsal.moto_stand_in import ACCOUNT_ID, REGION
-from rehearsal.state import Record
+from rehearsal.state import Record, plain
 
 INSTANCE = "aws:ec2/instance:Instance"
 VOLUME = "aws:ebs/volume:Volume"
@@ -30,24 +36,156 @@ ROLE_CREDENTIALS_DIR = "/root/.aws"
 DEFAULT_VOLUME_GB = 8
 
 
-def _instance(env: Environment, args, previous):
-    replace = (
-        previous is not None
-        and bool(args.inputs.get("userDataReplaceOnChange"))
-        and (previous.inputs.get("userData") != args.inputs.get("userData"))
+# How EC2 applies a changed input of an instance, least disruptive first.
+IN_PLACE = "in place"
+STOP_AND_START = "stop and start"
+REPLACE = "replace"
+DISRUPTION = (IN_PLACE, STOP_AND_START, REPLACE)
+
+# After the AWS provider (terraform-provider-aws, resource aws_instance): what its update stops
+# and starts the instance for (modifyInstanceAttributeWithStopStart), what its schema marks
+# ForceNew, and what it modifies on the running instance. A changed user-data replaces the
+# instance instead when userDataReplaceOnChange is set.
+STOPPED_FOR = frozenset({"instanceType", "userData", "userDataBase64"})
+REPLACED_FOR = frozenset(
+    {
+        "ami",
+        "associatePublicIpAddress",
+        "availabilityZone",
+        "cpuOptions",
+        "ebsBlockDevices",
+        "ebsOptimized",
+        "enclaveOptions",
+        "ephemeralBlockDevices",
+        "hibernation",
+        "hostId",
+        "ipv6AddressCount",
+        "ipv6Addresses",
+        "keyName",
+        "launchTemplate",
+        "networkInterfaces",
+        "placementGroup",
+        "placementPartitionNumber",
+        "privateDnsNameOptions",
+        "privateIp",
+        "rootBlockDevice.encrypted",
+        "rootBlockDevice.kmsKeyId",
+        "securityGroups",
+        "subnetId",
+        "tenancy",
+    }
+)
+CHANGED_IN_PLACE = frozenset(
+    {
+        "creditSpecification",
+        "disableApiStop",
+        "disableApiTermination",
+        "iamInstanceProfile",
+        "instanceInitiatedShutdownBehavior",
+        "maintenanceOptions",
+        "metadataOptions",
+        "monitoring",
+        "rootBlockDevice.deleteOnTermination",
+        "rootBlockDevice.iops",
+        "rootBlockDevice.tags",
+        "rootBlockDevice.throughput",
+        "rootBlockDevice.volumeSize",
+        "rootBlockDevice.volumeType",
+        "secondaryPrivateIps",
+        "sourceDestCheck",
+        "tags",
+        "userDataReplaceOnChange",
+        "volumeTags",
+        "vpcSecurityGroupIds",
+    }
+)
+# Inputs whose fields differ in how they are applied: compared field by field.
+BY_FIELD = frozenset({"rootBlockDevice"})
+
+
+@dataclass(frozen=True)
+class InstanceChange:
+    """How EC2 applies the change from one set of an instance's inputs to another: the most
+    disruptive way any changed input needs (None when nothing changed), and those inputs."""
+
+    how: str | None
+    inputs: tuple[str, ...]
+
+
+def instance_change(old: dict[str, Any], new: dict[str, Any]) -> InstanceChange:
+    """`old` and `new` as the state keeps inputs (rehearsal.state.plain)."""
+    changed = changed_inputs(old, new)
+    ways = [how_ec2_applies(name, new) for name in changed]
+    return InstanceChange(max(ways, key=DISRUPTION.index, default=None), changed)
+
+
+def changed_inputs(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
+    """The names of the inputs that differ; `parent.field` for an input compared by field."""
+    changed = []
+    for name in _differing(old, new):
+        if name in BY_FIELD:
+            fields = _differing(old.get(name) or {}, new.get(name) or {})
+            changed.extend(f"{name}.{field}" for field in fields)
+        else:
+            changed.append(name)
+    return tuple(changed)
+
+
+def _differing(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+
+
+def how_ec2_applies(name: str, new: dict[str, Any]) -> str:
+    if name in STOPPED_FOR:
+        user_data = name != "instanceType"
+        return REPLACE if user_data and new.get("userDataReplaceOnChange") else STOP_AND_START
+    if name in REPLACED_FOR:
+        return REPLACE
+    if name in CHANGED_IN_PLACE:
+        return IN_PLACE
+    raise LookupError(
+        f"the local cloud does not know how EC2 applies a changed instance input {name!r}: "
+        "add it to rehearsal/ec2.py, after the AWS provider"
     )
-    if previous and not replace and env.cloud.exists(previous.made["resource"]):
-        # A changed instance type, tag or (ignored) AMI is an in-place update on EC2, and a
-        # changed user-data with user_data_replace_on_change off is never run again by
-        # cloud-init: the same machine goes on.
+
+
+def _instance(env: Environment, args, previous):
+    if previous is None:
+        return _launch(env, args, changes=[])
+    if not env.cloud.exists(previous.made["resource"]):  # gone: a new one, as after a refresh
+        return _launch(env, args, previous.made.get("changes", []))
+    change = instance_change(previous.inputs, plain(args.inputs))
+    if change.how is None:  # the same inputs, the machine not running: as it is
         return previous.id, previous.outputs, previous.made
-    user_data = args.inputs.get("userData")
-    if user_data is None and args.inputs.get("userDataBase64"):
-        user_data = base64.b64decode(args.inputs["userDataBase64"]).decode()
+    changes = [*previous.made.get("changes", []), _change_record(change, previous.id)]
+    if change.how == REPLACE:
+        # The container is the machine, named after the resource: the old one goes first.
+        return _launch(env, args, changes)
+    made = {**previous.made, "changes": changes}
+    if change.how == STOP_AND_START:
+        env.cloud.stop_and_start(args.name, _user_data(args.inputs), made["address"])
+    _grant_role(env, args.inputs, made)  # a changed instance profile applies in place
+    return previous.id, previous.outputs, made
+
+
+def _change_record(change: InstanceChange, instance_id: str) -> dict[str, Any]:
+    """What the state keeps of a change of instance `instance_id`, for whoever asks how the
+    local cloud applied it (the tests)."""
+    return {"how": change.how, "inputs": list(change.inputs), "instance": instance_id}
+
+
+def _user_data(inputs: dict[str, Any]) -> str:
+    if inputs.get("userDataBase64"):
+        return base64.b64decode(inputs["userDataBase64"]).decode()
+    return inputs.get("userData") or ""
+
+
+def _launch(env: Environment, args, changes: list[dict[str, Any]]):
+    """A new instance, booted from the resource's inputs."""
     instance_id = "i-" + secrets.token_hex(9)[:17]
     public_keys = _public_keys(env, args.inputs.get("keyName"))
     instance = env.cloud.boot(
-        args.name, instance_id, user_data or "", public_keys, env.instance_image
+        args.name, instance_id, _user_data(args.inputs), public_keys, env.instance_image
     )
     outputs = {
         "id": instance_id,
@@ -60,7 +198,12 @@ def _instance(env: Environment, args, previous):
         "primaryNetworkInterfaceId": "eni-" + instance_id[2:],
         "arn": f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:instance/{instance_id}",
     }
-    made = {"resource": args.name, "container": instance.container, "address": instance.address}
+    made = {
+        "resource": args.name,
+        "container": instance.container,
+        "address": instance.address,
+        "changes": changes,
+    }
     _grant_role(env, args.inputs, made)
     return instance_id, outputs, made
 

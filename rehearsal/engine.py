@@ -12,13 +12,15 @@ pool, after each resource's inputs resolved. What plays what:
 - rehearsal/random_tls.py: random values and keys are generated here;
 everything else is recorded with a plausible id. A resource whose inputs did not change since
 the last run gets its recorded outputs back and nothing runs, as with Pulumi itself; one no
-longer declared is deleted by `run_delete`.
+longer declared is deleted by `run_delete`. An input the resource names in `ignore_changes`
+keeps its recorded value once the resource exists, as Pulumi's engine keeps it.
 
-`pulumi up --replace <urn>`: a resource named in `replace` is made anew even though its inputs
-did not change, and what depends on it sees its new outputs (a new instance's id and address) and
-runs again as it would on AWS; the old one is deleted after the run, with the ones no longer
-declared, unless the local cloud made the new one in its place (an instance's container is
-named after its resource), which took the old one away already.
+`pulumi up --replace <urn>`: a resource named in `replace` is made anew from the program's
+inputs (ignore_changes too, as Pulumi makes it) even though they did not change, and what depends
+on it sees its new outputs (a new instance's id and address) and runs again as it would on AWS;
+the old one is deleted after the run, with the ones no longer declared, unless the local cloud
+made the new one in its place (an instance's container is named after its resource), which took
+the old one away already.
 """
 
 import hashlib
@@ -69,6 +71,7 @@ class RehearsalMonitor(pulumi.runtime.mocks.MockMonitor):
 
     def RegisterResource(self, request):
         self._mocks.secret_outputs.names = list(request.additionalSecretOutputs)
+        self._mocks.ignored_inputs.names = list(request.ignoreChanges)
         return super().RegisterResource(request)
 
 
@@ -77,6 +80,7 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         self.env = env
         self._print_lock = threading.Lock()
         self.secret_outputs = threading.local()
+        self.ignored_inputs = threading.local()
         self.replace = set(replace)  # record keys (rehearsal.state.record_key)
         self.replaced: list[Record] = []  # the old records of those made anew, to delete
 
@@ -85,12 +89,13 @@ class RehearsalMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         if not args.custom:
             return args.name, {}
-        declared = args.inputs
-        args.inputs = reveal(declared)
         previous = self.env.state.previous(args.typ, args.name)
         replaced = previous if record_key(args.typ, args.name) in self.replace else None
         if replaced is not None:
             previous = None
+        ignored = getattr(self.ignored_inputs, "names", ())
+        declared = with_ignored_inputs_kept(args.inputs, previous, ignored)
+        args.inputs = reveal(declared)
         digest = digest_of(args.inputs)
         if previous is not None and previous.digest == digest and self._still_there(previous):
             self.env.state.put(previous)
@@ -160,6 +165,25 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         if handler is None or handler.still_there is None:
             return True
         return handler.still_there(self.env, record)
+
+
+def with_ignored_inputs_kept(
+    inputs: dict[str, Any], previous: Record | None, ignored: list[str]
+) -> dict[str, Any]:
+    """`inputs` with each one named in `ignored` (the resource's ignore_changes) set to its
+    value in the last run, or left out if it had none there, as Pulumi's engine does; the
+    program's value counts only when the resource is made."""
+    if previous is None:
+        return inputs
+    kept = dict(inputs)
+    for name in ignored:
+        if not name.isidentifier():
+            raise ValueError(f"ignore_changes {name!r}: the rehearsal keeps top-level inputs only")
+        if name in previous.inputs:
+            kept[name] = previous.inputs[name]
+        else:
+            kept.pop(name, None)
+    return kept
 
 
 def _made_in_place_of(record: Record, old: Record) -> bool:

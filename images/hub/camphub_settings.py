@@ -89,8 +89,9 @@ class Swarm:
 
     network: str = required("The overlay network the hub and every server join.")
     placement_constraints: tuple[str, ...] = required("Swarm constraints: on the workers.")
-    hub_hostname: str = required("The hub container's name, which servers call the hub API by.")
+    hub_address: str = required("The hub's fixed address on the overlay: servers call it there.")
     hub_api_port: int = required("The hub API's port on the overlay network.")
+    proxy_address: str = required("The proxy's fixed address on the overlay.")
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ class Homes:
 class Hub:
     """The hub itself."""
 
-    port: int = required("The port nginx reaches the hub at (published on 127.0.0.1 only).")
+    port: int = required("The proxy's public port nginx reaches (published on 127.0.0.1 only).")
+    proxy_api_port: int = required("The proxy's API port, on its overlay address, for the hub.")
     state_dir: str = required(
         "The host's state directory, mounted at the same path: the sqlite database lives there, "
         "so a restarted or replaced hub container loses nothing."

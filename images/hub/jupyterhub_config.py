@@ -46,8 +46,8 @@ NOTEBOOK_HOME = "/home/jovyan"
 # (camphub_spawner.py, beside this file).
 SPAWNER_CLASS = "camphub_spawner.CamphubSwarmSpawner"
 
-# Inside the hub container's own filesystem, gone with the container (see configure_hub).
-PROXY_PID_FILE = "/run/jupyterhub-proxy.pid"
+# How often the hub checks the proxy's routes (and the servers' activity), in seconds.
+ROUTES_CHECK_SECONDS = 60
 
 # Hub-managed and external services; the names appear in logs and in the admin panel.
 IDLE_CULLER = "idle-culler"
@@ -125,16 +125,13 @@ def configure_hub(c, settings):
     state_dir = Path(settings.hub.state_dir)
     api_port = settings.swarm.hub_api_port
     c.JupyterHub.public_url = settings.public_url
-    # nginx on the host terminates TLS; the port is published on 127.0.0.1 only.
+    # nginx on the host terminates TLS and reaches the proxy's port, published on 127.0.0.1 only.
     c.JupyterHub.bind_url = f"http://0.0.0.0:{settings.hub.port}"
-    # Students' servers on the overlay network call the hub API by the hub container's name.
+    # Students' servers on the overlay network call the hub API at the hub's fixed address there,
+    # the same after every restart of the hub container (infra/layout.py says why not its name).
     c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{api_port}"
-    c.JupyterHub.hub_connect_url = f"http://{settings.swarm.hub_hostname}:{api_port}"
+    c.JupyterHub.hub_connect_url = f"http://{settings.swarm.hub_address}:{api_port}"
     c.JupyterHub.db_url = f"sqlite:///{state_dir / 'jupyterhub.sqlite'}"
-    # The proxy lives and dies with this container. A pid file kept in the state directory would
-    # outlive it, and the next container's hub would try to stop whatever process now has that
-    # pid, and refuse to start when it cannot.
-    c.ConfigurableHTTPProxy.pid_file = PROXY_PID_FILE
     c.JupyterHub.cookie_secret_file = str(settings.paths.secret_file(COOKIE_SECRET))
     # Restarting the hub (a new image, a rebooted machine) must not stop students' servers.
     c.JupyterHub.cleanup_servers = False
@@ -150,8 +147,18 @@ def configure_hub(c, settings):
 
 
 def configure_proxy(c, settings):
-    """configurable-http-proxy runs inside the hub container, started by the hub."""
+    """configurable-http-proxy runs in a container of its own, started by start-hub before the
+    hub and never by it: the routes to students' servers outlive a hub restart, and the hub
+    reconciles them with its database when it starts."""
+    c.ConfigurableHTTPProxy.should_start = False
+    c.ConfigurableHTTPProxy.api_url = (
+        f"http://{settings.swarm.proxy_address}:{settings.hub.proxy_api_port}"
+    )
     c.ConfigurableHTTPProxy.auth_token = read_secret(settings, PROXY_AUTH_TOKEN)
+    # The routes live in the proxy's memory. Should Docker restart the proxy on its own (it
+    # crashed), the hub puts them back at its next check, which comes with each look at the
+    # servers' activity: every minute rather than JupyterHub's five.
+    c.JupyterHub.last_activity_interval = ROUTES_CHECK_SECONDS
 
 
 def configure_authenticator(c, settings, class_list):

@@ -36,17 +36,23 @@ class Camp:
         self.materials_dir = materials_dir
 
     def up(
-        self, workers: int = 2, notebook: dict | None = None, replace: tuple[str, ...] = ()
+        self,
+        workers: int = 2,
+        notebook: dict | None = None,
+        settings: dict | None = None,
+        replace: tuple[str, ...] = (),
     ) -> dict:
         """Deploys the camp; `notebook` overrides the stack's notebook settings for this run
-        (e.g. {"internet": False}), as `pulumi config set --path camphub:notebook.<key>` would;
+        (e.g. {"internet": False}), as `pulumi config set --path camphub:notebook.<key>` would,
+        and `settings` any object setting's members (e.g. {"workers": {"instanceType": ...}});
         `replace` names resources to make anew, as `pulumi up --replace` (a machine: "hub")."""
         config = program_config(self.rehearsal, workers=workers, userlist=self.userlist)
         config[f"{NAMESPACE}:materialsDir"] = str(self.materials_dir)
-        if notebook:
-            key = f"{NAMESPACE}:notebook"
-            config[key] = json.dumps(json.loads(config.get(key, "{}")) | notebook)
-        with phase("hub and notebook images, built here", self.rehearsal.timings):
+        for name, members in {"notebook": notebook, **(settings or {})}.items():
+            if members:
+                key = f"{NAMESPACE}:{name}"
+                config[key] = json.dumps(json.loads(config.get(key, "{}")) | members)
+        with phase("hub, proxy and notebook images, built here", self.rehearsal.timings):
             images = prebuilt_images()
         outputs = self.rehearsal.up(config, SECRET_KEYS, images, replace=replace)
         let_hub_reach_google(self.rehearsal, outputs)

@@ -40,9 +40,6 @@ EVERY_MACHINE_PORTS = {
     **DOCKER_API_PORTS,
 }
 HUB_HOST_PORTS = {"http": layout.HTTP_PORT, "https": layout.HTTPS_PORT, "hub": layout.HUB_PORT}
-# configurable-http-proxy's API: its default port, which jupyterhub_config.py keeps, on the
-# hub container's loopback.
-PROXY_API_PORT = 8001
 SINGLE_USER_PORT = 8888  # DockerSpawner's port for the server in each container
 METADATA_V4 = "169.254.169.254"
 METADATA_V6 = "fd00:ec2::254"
@@ -76,11 +73,11 @@ def machine_targets() -> dict[str, Target]:
 FORBIDDEN = {
     **machine_targets(),
     "metadata": Target(METADATA_V4, 80),
-    "proxy-api": Target(layout.HUB_CONTAINER, PROXY_API_PORT),
-    "hub-public-port-on-the-overlay": Target(layout.HUB_CONTAINER, layout.HUB_PORT),
+    "proxy-api": Target(layout.PROXY_OVERLAY_ADDRESS, layout.PROXY_API_PORT),
+    "proxy-public-port-on-the-overlay": Target(layout.PROXY_OVERLAY_ADDRESS, layout.HUB_PORT),
     "classmates-server": Target(f"jupyter-{escaped(CLASSMATE)}", SINGLE_USER_PORT),
 }
-HUB_API = Target(layout.HUB_CONTAINER, layout.HUB_API_PORT)
+HUB_API = Target(layout.HUB_OVERLAY_ADDRESS, layout.HUB_API_PORT)
 PYPI = Target("pypi.org", 443)
 
 

@@ -1,6 +1,6 @@
-"""The hub and notebook images, built once per test session from the real build contexts.
+"""The hub, proxy and notebook images, built once per test session from the real build contexts.
 
-`camphub_images` builds both (Docker's layer cache makes an unchanged rebuild take seconds) and
+`camphub_images` builds them all (Docker's layer cache makes an unchanged rebuild take seconds) and
 is what every live payload test uses, the live hub included.
 """
 
@@ -10,43 +10,46 @@ from dataclasses import dataclass
 
 import pytest
 
-from infra.layout import PROJECT_DIR
-
-IMAGES_DIR = PROJECT_DIR / "images"
-# Only the images' own tags: the program tags by content hash, tests by this fixed suffix.
-TEST_TAG = "test"
+from infra.payload import HUB_IMAGE, NOTEBOOK_IMAGE, PROXY_IMAGE, PayloadTree, image_tag
 
 
 @dataclass(frozen=True)
 class Images:
     hub: str
+    proxy: str
     notebook: str
 
 
-def build_image(name: str) -> str:
-    """Build images/<name> as camphub/<name>:test and return the tag; output shown on failure."""
-    tag = f"camphub/{name}:{TEST_TAG}"
+def build_image(tree: PayloadTree) -> str:
+    """Build the image under the tag the program gives it (its content hash, so a test run of
+    another checkout on the same engine never replaces it) and return the tag; output shown on
+    failure."""
+    tag = image_tag(tree)
     # The classic builder: Debian's docker.io ships no buildx, and newer CLIs refuse BuildKit
     # without it. The Dockerfiles need nothing BuildKit-only.
     environment = {**os.environ, "DOCKER_BUILDKIT": "0"}
     result = subprocess.run(
-        ["docker", "build", "--tag", tag, str(IMAGES_DIR / name)],
+        ["docker", "build", "--tag", tag, str(tree.local_dir)],
         capture_output=True,
         text=True,
         env=environment,
         check=False,
     )
     if result.returncode != 0:
-        pytest.fail(f"docker build of images/{name} failed:\n{result.stdout}\n{result.stderr}")
+        pytest.fail(f"docker build of {tree.name} failed:\n{result.stdout}\n{result.stderr}")
     return tag
 
 
 @pytest.fixture(scope="session")
 def camphub_images() -> Images:
-    return Images(hub=build_image("hub"), notebook=build_image("notebook"))
+    return Images(
+        hub=build_image(HUB_IMAGE),
+        proxy=build_image(PROXY_IMAGE),
+        notebook=build_image(NOTEBOOK_IMAGE),
+    )
 
 
 @pytest.fixture(scope="session")
 def notebook_image() -> str:
     """The notebook image alone, for the tests of a student's server by itself."""
-    return build_image("notebook")
+    return build_image(NOTEBOOK_IMAGE)

@@ -41,6 +41,7 @@ def hub_report(hub):
             "cookie_secret_file",
             "cleanup_servers",
             "init_spawners_timeout",
+            "last_activity_interval",
             "concurrent_spawn_limit",
             "active_server_limit",
             "authenticate_prometheus",
@@ -51,7 +52,8 @@ def hub_report(hub):
         "authenticator_class": str(hub.config.JupyterHub.authenticator_class),
         "spawner_class": str(hub.config.JupyterHub.spawner_class),
         "proxy_auth_token": hub.config.ConfigurableHTTPProxy.auth_token,
-        "proxy_pid_file": hub.config.ConfigurableHTTPProxy.pid_file,
+        "proxy_should_start": hub.config.ConfigurableHTTPProxy.should_start,
+        "proxy_api_url": hub.config.ConfigurableHTTPProxy.api_url,
     }
 
 

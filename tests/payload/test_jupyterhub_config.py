@@ -11,14 +11,11 @@ import json
 import py_compile
 import secrets
 import subprocess
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import camphub_settings as schema
 import pytest
-from waiting import wait_for
 
 from infra import layout
 from infra.hub_settings import homes_at
@@ -29,7 +26,6 @@ PROBE_IN_CONTAINER = "/tmp/hub_config_probe.py"
 STUDENT = "alice@example.org"
 STUDENT_HOME = "alice-40example-2eorg"  # DockerSpawner's escaped form of STUDENT
 TEACHER = "teacher@example.org"
-HUB_READY_SECONDS = 90
 
 # Written as the program writes them (optional keys at their defaults), through the schema.
 SAMPLE_SETTINGS = schema.as_dict(
@@ -51,12 +47,14 @@ SAMPLE_SETTINGS = schema.as_dict(
         swarm=schema.Swarm(
             network=layout.OVERLAY_NETWORK,
             placement_constraints=("node.role == worker",),
-            hub_hostname=layout.HUB_CONTAINER,
+            hub_address=layout.HUB_OVERLAY_ADDRESS,
             hub_api_port=layout.HUB_API_PORT,
+            proxy_address=layout.PROXY_OVERLAY_ADDRESS,
         ),
         homes=homes_at(layout.HOMES_MOUNT_DIR),
         hub=schema.Hub(
             port=layout.HUB_PORT,
+            proxy_api_port=layout.PROXY_API_PORT,
             state_dir=layout.HUB_STATE_DIR,
             concurrent_spawn_limit=30,
             active_server_limit=40,
@@ -215,10 +213,13 @@ def test_hub_listens_behind_nginx_and_keeps_state_on_the_host(report):
     assert hub["public_url"] == "https://camp.example.org/"
     assert hub["bind_url"] == f"http://0.0.0.0:{layout.HUB_PORT}"
     assert hub["hub_bind_url"] == f"http://0.0.0.0:{layout.HUB_API_PORT}"
-    assert hub["hub_connect_url"] == f"http://{layout.HUB_CONTAINER}:{layout.HUB_API_PORT}"
+    assert hub["hub_connect_url"] == (f"http://{layout.HUB_OVERLAY_ADDRESS}:{layout.HUB_API_PORT}")
     assert hub["db_url"] == f"sqlite:///{layout.HUB_STATE_DIR}/jupyterhub.sqlite"
-    # The database survives a new hub container; the proxy's pid file must not.
-    assert not hub["proxy_pid_file"].startswith(layout.HUB_STATE_DIR + "/")
+    # The proxy runs apart and outlives the hub: the hub only talks to its API.
+    assert hub["proxy_should_start"] is False
+    assert hub["proxy_api_url"] == f"http://{layout.PROXY_OVERLAY_ADDRESS}:{layout.PROXY_API_PORT}"
+    # A proxy restarted on its own has its routes back within a minute.
+    assert hub["last_activity_interval"] == 60
     # A restarted hub must leave the students' servers running.
     assert hub["cleanup_servers"] is False
     # ...and answer only once it knows which of them still run (-1: however long that takes).
@@ -428,118 +429,3 @@ def test_jupyterhub_stops_on_incomplete_settings_and_names_the_key(camphub_image
     )  # fmt: skip
     assert result.returncode != 0
     assert "required setting 'notebook.image' is missing" in result.stderr
-
-
-def docker(*args: str) -> str:
-    return subprocess.run(
-        ["docker", *args], capture_output=True, text=True, check=True, timeout=120
-    ).stdout
-
-
-class RunningHub:
-    """The hub image started as start-hub starts it, minus the swarm (nothing spawns here)."""
-
-    def __init__(self, images, inputs: HubInputs):
-        self.name = f"h1-hub-{secrets.token_hex(4)}"
-        self.token = inputs.secret("userlist_sync_token").read_text().strip()
-        docker(
-            "run", "--detach", f"--name={self.name}", f"--hostname={layout.HUB_CONTAINER}",
-            f"--publish=127.0.0.1::{layout.HUB_PORT}", *inputs.volumes(), images.hub,
-        )  # fmt: skip
-
-    @property
-    def url(self) -> str:
-        # Docker picks the loopback port anew whenever the container starts.
-        published = docker("port", self.name, str(layout.HUB_PORT)).splitlines()[0]
-        return f"http://127.0.0.1:{published.rsplit(':', 1)[1]}"
-
-    def healthy(self) -> bool:
-        if docker("inspect", "--format={{.State.Status}}", self.name).strip() != "running":
-            raise AssertionError(f"hub container stopped:\n{self.logs()}")
-        try:
-            with urllib.request.urlopen(f"{self.url}/hub/health", timeout=5) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def wait_until_healthy(self) -> None:
-        wait_for(self.healthy, timeout=HUB_READY_SECONDS, what=f"{self.name} /hub/health")
-
-    def restart(self) -> None:
-        docker("restart", self.name)
-        self.wait_until_healthy()
-
-    def api(self, path: str, method: str = "GET", body: dict | None = None):
-        """Call the hub API as the userlist sync."""
-        request = urllib.request.Request(
-            f"{self.url}/hub/api{path}",
-            method=method,
-            headers={"Authorization": f"token {self.token}"},
-            data=json.dumps(body).encode() if body is not None else None,
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read() or "null")
-
-    def user_token(self, username: str) -> str:
-        """A token for a user, made by the hub's own command line."""
-        output = docker("exec", self.name, "jupyterhub", "token", "--config",
-                        "/srv/jupyterhub/jupyterhub_config.py", username)  # fmt: skip
-        return output.split()[-1]
-
-    def status_of(self, path: str, token: str | None) -> int:
-        headers = {"Authorization": f"token {token}"} if token else {}
-        request = urllib.request.Request(f"{self.url}{path}", headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            return error.code
-
-    def logs(self) -> str:
-        result = subprocess.run(["docker", "logs", self.name], capture_output=True, text=True)
-        return result.stdout + result.stderr
-
-    def remove(self) -> None:
-        subprocess.run(["docker", "rm", "--force", self.name], capture_output=True, check=False)
-
-
-@pytest.fixture(scope="module")
-def running_inputs(tmp_path_factory) -> HubInputs:
-    return make_hub_inputs(tmp_path_factory.mktemp("running-hub"))
-
-
-@pytest.fixture(scope="module")
-def running_hub(camphub_images, running_inputs):
-    """One hub for the tests below; none of them depends on another's changes."""
-    hub = RunningHub(camphub_images, running_inputs)
-    try:
-        hub.wait_until_healthy()
-        yield hub
-    except BaseException:
-        print(hub.logs())
-        raise
-    finally:
-        hub.remove()
-
-
-@pytest.mark.live
-def test_the_hub_runs_this_config_and_a_restart_loses_nothing(running_hub, running_inputs):
-    whoami = running_hub.api("/user")
-    assert (whoami["kind"], whoami["name"]) == ("service", "userlist-sync")
-    latecomer = "dana@example.org"
-    running_hub.api(f"/users/{latecomer}", method="POST")
-    # What the sync does when the class list names a new teacher; JupyterHub allows it to admins.
-    assert running_hub.api(f"/users/{latecomer}", method="PATCH", body={"admin": True})["admin"]
-    running_hub.restart()
-    users = {user["name"]: user["admin"] for user in running_hub.api("/users")}
-    # Users survive in the database; admin flags follow the class list file the hub starts from.
-    assert users == {STUDENT: False, TEACHER: True, latecomer: False}
-    assert (running_inputs.state_dir / "jupyterhub.sqlite").is_file()
-    assert "Starting managed service idle-culler" in running_hub.logs()
-
-
-@pytest.mark.live
-def test_metrics_are_for_admins_only(running_hub):
-    assert running_hub.status_of("/hub/metrics", running_hub.user_token(TEACHER)) == 200
-    assert running_hub.status_of("/hub/metrics", running_hub.user_token(STUDENT)) == 403
-    assert running_hub.status_of("/hub/metrics", None) == 403

@@ -28,6 +28,7 @@ from rehearsal.detached import free_port
 
 SCRIPTS_DIR = payload_checker.PROJECT_DIR / "scripts"
 CLOUD_INIT_FILES = payload_checker.PROJECT_DIR / "cloud-init" / "files"
+IMAGES_DIR = payload_checker.PROJECT_DIR / "images"
 STANDIN_HUB_DOCKERFILE = Path(__file__).with_name("standin-hub") / "Dockerfile"
 
 
@@ -42,7 +43,10 @@ def is_shell(path: Path) -> bool:
 
 SCRIPTS = sorted(p for p in SCRIPTS_DIR.iterdir() if p.is_file())
 SHELL_FILES = [p for p in SCRIPTS if is_shell(p)] + [
-    p for p in sorted(CLOUD_INIT_FILES.rglob("*")) if p.is_file() and is_shell(p)
+    p
+    for tree in (CLOUD_INIT_FILES, IMAGES_DIR)
+    for p in sorted(tree.rglob("*"))
+    if p.is_file() and is_shell(p)
 ]
 PYTHON_SCRIPTS = [p for p in SCRIPTS if is_python(p)]
 requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="the scripts run as root")
@@ -708,16 +712,32 @@ class TestSwarm:
 
     def test_init_creates_the_swarm_and_the_network_once(self, swarm_machines):
         manager, _ = swarm_machines
-        args = ("--advertise-addr", address_of(manager), "--network", layout.OVERLAY_NETWORK)
+        args = (
+            "--advertise-addr", address_of(manager), "--network", layout.OVERLAY_NETWORK,
+            "--subnet", layout.OVERLAY_SUBNET, "--ip-range", layout.OVERLAY_AUTOMATIC_RANGE,
+        )  # fmt: skip
         first = manager.script("swarm-init", *args).stdout
         assert "swarm initialised" in first and "created" in first
         assert "SWMTKN" not in first
         assert manager.script("swarm-init", *args).stdout == "swarm-init: nothing changed\n"
+        shape = "{{.Driver}} {{.Attachable}} {{.Scope}}"
+        addresses = "{{range .IPAM.Config}} {{.Subnet}} {{.IPRange}}{{end}}"
         network = manager.run(
-            "docker", "network", "inspect", "--format", "{{.Driver}} {{.Attachable}} {{.Scope}}",
-            layout.OVERLAY_NETWORK,
+            "docker", "network", "inspect", "--format", shape + addresses, layout.OVERLAY_NETWORK
         ).stdout.split()  # fmt: skip
-        assert network == ["overlay", "true", "swarm"]
+        assert network == [
+            "overlay", "true", "swarm", layout.OVERLAY_SUBNET, layout.OVERLAY_AUTOMATIC_RANGE
+        ]  # fmt: skip
+
+    def test_init_refuses_a_network_of_other_addresses_and_names_the_fix(self, swarm_machines):
+        manager, _ = swarm_machines
+        refused = manager.script(
+            "swarm-init", "--advertise-addr", address_of(manager),
+            "--network", layout.OVERLAY_NETWORK, "--subnet", "10.99.0.0/22",
+            "--ip-range", "10.99.2.0/23", check=False,
+        )  # fmt: skip
+        assert refused.returncode != 0
+        assert f"docker network rm {layout.OVERLAY_NETWORK}" in refused.stderr
 
     def test_join_token_prints_the_token_alone(self, swarm_machines):
         manager, _ = swarm_machines

@@ -248,8 +248,10 @@ def deploy(
     values: dict,
     body: Callable[[], object] | None = None,
     mocks: pulumi.runtime.Mocks | None = None,
+    monitor: Callable[[pulumi.runtime.Mocks, Deployment], RecordingMonitor] = RecordingMonitor,
 ) -> Deployment:
-    """Runs `body` (default: the whole program) against the given stack config."""
+    """Runs `body` (default: the whole program) against the given stack config; `monitor`
+    makes the engine's side (by default one with no state from an earlier run)."""
     deployment = Deployment()
     config, secret_keys = config_for(values)
     pulumi.runtime.set_all_config(config, secret_keys)
@@ -259,7 +261,7 @@ def deploy(
         project="camphub",
         stack="test",
         preview=False,
-        monitor=RecordingMonitor(mocks, deployment),
+        monitor=monitor(mocks, deployment),
     )
     run = body or (lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")))
 

@@ -140,8 +140,9 @@ def test_the_hub_configuration_accepts_the_settings_the_program_writes(camp_conf
     assert "pre_spawn_hook" not in vars(config.SwarmSpawner)
 
 
-# The settings file as the program wrote it before the schema existed: a changed byte would
-# restart every stack's hub. The notebook image's tag changes with its files, so it is left out.
+# The settings file as the program writes it: a changed byte restarts every stack's hub, so a
+# change here is deliberate (the proxy apart from the hub and the fixed overlay addresses were
+# the last). The notebook image's tag changes with its files, so it is left out.
 FIXTURES = Path(__file__).with_name("fixtures")
 NOTEBOOK_IMAGE_IN_FIXTURES = "camphub/notebook:<content hash>"
 EVERY_SECTION = {

@@ -1,11 +1,14 @@
 """JupyterHubService, in the whole program: secrets on stdin, settings, and the class list sync."""
 
+import ipaddress
 import json
 
-from camphub_settings import SECRET_NAMES
+from camphub_settings import PROXY_AUTH_TOKEN, SECRET_NAMES
 from components import base_of, deploy_component, hub_of, jupyterhub_of, nfs_of
 
+from infra import layout
 from infra.hub_settings import SPAWN_HTTP_TIMEOUT_SECONDS
+from infra.payload import PROXY_IMAGE, image_tag
 
 
 def test_secrets_reach_the_hub_as_one_secret_json_on_stdin(deployment):
@@ -38,6 +41,32 @@ def test_the_hub_is_waited_for_longer_than_it_may_take_to_check_a_running_server
     settings = json.loads(deployment.named("hub-start-hub").inputs["stdin"])
     assert settings["notebook"]["http_timeout_seconds"] == SPAWN_HTTP_TIMEOUT_SECONDS
     assert wait > SPAWN_HTTP_TIMEOUT_SECONDS
+
+
+def test_the_proxy_is_built_and_started_apart_from_the_hub_with_its_token_from_a_file(deployment):
+    start = deployment.named("hub-start-hub")
+    build = deployment.named("hub-proxy-image")
+    assert f"--tag {image_tag(PROXY_IMAGE)}" in build.inputs["create"]
+    assert deployment.depends_on(start, build)
+    command = start.inputs["create"].split()
+    assert command[command.index("--proxy-image") + 1] == image_tag(PROXY_IMAGE)
+    token_file = command[command.index("--proxy-token-file") + 1]
+    assert token_file == f"{layout.SECRETS_DIR}/{PROXY_AUTH_TOKEN}"
+
+
+def test_servers_call_the_hub_and_the_hub_its_proxy_at_fixed_overlay_addresses(deployment):
+    settings = json.loads(deployment.named("hub-start-hub").inputs["stdin"])
+    automatic = ipaddress.ip_network(layout.OVERLAY_AUTOMATIC_RANGE)
+    overlay = ipaddress.ip_network(layout.OVERLAY_SUBNET)
+    fixed = [settings["swarm"]["hub_address"], settings["swarm"]["proxy_address"]]
+    assert len(set(fixed)) == 2
+    for address in map(ipaddress.ip_address, fixed):
+        # Inside the overlay, never handed to a task, and not its gateway (the first address).
+        assert address in overlay and address not in automatic
+        assert address != next(overlay.hosts())
+    assert automatic.subnet_of(overlay)
+    init = deployment.named("hub-swarm-init").inputs["create"]
+    assert f"--subnet {overlay} --ip-range {automatic}" in init
 
 
 def test_the_hub_settings_carry_the_url_and_client_id(deployment):

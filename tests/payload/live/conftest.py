@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import addressed_network
 import hub
 import nginx_front
 import pytest
@@ -76,7 +77,7 @@ class LiveHub:
 
     @property
     def network(self) -> str:
-        return self.placement.network
+        return self.placement.network.name
 
     @property
     def hub_container(self) -> str:
@@ -100,12 +101,15 @@ def one_node_swarm() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def overlay(one_node_swarm, run_id) -> Iterator[str]:
-    name = f"{DOCKER_PREFIX}camphub-{run_id}"
-    swarm.create_overlay(name)
-    yield name
-    swarm.remove_services_on_network(name)
-    swarm.remove_network(name)
+def overlay(one_node_swarm, run_id) -> Iterator[addressed_network.AddressedNetwork]:
+    """An attachable overlay (standalone containers such as the hub join it) with room for the
+    hub's and the proxy's fixed addresses."""
+    network = addressed_network.create(
+        f"{DOCKER_PREFIX}camphub-{run_id}", "--driver", "overlay", "--attachable"
+    )
+    yield network
+    swarm.remove_services_on_network(network.name)
+    swarm.remove_network(network.name)
 
 
 @pytest.fixture(scope="session")
@@ -124,7 +128,12 @@ def live_hub(overlay, google, run_id, tmp_path_factory, camphub_images) -> Itera
         google.add_user(email)
     http_port, https_port = free_port(LOOPBACK), free_port(LOOPBACK)
     public_url = f"https://{LOOPBACK}:{https_port}"
-    placement = hub.HubPlacement(f"{DOCKER_PREFIX}hub-{run_id}", overlay, free_port(LOOPBACK))
+    placement = hub.HubPlacement(
+        container=f"{DOCKER_PREFIX}hub-{run_id}",
+        proxy_container=f"{DOCKER_PREFIX}proxy-{run_id}",
+        network=overlay,
+        port=free_port(LOOPBACK),
+    )
     settings = hub.hub_settings(
         public_url=public_url,
         provider=google,
@@ -135,11 +144,11 @@ def live_hub(overlay, google, run_id, tmp_path_factory, camphub_images) -> Itera
     )
     hub.prepare(files, people.class_list())
     try:
-        hub.start_hub(camphub_images.hub, placement, files, settings)
+        hub.start_hub(camphub_images, placement, files, settings)
         front = _start_nginx(files.root / "nginx", http_port, https_port, placement.port)
     except BaseException:
         _dump_hub_log(placement.container)
-        swarm.remove_container(placement.container)
+        placement.remove_containers()
         raise
     yield LiveHub(
         public_url,
@@ -154,8 +163,8 @@ def live_hub(overlay, google, run_id, tmp_path_factory, camphub_images) -> Itera
         settings,
     )
     front.stop()
-    swarm.remove_services_on_network(overlay)
-    swarm.remove_container(placement.container)
+    swarm.remove_services_on_network(overlay.name)
+    placement.remove_containers()
     # Students' files (the 50 MB upload among them) are not worth keeping past the run.
     shutil.rmtree(files.homes_dir, ignore_errors=True)
 

@@ -1,4 +1,5 @@
-"""The hub container, started by the real bootstrap scripts from the real image and config.
+"""The hub and proxy containers, started by the real bootstrap scripts from the real images and
+config.
 
 install-secrets and start-hub run exactly as on the hub machine (settings and secrets on stdin),
 only with every path under the test's directory instead of /etc/camphub and /var/lib/camphub.
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import camphub_settings as schema
+import swarm
+from addressed_network import AddressedNetwork
 
 from infra import layout
 from infra.hub_settings import homes_at
@@ -19,7 +22,6 @@ from infra.layout import PROJECT_DIR
 from infra.userlist import escaped_username
 
 SCRIPTS_DIR = PROJECT_DIR / "scripts"
-HUB_API_PORT = 8081
 HUB_READY_TIMEOUT_SECONDS = 180
 
 
@@ -67,11 +69,17 @@ class HubFiles:
 
 @dataclass(frozen=True)
 class HubPlacement:
-    """Where this run's hub lives: its container name, overlay network and loopback port."""
+    """Where this run's hub lives: its and its proxy's containers, the overlay network they have
+    fixed addresses on, and the proxy's loopback port."""
 
     container: str
-    network: str
+    proxy_container: str
+    network: AddressedNetwork
     port: int
+
+    def remove_containers(self) -> None:
+        for container in (self.container, self.proxy_container):
+            swarm.remove_container(container)
 
 
 def hub_settings(
@@ -103,15 +111,17 @@ def hub_settings(
             start_timeout_seconds=300,
         ),
         swarm=schema.Swarm(
-            network=placement.network,
+            network=placement.network.name,
             # One node: the workers' placement constraint would leave nowhere to run.
             placement_constraints=(),
-            hub_hostname=placement.container,
-            hub_api_port=HUB_API_PORT,
+            hub_address=placement.network.hub_address,
+            hub_api_port=layout.HUB_API_PORT,
+            proxy_address=placement.network.proxy_address,
         ),
         homes=homes_at(str(files.homes_dir)),
         hub=schema.Hub(
             port=placement.port,
+            proxy_api_port=layout.PROXY_API_PORT,
             state_dir=str(files.state_dir),
             concurrent_spawn_limit=30,
             active_server_limit=0,
@@ -145,17 +155,23 @@ def prepare(files: HubFiles, class_list: ClassList) -> None:
     )
 
 
-def start_hub(image: str, placement: HubPlacement, files: HubFiles, settings: dict) -> str:
+def start_hub(images, placement: HubPlacement, files: HubFiles, settings: dict) -> str:
     """Run start-hub with the settings on stdin; it (re)creates the container when they
     changed and returns once /hub/health answers. Returns what the script reported."""
     return _run_script(
         "start-hub",
         "--image",
-        image,
+        images.hub,
         "--container",
         placement.container,
+        "--proxy-image",
+        images.proxy,
+        "--proxy-container",
+        placement.proxy_container,
+        "--proxy-token-file",
+        str(files.secrets_dir / schema.PROXY_AUTH_TOKEN),
         "--network",
-        placement.network,
+        placement.network.name,
         "--port",
         str(placement.port),
         "--settings-file",

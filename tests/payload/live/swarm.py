@@ -66,11 +66,6 @@ def leave_swarm_if_unused() -> bool:
     return True
 
 
-def create_overlay(name: str) -> str:
-    """Create an attachable overlay network (standalone containers such as the hub join it)."""
-    return docker("network", "create", "--driver", "overlay", "--attachable", name).strip()
-
-
 def remove_network(name: str) -> None:
     docker("network", "rm", name, check=False)
 

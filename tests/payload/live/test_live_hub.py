@@ -194,7 +194,7 @@ def test_idle_culler_stops_an_idle_server(live_hub, teacher, camphub_images):
         **live_hub.settings,
         "notebook": {**live_hub.settings["notebook"], "idle_timeout_seconds": idle_timeout},
     }
-    hub.start_hub(camphub_images.hub, live_hub.placement, live_hub.files, short)
+    hub.start_hub(camphub_images, live_hub.placement, live_hub.files, short)
     try:
         admin = live_hub.client(teacher.token)
         idler = live_hub.people.idler
@@ -210,7 +210,7 @@ def test_idle_culler_stops_an_idle_server(live_hub, teacher, camphub_images):
         print(f"idle server culled {time.monotonic() - started:.0f}s after it was ready")
         assert swarm.user_services(live_hub.network, idler) == []
     finally:
-        hub.start_hub(camphub_images.hub, live_hub.placement, live_hub.files, live_hub.settings)
+        hub.start_hub(camphub_images, live_hub.placement, live_hub.files, live_hub.settings)
 
 
 def _bytes(size: str) -> int:
