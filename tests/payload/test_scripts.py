@@ -706,16 +706,21 @@ def swarm_machines():
         yield manager, worker
 
 
+def swarm_init_args(manager) -> tuple[str, ...]:
+    """swarm-init's arguments on `manager`, as the program passes them (infra/hub.py)."""
+    return (
+        "--advertise-addr", address_of(manager), "--network", layout.OVERLAY_NETWORK,
+        "--subnet", layout.OVERLAY_SUBNET, "--ip-range", layout.OVERLAY_AUTOMATIC_RANGE,
+    )  # fmt: skip
+
+
 @pytest.mark.live
 class TestSwarm:
     """In file order: init, token, join, a student service on the worker, removal."""
 
     def test_init_creates_the_swarm_and_the_network_once(self, swarm_machines):
         manager, _ = swarm_machines
-        args = (
-            "--advertise-addr", address_of(manager), "--network", layout.OVERLAY_NETWORK,
-            "--subnet", layout.OVERLAY_SUBNET, "--ip-range", layout.OVERLAY_AUTOMATIC_RANGE,
-        )  # fmt: skip
+        args = swarm_init_args(manager)
         first = manager.script("swarm-init", *args).stdout
         assert "swarm initialised" in first and "created" in first
         assert "SWMTKN" not in first
@@ -769,8 +774,7 @@ class TestSwarm:
         manager, worker = swarm_machines
         old_token = manager.script("swarm-join-token").stdout
         manager.run("docker", "swarm", "leave", "--force")
-        init = ("--advertise-addr", address_of(manager), "--network", layout.OVERLAY_NETWORK)
-        manager.script("swarm-init", *init)
+        manager.script("swarm-init", *swarm_init_args(manager))
         token = manager.script("swarm-join-token").stdout
         assert token != old_token
         args = ("--manager", address_of(manager), "--advertise-addr", address_of(worker))
