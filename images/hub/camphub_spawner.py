@@ -326,6 +326,7 @@ class CamphubSwarmSpawner(SwarmSpawner):
             self.log.warning("The swarm cannot say how %s stands: %s", self._log_name, error)
             return None
         if tasks is None:
+            self.unwatch_route()
             self.log.warning("Service %s is gone", self.service_name)
             return 0
         if not server_stopped(tasks):
