@@ -1,10 +1,15 @@
 """camphub's spawner, the hub image's own code and Python, against a real swarm: a one-node swarm
-in a checker machine (never this machine's shared engine). What a server that cannot be placed,
-one the swarm restarts, one that ended and one the swarm moved look like to the hub; the scenarios
-are swarm/spawner_on_a_swarm.py.
+in a checker machine (never this machine's shared engine).
+
+Two views. The spawner's own methods (swarm/spawner_on_a_swarm.py): a server that cannot be
+placed, one the swarm restarts, one that ended, one the swarm moved. And the whole hub
+(swarm/hub_config.py, driven by swarm/hub_on_a_swarm.py through its REST API) with the notebook
+image: the student with no room reads why on the progress page; a server whose container dies is
+kept, routed to its new task and reports activity with its token; a stopped one leaves no service.
 """
 
 import json
+import shlex
 import subprocess
 
 import payload_checker
@@ -12,40 +17,61 @@ import pytest
 
 pytestmark = pytest.mark.live
 
-PROBE = f"{payload_checker.PROJECT_MOUNT}/tests/payload/swarm/spawner_on_a_swarm.py"
-# What the hub image holds of the hub: its Python packages and camphub's code.
-HUB_DIRS = {"/opt/venv": "/opt/", "/srv/jupyterhub": "/srv/"}
+SWARM_DIR = f"{payload_checker.PROJECT_MOUNT}/tests/payload/swarm"
 BASE_IMAGE = "debian:trixie-slim"
+HUB_CONTAINER = "camphub-test-hub"
+# The hub image's Python packages and camphub's code, copied out of it onto the machine.
+COPY_THE_HUB = """
+container=$(docker create "$1")
+docker cp "$container:/opt/venv" /opt/
+docker cp "$container:/srv/jupyterhub" /srv/
+docker rm "$container" >/dev/null
+"""
 
 
-def shell(command: str) -> None:
+def load_image(image: str, machine: payload_checker.Machine) -> None:
+    """An image of this engine into the machine's (no registry is reachable)."""
+    command = f"docker save {shlex.quote(image)} | docker exec -i {machine.name} docker load -q"
     result = subprocess.run(command, shell=True, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, f"{command}: {result.stderr}"
-
-
-def copy_the_hub(hub_image: str, machine: payload_checker.Machine) -> None:
-    """The hub image's venv and code onto the machine (both Debian 13, one Python)."""
-    container = payload_checker.docker("create", hub_image).stdout.strip()
-    try:
-        for source, target in HUB_DIRS.items():
-            shell(f"docker cp {container}:{source} - | docker cp - {machine.name}:{target}")
-    finally:
-        payload_checker.docker("rm", container, check=False)
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.fixture(scope="module")
-def seen(camphub_images) -> dict:
+def swarm(camphub_images) -> payload_checker.Machine:
     payload_checker.build_image()
     with payload_checker.machine("swarm", ("-v", "/var/lib/docker")) as machine:
         machine.run("systemctl", "start", "docker.service")
         machine.run("docker", "swarm", "init", "--advertise-addr", "127.0.0.1")
         machine.run("docker", "network", "create", "-d", "overlay", "--attachable", "camp")
-        shell(f"docker save {BASE_IMAGE} | docker exec -i {machine.name} docker load -q")
-        copy_the_hub(camphub_images.hub, machine)
-        result = machine.run(
-            "env", "PYTHONPATH=/srv/jupyterhub", "/opt/venv/bin/python3", PROBE, check=False
-        )
+        for image in (BASE_IMAGE, camphub_images.hub, camphub_images.notebook):
+            load_image(image, machine)
+        yield machine
+
+
+@pytest.fixture(scope="module")
+def seen(swarm, camphub_images) -> dict:
+    swarm.run("sh", "-c", COPY_THE_HUB, "-", camphub_images.hub)
+    result = swarm.run(
+        "env", "PYTHONPATH=/srv/jupyterhub", "/opt/venv/bin/python3",
+        f"{SWARM_DIR}/spawner_on_a_swarm.py", check=False,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def hub_saw(swarm, camphub_images) -> dict:
+    swarm.run(
+        "docker", "run", "--detach", "--name", HUB_CONTAINER, "--hostname", HUB_CONTAINER,
+        "--network", "camp", "-v", "/var/run/docker.sock:/var/run/docker.sock",
+        "-v", f"{SWARM_DIR}:/srv/test:ro", camphub_images.hub,
+        "jupyterhub", "-f", "/srv/test/hub_config.py",
+    )  # fmt: skip
+    result = swarm.run(
+        "docker", "exec", HUB_CONTAINER, "python3", "/srv/test/hub_on_a_swarm.py", check=False
+    )
+    hub_log = swarm.run("docker", "logs", HUB_CONTAINER, check=False)
+    assert result.returncode == 0, f"{result.stderr}\nthe hub's log:\n{hub_log.stderr[-6000:]}"
     return json.loads(result.stdout)
 
 
@@ -85,3 +111,27 @@ def test_a_moved_server_is_routed_to_its_new_task_within_one_look(seen):
     assert moved["ip_in_database"] == moved["second"]
     # route_poll_seconds is 0.5 in the scenario (2 s in the hub).
     assert moved["routed_after_seconds"] <= 0.5 + 0.5
+
+
+def test_the_hub_tells_the_student_with_no_room_why_within_seconds(hub_saw):
+    no_room = hub_saw["no_room"]
+    # The hub's defaults: 10 s of "no suitable node", looked at every second.
+    assert no_room["told_after_seconds"] < 10 + 5
+    assert no_room["last_event"]["failed"] is True
+    assert no_room["last_event"]["message"].startswith("Spawn failed: There is no room")
+    assert no_room["server"] is None
+    assert no_room["service_left"] is False
+
+
+def test_the_hub_keeps_a_server_the_swarm_restarts_and_routes_to_it(hub_saw):
+    restarted = hub_saw["restarted"]
+    # Polled every 3 s through the swarm's 5 s restart delay: never called stopped.
+    assert all(look["ready"] for look in restarted["looks"])
+    assert len(restarted["looks"]) > 5
+    (activity,) = restarted["activity"][:1]
+    assert " 200 POST " in activity
+    assert restarted["forbidden"] == []
+
+
+def test_a_server_the_hub_stops_leaves_no_service(hub_saw):
+    assert hub_saw["stopped"] == {"service_left": False}
