@@ -8,14 +8,14 @@ each server, and routes to its task.
 - One truth about servers: the swarm's. A server runs while its service has a task the swarm still
   means to run (desired state running, or ready while a restarted task waits out its restart
   delay) that has not ended: new, allocated, pending, assigned, accepted, preparing, ready,
-  starting or running. After a stall or a lost worker the swarm starts a server's task again, and
-  a task caught between those states is a server being restarted, not a stopped one; SwarmSpawner
-  called it stopped and the hub revoked a token the restarted server kept using (403s). A server
-  is stopped only when its service is gone or none of its tasks can run any more, and poll()
-  removes such a service before it reports the server stopped (JupyterHub calls stop() only on a
-  server poll() says runs), so the hub never forgets a service the swarm would restart. When the
-  swarm cannot be asked (the manager answers an error), poll() says running: the hub checks again
-  at its next poll.
+  starting or running. The swarm starts a server's task again after a crash, a stall or a lost
+  worker (Docker's default restart policy), and a task between those states is a server being
+  restarted: SwarmSpawner calls it stopped, and the hub would revoke the token the restarted
+  server goes on using (403s) and forget a service the swarm keeps. A server is stopped only when
+  its service is gone or none of its tasks can run any more, and poll() removes such a service
+  before it says so (JupyterHub calls stop() only for a server poll() says runs), so no service
+  outlives the hub's record of its server. When the swarm cannot be asked (an error or a timeout
+  from the manager), poll() says running and the hub asks again at its next poll.
 - No room, said at once: the swarm's scheduler is the one judge of which ready worker has the
   memory and CPU reservations for one more server; it marks a task it cannot place `pending`
   with Err "no suitable node (insufficient resources on 2 nodes)" (or no worker ready, or none
