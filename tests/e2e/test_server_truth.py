@@ -54,14 +54,17 @@ def reserved_nano_cpus(task_spec: dict) -> int:
     return task_spec.get("Resources", {}).get("Reservations", {}).get("NanoCPUs", 0)
 
 
-def fill_the_pool(camp, guarantee: int) -> None:
-    """Reserves what every worker has left, but less than one server's CPU `guarantee`."""
+def fill_the_pool(camp, server_spec: dict) -> None:
+    """Reserves what every worker has left but less than one more server's CPU guarantee, with
+    services of the notebook image (the one image every worker has)."""
+    guarantee = reserved_nano_cpus(server_spec)
+    image = server_spec["ContainerSpec"]["Image"]
     for position, worker in enumerate(sorted(camp.worker_names())):
         reserve = free_nano_cpus(camp, worker) - guarantee // 2
         camp.run(
             f"sudo docker service create --detach --quiet --name {BALLAST}-{position}"
             f" --constraint node.hostname=={worker} --reserve-cpu {reserve / CPU:.3f}"
-            " --no-resolve-image debian:trixie-slim sleep infinity"
+            f" --no-resolve-image {image} sleep infinity"
         )
 
 
@@ -85,7 +88,7 @@ def test_the_student_the_pool_has_no_room_for_is_told_within_a_minute(camp, ca_f
     since = camp.run("date -u +%Y-%m-%dT%H:%M:%S").strip()
     camp.start_server(STUDENTS[0])
     service = json.loads(camp.run(f"sudo docker service inspect jupyter-{escaped(STUDENTS[0])}"))
-    fill_the_pool(camp, reserved_nano_cpus(service[0]["Spec"]["TaskTemplate"]))
+    fill_the_pool(camp, service[0]["Spec"]["TaskTemplate"])
     try:
         # The class is now one student larger than the pool.
         with camp.as_student(NEWCOMER, ca_file) as newcomer:
