@@ -20,6 +20,9 @@ pytestmark = pytest.mark.live
 SWARM_DIR = f"{payload_checker.PROJECT_MOUNT}/tests/payload/swarm"
 BASE_IMAGE = "debian:trixie-slim"
 HUB_CONTAINER = "camphub-test-hub"
+PROXY_CONTAINER = "camphub-test-proxy"
+PROXY_TOKEN = "swarm-test-proxy-token-0123456789"
+PROXY_TOKEN_FILE = "/tmp/proxy-token"
 # The hub image's Python packages and camphub's code, copied out of it onto the machine.
 COPY_THE_HUB = """
 container=$(docker create "$1")
@@ -43,7 +46,8 @@ def swarm(camphub_images) -> payload_checker.Machine:
         machine.run("systemctl", "start", "docker.service")
         machine.run("docker", "swarm", "init", "--advertise-addr", "127.0.0.1")
         machine.run("docker", "network", "create", "-d", "overlay", "--attachable", "camp")
-        for image in (BASE_IMAGE, camphub_images.hub, camphub_images.notebook):
+        images = camphub_images
+        for image in (BASE_IMAGE, images.hub, images.proxy, images.notebook):
             load_image(image, machine)
         yield machine
 
@@ -61,11 +65,22 @@ def seen(swarm, camphub_images) -> dict:
 
 @pytest.fixture(scope="module")
 def hub_saw(swarm, camphub_images) -> dict:
+    swarm.run("sh", "-c", f"printf %s {PROXY_TOKEN} > {PROXY_TOKEN_FILE}")
+    swarm.run(
+        "docker", "run", "--detach", "--name", PROXY_CONTAINER, "--network", "camp",
+        "--env", f"CONFIGPROXY_AUTH_TOKEN_FILE={PROXY_TOKEN_FILE}",
+        "-v", f"{PROXY_TOKEN_FILE}:{PROXY_TOKEN_FILE}:ro", camphub_images.proxy,
+        "--ip", "0.0.0.0", "--port", "8000", "--api-ip", "0.0.0.0", "--api-port", "8001",
+        "--default-target", f"http://{HUB_CONTAINER}:8081",
+    )  # fmt: skip
     swarm.run(
         "docker", "run", "--detach", "--name", HUB_CONTAINER, "--hostname", HUB_CONTAINER,
         "--network", "camp", "-v", "/var/run/docker.sock:/var/run/docker.sock",
-        "-v", f"{SWARM_DIR}:/srv/test:ro", camphub_images.hub,
-        "jupyterhub", "-f", "/srv/test/hub_config.py",
+        "-v", f"{SWARM_DIR}:/srv/test:ro",
+        "--env", f"NOTEBOOK_IMAGE={camphub_images.notebook}",
+        "--env", f"PROXY_API_URL=http://{PROXY_CONTAINER}:8001",
+        "--env", f"CONFIGPROXY_AUTH_TOKEN={PROXY_TOKEN}",
+        camphub_images.hub, "jupyterhub", "-f", "/srv/test/hub_config.py",
     )  # fmt: skip
     result = swarm.run(
         "docker", "exec", HUB_CONTAINER, "python3", "/srv/test/hub_on_a_swarm.py", check=False
