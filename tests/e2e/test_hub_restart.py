@@ -24,7 +24,7 @@ from infra import layout
 pytestmark = pytest.mark.live
 
 WORKING = "grace@camp.example.org"  # in a kernel through the restart
-RETURNING = "alan@camp.example.org"  # their server keeps running; they sign in afterwards
+RETURNING = "ada@camp.example.org"  # their server keeps running; they sign in afterwards
 POLL_EVERY_SECONDS = 1.0
 # Any notebook setting: every one of them restarts the hub.
 CHANGED_SETTING = {"idleCullMinutes": 239}

@@ -12,7 +12,7 @@ from infra import layout
 
 pytestmark = pytest.mark.live
 
-STUDENT = "alan@camp.example.org"
+STUDENT = "ada@camp.example.org"
 # The hub puts a restarted proxy's routes back at its next check (jupyterhub_config.py).
 ROUTES_BACK_SECONDS = 60 + 30
 BACK_SECONDS = 120
