@@ -156,15 +156,9 @@ def program_graph(stack: str, measured: dict[str, float]) -> dict[str, Node]:
     """The program's custom resources and what each waits for, components resolved to the
     resources inside them."""
     sys.path.insert(0, str(PROJECT_DIR / "tests" / "unit"))
-    from program import deploy, stack_config
+    from program import deploy, organizer_config
 
-    values = {
-        key.split(":", 1)[1]: value
-        for key, value in stack_config(PROJECT_DIR / f"Pulumi.{stack}.yaml").items()
-        if key.startswith("camphub:")
-    }
-    values.setdefault("oauthClientSecret", "placeholder-secret-for-the-graph")
-    deployment = deploy(values)
+    deployment = deploy(organizer_config(PROJECT_DIR / f"Pulumi.{stack}.yaml"))
     resources = {r.urn: r for r in deployment.resources}
 
     def custom_inside(urn: str) -> set[str]:
