@@ -42,8 +42,8 @@ DEFAULT_SETTINGS_FILE = "/etc/camphub/hub-settings.json"
 # Where the notebook image (images/notebook/Dockerfile) keeps jovyan's home.
 NOTEBOOK_HOME = "/home/jovyan"
 
-# SwarmSpawner with a process limit per container and routing to the running task
-# (camphub_spawner.py, beside this file).
+# SwarmSpawner with a process limit per container, the swarm's word on which servers run, a fast
+# "no room" and routing to the running task (camphub_spawner.py, beside this file).
 SPAWNER_CLASS = "camphub_spawner.CamphubSwarmSpawner"
 
 # How often the hub checks the proxy's routes (and the servers' activity), in seconds.

@@ -1,6 +1,7 @@
 """The hub, proxy and notebook images: pinned, linted, and what they hold once built."""
 
 import json
+import os
 import re
 import secrets
 import shutil
@@ -196,3 +197,49 @@ def test_notebook_image_has_no_compilers(camphub_images):
     found = run_ok(camphub_images.notebook, "sh", "-c",
                    f"for c in {' '.join(COMPILERS)}; do command -v $c || true; done")  # fmt: skip
     assert found.split() == []
+
+
+def locked(image_dir: Path, tmp_path: Path, *added: str) -> Path:
+    """A copy of `image_dir` with `added` lines in its requirements.in, locked by bin/lock-images
+    as an organizer locks it."""
+    copy = tmp_path / image_dir.name
+    shutil.copytree(image_dir, copy)
+    with (copy / "requirements.in").open("a") as requirements:
+        requirements.writelines(f"{line}\n" for line in added)
+    subprocess.run(
+        [str(layout.PROJECT_DIR / "bin" / "lock-images"), str(copy)],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    return copy / "requirements.txt"
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("image_dir", [HUB_DIR, NOTEBOOK_DIR], ids=["hub", "notebook"])
+def test_each_lock_is_what_its_requirements_in_resolves_to(image_dir, tmp_path):
+    relocked = locked(image_dir, tmp_path)
+    assert relocked.read_text() == (image_dir / "requirements.txt").read_text()
+
+
+@pytest.mark.live
+def test_a_package_added_in_one_line_is_locked_with_its_tree_and_moves_no_other(tmp_path):
+    before = pinned_versions(NOTEBOOK_DIR / "requirements.txt")
+    after = pinned_versions(locked(NOTEBOOK_DIR, tmp_path, "statsmodels"))
+    assert "statsmodels" in after and "patsy" in after  # statsmodels' own formula library
+    assert {name: after[name] for name in before} == before
+
+
+@pytest.mark.live
+def test_the_image_builds_with_an_added_package_and_a_student_imports_it(tmp_path):
+    context = locked(NOTEBOOK_DIR, tmp_path, "statsmodels").parent
+    tag = f"camphub/notebook-with-statsmodels:{secrets.token_hex(4)}"
+    build = subprocess.run(
+        ["docker", "build", "--tag", tag, str(context)],
+        capture_output=True, text=True, check=False, timeout=1800,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    try:
+        imported = run_ok(tag, "python3", "-c", "import statsmodels.api; print('imported')")
+        assert imported.strip() == "imported"
+    finally:
+        subprocess.run(["docker", "rmi", "--force", tag], capture_output=True, check=False)
