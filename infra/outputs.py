@@ -81,7 +81,7 @@ def ssh_command(stack: str) -> str:
     then connects to the hub."""
     output = f"pulumi stack output --stack {stack}"
     return (
-        f"mkdir -p ~/.ssh && (umask 077 && {output} --show-secrets adminSshKey > {key_file(stack)})"
+        f"(umask 077 && mkdir -p ~/.ssh && {output} --show-secrets adminSshKey > {key_file(stack)})"
         f" && {output} sshConfig > {SSH_CONFIG_FILE}"
         f" && ssh -F {SSH_CONFIG_FILE} camphub-hub   # or camphub-worker-0, camphub-nfs"
     )

@@ -42,7 +42,8 @@ def test_git_still_sees_the_example_class_list():
 def test_the_ssh_command_saves_the_key_outside_the_project_readable_by_its_owner(deployment):
     command = deployment.outputs["sshCommand"]
     assert (
-        "(umask 077 && pulumi stack output --stack test --show-secrets adminSshKey "
+        "(umask 077 && mkdir -p ~/.ssh && pulumi stack output --stack test --show-secrets "
+        "adminSshKey "
         "> ~/.ssh/camphub-test.key)" in command
     )
     assert "IdentityFile ~/.ssh/camphub-test.key" in deployment.outputs["sshConfig"]

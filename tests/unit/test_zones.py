@@ -69,13 +69,19 @@ def refusal(base_config, offered, **settings) -> str:
     return str(error.value)
 
 
-def test_the_first_zone_that_offers_every_type_is_taken(base_config):
+def test_the_first_zone_that_offers_every_type_is_taken(base_config, caplog):
     # First in the order of the subnets' ids (c, b, a): a camp made when the program took the
     # subnet whose id sorts first keeps its zone.
     offered = everywhere(EVERY_TYPE)
     assert deployed_in(base_config, offered) == ("subnet-0100000000000000c", "us-east-1c")
+    assert "The camp runs in" not in caplog.text
     offered["us-east-1c"] = NO_T3_XLARGE
     assert deployed_in(base_config, offered) == ("subnet-0200000000000000b", "us-east-1b")
+    # Another zone than before would replace every machine: the organizer is told to pin it.
+    assert (
+        "The camp runs in us-east-1b: us-east-1c does not offer every instance type it uses. "
+        "Pin the zone (`pulumi config set camphub:availabilityZone us-east-1b`)" in caplog.text
+    )
 
 
 def test_a_pinned_zone_is_honoured(base_config):
