@@ -62,4 +62,4 @@ archive = HomesArchive(
         config=config, homes=nfs.server, before_these_go=[jupyterhub.started, *workers.ready]
     ),
 )
-export_outputs(config, admin_key, hub, workers, nfs, archive)
+export_outputs(config, network, admin_key, hub, workers, nfs, archive)

@@ -14,6 +14,7 @@ from infra.config import CampConfig
 from infra.cost import weekly_cost
 from infra.hub import Hub
 from infra.hub_settings import OAUTH_CALLBACK_PATH
+from infra.network import Network
 from infra.nfs import NfsServer
 from infra.region import current_region
 from infra.workers import SwarmWorkerPool
@@ -43,6 +44,7 @@ def ssh_config(hub_ip: str, worker_ips: list[str], nfs_ip: str, identity_file: s
 
 def export_outputs(
     config: CampConfig,
+    network: Network,
     admin_key: AdminKey,
     hub: Hub,
     workers: SwarmWorkerPool,
@@ -53,6 +55,8 @@ def export_outputs(
     pulumi.export("hubUrl", hub.url)
     pulumi.export("oauthCallbackUrl", callback_url)
     pulumi.export("googleSignIn", callback_url.apply(lambda url: google_sign_in(config, url)))
+    # Pinned after the first `pulumi up`, a later change of instance type can never move the camp.
+    pulumi.export("availabilityZone", network.availability_zone)
     pulumi.export("hubPublicIp", hub.public_ip)
     pulumi.export("hubPrivateIp", hub.private_ip)
     pulumi.export("workerPrivateIps", workers.private_ips)

@@ -53,6 +53,7 @@ def test_outputs_tell_the_organizer_where_everything_is(deployment):
     assert outputs["hubUrl"] == "https://203.0.113.10"
     assert outputs["oauthCallbackUrl"] == "https://203.0.113.10/hub/oauth_callback"
     assert outputs["hubPublicIp"] == "203.0.113.10"
+    assert outputs["availabilityZone"] == "us-east-1a"
     assert outputs["hubPrivateIp"].startswith("172.31.")
     assert outputs["hubPrivateIp"] not in [*outputs["workerPrivateIps"], outputs["nfsPrivateIp"]]
     assert len(outputs["workerPrivateIps"]) == 2
