@@ -20,7 +20,7 @@ for warning in (capacity_warning(config), homes_overcommit_warning(config)):
         pulumi.log.warn(warning)
 ami_id = debian_ami_id(config.ami)
 
-network = Network("camphub", NetworkArgs(config.ssh_allowed_cidrs))
+network = Network("camphub", NetworkArgs.of(config))
 admin_key = declare_admin_key("camphub", config.admin_ssh_key, parent=network)
 hub = Hub("hub", HubArgs(config=config, network=network, admin_key=admin_key, ami_id=ami_id))
 nfs = NfsServer(
@@ -62,4 +62,4 @@ archive = HomesArchive(
         config=config, homes=nfs.server, before_these_go=[jupyterhub.started, *workers.ready]
     ),
 )
-export_outputs(config, admin_key, hub, workers, nfs, archive)
+export_outputs(config, network, admin_key, hub, workers, nfs, archive)

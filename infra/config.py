@@ -4,6 +4,11 @@ Every component receives the `CampConfig` built here; none reads Pulumi config i
 its default and the check that words its error are in `infra/config_keys.py`; a stack file sets
 only what differs. Every problem found is reported at once, naming the key (or the class list's
 line) and what is expected.
+
+Example values (the shipped stack files' kind: example.org names, the address ranges reserved for
+documentation, an all-zero OAuth client ID) are refused when the camp signs in with Google: there
+they can only be a value the organizer has not replaced yet. A stack that sets `oauthEndpoints`
+signs in with a stand-in provider instead (the rehearsal), where such values are the point.
 """
 
 import ipaddress
@@ -40,6 +45,14 @@ _HOSTNAME_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _AMI_ID = re.compile(r"^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 _GIT_REF = re.compile(r"^[A-Za-z0-9._/][A-Za-z0-9._/-]*$")
+_ZONE = re.compile(r"^[a-z]{2}(?:-[a-z0-9]+)+[a-z]$")
+# RFC 2606: names for documentation; RFC 5737 and RFC 3849: address ranges for documentation.
+_EXAMPLE_DOMAINS = ("example.com", "example.net", "example.org", "example")
+_EXAMPLE_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+_EXAMPLE_CLIENT_ID = re.compile(r"^0+-")
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,16 @@ class CampConfig:
     ami: str | None  # None: the newest Debian 13 AMI, looked up once (instances ignore later ones)
     oauth_endpoints: OAuthEndpoints | None  # None: Google's own endpoints
     admin_ssh_key: AdminSshKey | None  # None: the program generates one
+    availability_zone: str | None  # None: the first zone that offers every instance type
+
+    @property
+    def instance_types(self) -> dict[str, str]:
+        """Each machine's instance type, by the setting that chose it."""
+        return {
+            "hub.instanceType": self.hub.instance_type,
+            "workers.instanceType": self.workers.instance_type,
+            "nfs.instanceType": self.nfs.instance_type,
+        }
 
 
 def load_config() -> CampConfig:
@@ -194,8 +217,11 @@ def parse_config(reader: Any, *, stack: str, project_dir: Path) -> CampConfig:
         ami=_ami(reader.value("ami"), problems),
         oauth_endpoints=_oauth_endpoints(reader.value("oauthEndpoints"), problems),
         admin_ssh_key=_admin_ssh_key(reader, problems),
+        availability_zone=_availability_zone(reader.value("availabilityZone"), problems),
     )
     _check_class_list_in_hosted_domains(config, problems)
+    if config.oauth_endpoints is None:
+        _check_no_example_values(config, problems)
     problems.raise_if_any()
     return config
 
@@ -277,7 +303,10 @@ def _admin_ssh_key(reader: Any, problems: _Problems) -> AdminSshKey | None:
     if text is None:
         return None
     _check_stored_as_secret(reader, key, "< <key file>", problems)
-    fix = "Give an unencrypted ed25519 or RSA key: `ssh-keygen -t ed25519 -N '' -f camphub-admin`."
+    fix = (
+        "Give an unencrypted ed25519 or RSA key: "
+        "`ssh-keygen -t ed25519 -N '' -f ~/.ssh/camphub-admin`."
+    )
     try:
         private_key = serialization.load_ssh_private_key(str(text).encode(), password=None)
     except (ValueError, TypeError) as error:
@@ -615,10 +644,84 @@ def _oauth_endpoints(value: Any, problems: _Problems) -> OAuthEndpoints | None:
     return OAuthEndpoints(authorize_url=authorize, token_url=token, userdata_url=userdata)
 
 
+def _availability_zone(value: Any, problems: _Problems) -> str | None:
+    """Its form only; whether the region has it and it offers the instance types is asked of
+    AWS (infra/zones.py)."""
+    like = "an availability zone like us-east-1b"
+    return _of_form(value, _ZONE, "availabilityZone", like, problems)
+
+
+def _check_no_example_values(config: CampConfig, problems: _Problems) -> None:
+    """The example values the stack files and the README show, which only a stand-in provider
+    (a rehearsal) may keep: with Google they would fail later and obscurely (Google refuses the
+    client, Route 53 has no such zone, SSH never gets through)."""
+    if _EXAMPLE_CLIENT_ID.match(config.oauth_client_id):
+        problems.add(
+            "oauthClientId",
+            f"{config.oauth_client_id} is the example's placeholder. Copy the client ID of your "
+            "Google OAuth client: `pulumi config set camphub:oauthClientId "
+            '<id>.apps.googleusercontent.com` (README.md, "Before the first `pulumi up`").',
+        )
+    for cidr in config.ssh_allowed_cidrs:
+        _check_real_address(cidr, problems)
+    domain = config.domain
+    if domain is None:
+        return
+    fixes = {
+        "domain": (
+            domain.name,
+            "Set the hub's host name in your own domain (`pulumi config set camphub:domain "
+            "jupyter.<your domain>`), or `pulumi config rm camphub:domain` to serve the hub on "
+            "its IP address (Google signs in only to a host name).",
+        ),
+        "hostedZone": (
+            domain.hosted_zone,
+            "Set the Route 53 zone that holds your domain (`pulumi config set camphub:hostedZone "
+            "<your domain>`), or `pulumi config rm camphub:hostedZone` if Route 53 does not "
+            "host it.",
+        ),
+        "letsEncryptEmail": (
+            domain.lets_encrypt_email.rpartition("@")[2],
+            "Let's Encrypt sends its certificate notices there: `pulumi config set "
+            "camphub:letsEncryptEmail <you>@<your domain>`.",
+        ),
+    }
+    for key, (name, fix) in fixes.items():
+        if name and _is_example_domain(name):
+            problems.add(key, f"{name} is an example name, reserved for documentation. {fix}")
+
+
+def _check_real_address(cidr: str, problems: _Problems) -> None:
+    """AWS sees the organizer's public address: an example or private range never matches it."""
+    network = ipaddress.ip_network(cidr)
+    fix = (
+        "Give the public address of the network you run `pulumi up` from "
+        "(`curl https://checkip.amazonaws.com` prints it): "
+        "`pulumi config set --path 'camphub:sshAllowedCidrs[0]' <that address>/32`."
+    )
+    if any(network.subnet_of(n) for n in _EXAMPLE_NETWORKS if n.version == network.version):
+        problems.add("sshAllowedCidrs", f"{cidr} is an example range, nobody's address. {fix}")
+    elif not network.is_global:
+        problems.add(
+            "sshAllowedCidrs",
+            f"{cidr} is a private range; AWS sees your network's public address instead. {fix}",
+        )
+
+
+def _is_example_domain(name: str) -> bool:
+    name = name.lower().rstrip(".")
+    return any(name == d or name.endswith(f".{d}") for d in _EXAMPLE_DOMAINS)
+
+
 def _ami(value: Any, problems: _Problems) -> str | None:
+    return _of_form(value, _AMI_ID, "ami", "an AMI id like ami-0123456789abcdef0", problems)
+
+
+def _of_form(value: Any, form: re.Pattern, key: str, like: str, problems: _Problems) -> str | None:
+    """An optional text setting that must match `form` (None when unset or not matching)."""
     if value is None:
         return None
-    if not _AMI_ID.match(str(value)):
-        problems.add("ami", f"{value!r} is not an AMI id like ami-0123456789abcdef0.")
+    if not form.match(str(value)):
+        problems.add(key, f"{value!r} is not {like}.")
         return None
     return str(value)

@@ -230,6 +230,15 @@ SETTINGS: tuple[Setting, ...] = (
         default=True,
     ),
     Setting("ami", "AMI id", "pin an AMI", "_ami", unset="newest Debian 13"),
+    # Every machine and the homes volume in one zone (infra/zones.py chooses it); pinned, a later
+    # change of instance type can never move the camp to another zone.
+    Setting(
+        "availabilityZone",
+        "availability zone",
+        "pin the camp's zone, e.g. us-east-1b",
+        "_availability_zone",
+        unset="the first that offers every instance type",
+    ),
     # The organizer fills it over SSH; big data sets shared rather than copied into each home.
     Setting(
         "sharedData",

@@ -21,7 +21,7 @@ import pulumi_command as command
 
 from infra.network import Network
 from infra.payload import SCRIPTS, PayloadTree
-from infra.remote import StepTarget, ssh_connection
+from infra.remote import FIRST_CONTACT, StepTarget, ssh_connection
 from infra.userdata import render_user_data
 
 DEBIAN_OWNER = "136693071363"
@@ -87,6 +87,8 @@ def declare_instance(name: str, args: InstanceArgs, parent: pulumi.Resource) -> 
         tags={"Name": name, "camphub:role": args.role},
         opts=pulumi.ResourceOptions(
             parent=parent,
+            # Every step reaches the machine after it: a changed sshAllowedCidrs holds first.
+            depends_on=args.network.ssh_rules,
             # A newer upstream AMI must never replace a running camp's machines, and a changed
             # user-data must not stop them (see the module's docstring).
             ignore_changes=["ami", "user_data"],
@@ -139,7 +141,7 @@ def bring_up(
     connection = ssh_connection(host, private_key, jump_host)
     booted = command.remote.Command(
         f"{name}-cloud-init",
-        connection=connection,
+        connection=ssh_connection(host, private_key, jump_host, dial=FIRST_CONTACT),
         create=WAIT_FOR_CLOUD_INIT,
         triggers=[instance.id],
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[instance, *after]),

@@ -6,16 +6,21 @@ Three security groups that reference each other rather than address ranges:
   the jump host for every other machine.
 - `nfs`: the NFS server. NFS from cluster members only; SSH from the hub.
 Every machine may reach out (packages, Let's Encrypt, Google). No Docker TCP API is opened.
+The machines live in one subnet of the default VPC, in a zone that offers their instance types
+(infra/zones.py).
 The administrator's SSH key is infra/admin_key.py's (declared under the network in the stack's
 resource tree, where it has always been).
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra import layout
+from infra.config import CampConfig
+from infra.zones import choose_zone, offered_types
 
 WORLD_IPV4 = "0.0.0.0/0"
 WORLD_IPV6 = "::/0"
@@ -24,6 +29,12 @@ WORLD_IPV6 = "::/0"
 @dataclass(frozen=True)
 class NetworkArgs:
     ssh_allowed_cidrs: tuple[str, ...]
+    instance_types: Mapping[str, str]  # {setting: type}: the camp's zone offers every one
+    availability_zone: str | None = None  # pinned by the organizer; None: chosen
+
+    @classmethod
+    def of(cls, config: CampConfig) -> "NetworkArgs":
+        return cls(config.ssh_allowed_cidrs, config.instance_types, config.availability_zone)
 
 
 class Network(pulumi.ComponentResource):
@@ -33,19 +44,27 @@ class Network(pulumi.ComponentResource):
     availability_zone: pulumi.Output[str]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        subnet = _camp_subnet(args)  # may refuse the camp: before anything is declared
         super().__init__("camphub:index:Network", name, None, opts)
         self._prefix = name
-        self._locate_subnet()
+        self.vpc_id = pulumi.Output.from_input(subnet.vpc_id)
+        self.subnet_id = pulumi.Output.from_input(subnet.id)
+        self.subnet_cidr = pulumi.Output.from_input(subnet.cidr_block)
+        self.availability_zone = pulumi.Output.from_input(subnet.availability_zone)
         self.groups = {
             "hub": self._security_group("hub", "camphub hub: web from anywhere, SSH from admins"),
             "cluster": self._security_group("cluster", "camphub swarm members: hub and workers"),
             "nfs": self._security_group("nfs", "camphub NFS server"),
         }
         self._allow_web_to_hub()
-        self._allow_ssh_to_hub(args.ssh_allowed_cidrs)
         self._allow_swarm_among_members()
-        self._allow("cluster", "ssh-from-hub", "tcp", layout.SSH_PORT, source="hub")
-        self._allow("nfs", "ssh-from-hub", "tcp", layout.SSH_PORT, source="hub")
+        # What lets this computer's SSH through to each machine (every other one via the hub).
+        # Machines wait for these rules, so a changed sshAllowedCidrs holds before a step dials.
+        self.ssh_rules: list[pulumi.Resource] = [
+            *self._allow_ssh_to_hub(args.ssh_allowed_cidrs),
+            self._allow("cluster", "ssh-from-hub", "tcp", layout.SSH_PORT, source="hub"),
+            self._allow("nfs", "ssh-from-hub", "tcp", layout.SSH_PORT, source="hub"),
+        ]
         self._allow("nfs", "nfs-from-cluster", "tcp", layout.NFS_PORT, source="cluster")
         for role in self.groups:
             self._allow_egress(role)
@@ -56,24 +75,6 @@ class Network(pulumi.ComponentResource):
                 **{f"{role}SecurityGroupId": sg.id for role, sg in self.groups.items()},
             }
         )
-
-    def _locate_subnet(self) -> None:
-        """The default VPC's first default subnet: one AZ keeps the homes volume beside the NFS
-        server and swarm traffic off inter-AZ links."""
-        invoke_opts = pulumi.InvokeOutputOptions(parent=self)
-        vpc = aws.ec2.get_vpc_output(default=True, opts=invoke_opts)
-        subnets = aws.ec2.get_subnets_output(
-            filters=[
-                aws.ec2.GetSubnetsFilterArgs(name="vpc-id", values=[vpc.id]),
-                aws.ec2.GetSubnetsFilterArgs(name="default-for-az", values=["true"]),
-            ],
-            opts=invoke_opts,
-        )
-        subnet = aws.ec2.get_subnet_output(id=subnets.ids.apply(lambda ids: sorted(ids)[0]))
-        self.vpc_id = vpc.id
-        self.subnet_id = subnet.id
-        self.subnet_cidr = subnet.cidr_block
-        self.availability_zone = subnet.availability_zone
 
     def _security_group(self, role: str, description: str) -> aws.ec2.SecurityGroup:
         return aws.ec2.SecurityGroup(
@@ -89,10 +90,12 @@ class Network(pulumi.ComponentResource):
             self._allow("hub", f"web-{port}-ipv4", "tcp", port, cidr_ipv4=WORLD_IPV4)
             self._allow("hub", f"web-{port}-ipv6", "tcp", port, cidr_ipv6=WORLD_IPV6)
 
-    def _allow_ssh_to_hub(self, cidrs: tuple[str, ...]) -> None:
+    def _allow_ssh_to_hub(self, cidrs: tuple[str, ...]) -> list[aws.vpc.SecurityGroupIngressRule]:
+        rules = []
         for index, cidr in enumerate(cidrs):
             family = {"cidr_ipv6": cidr} if ":" in cidr else {"cidr_ipv4": cidr}
-            self._allow("hub", f"ssh-admin-{index}", "tcp", layout.SSH_PORT, **family)
+            rules.append(self._allow("hub", f"ssh-admin-{index}", "tcp", layout.SSH_PORT, **family))
+        return rules
 
     def _allow_swarm_among_members(self) -> None:
         for protocol, port in (
@@ -134,3 +137,36 @@ class Network(pulumi.ComponentResource):
                 **{family: world},
                 opts=pulumi.ResourceOptions(parent=self),
             )
+
+
+def _camp_subnet(args: NetworkArgs) -> aws.ec2.GetSubnetResult:
+    """The default VPC's default subnet in the camp's zone (infra/zones.py).
+
+    Zones are preferred in the order of their subnets' ids: before zones were chosen the camp
+    took the subnet whose id sorts first, so a camp made then keeps its zone (another zone would
+    replace every machine and the homes volume)."""
+    vpc = aws.ec2.get_vpc(default=True)
+    ids = aws.ec2.get_subnets(
+        filters=[
+            aws.ec2.GetSubnetsFilterArgs(name="vpc-id", values=[vpc.id]),
+            aws.ec2.GetSubnetsFilterArgs(name="default-for-az", values=["true"]),
+        ]
+    ).ids
+    by_zone: dict[str, aws.ec2.GetSubnetResult] = {}
+    for subnet_id in sorted(ids):
+        subnet = aws.ec2.get_subnet(id=subnet_id)
+        by_zone.setdefault(subnet.availability_zone, subnet)
+    zones = list(by_zone)
+    zone = choose_zone(
+        zones,
+        offered_types(args.instance_types.values()),
+        args.instance_types,
+        args.availability_zone,
+    )
+    if args.availability_zone is None and zone != zones[0]:
+        pulumi.log.warn(
+            f"The camp runs in {zone}: {zones[0]} does not offer every instance type it uses. "
+            f"Pin the zone (`pulumi config set camphub:availabilityZone {zone}`) so that a later "
+            "change of instance type can never move the camp, which would replace every machine."
+        )
+    return by_zone[zone]

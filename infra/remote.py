@@ -27,9 +27,30 @@ import pulumi_command as command
 from infra import layout
 from infra.payload import SCRIPTS
 
-# Machines take a while to boot and accept SSH; keep dialling rather than fail the deployment.
-SSH_DIAL_ATTEMPTS = 60
-SSH_DIAL_TIMEOUT_SECONDS = 10
+
+@dataclass(frozen=True)
+class DialBudget:
+    """How long a step dials before it fails: pulumi-command's dial_error_limit (it dials once
+    more than that) and per_dial_timeout; it pauses 0.1 s between dials, 1.5 times longer after
+    each, at most 5 s (pulumi's retry.Until)."""
+
+    error_limit: int
+    seconds_per_dial: int
+
+    def worst_case_seconds(self) -> float:
+        """Every dial unanswered (a wall drops it) until the limit."""
+        dials = self.error_limit + 1
+        pauses = sum(min(0.1 * 1.5**n, 5.0) for n in range(dials - 1))
+        return dials * self.seconds_per_dial + pauses
+
+
+# First contact with a new instance (infra/machine.py's cloud-init wait): it takes minutes to
+# boot and accept SSH; keep dialling rather than fail the deployment.
+FIRST_CONTACT = DialBudget(error_limit=60, seconds_per_dial=10)
+# Every later step reaches a machine that is up, so within a minute (about 50 s) it fails: then
+# the machine cannot be reached from here, most often because this computer's address is not in
+# sshAllowedCidrs (README.md, "Troubleshooting"). A refusal (sshd restarting) is retried for ~5 s.
+LATER_STEPS = DialBudget(error_limit=8, seconds_per_dial=5)
 
 
 @dataclass(frozen=True)
@@ -48,6 +69,7 @@ def ssh_connection(
     host: pulumi.Input[str],
     private_key: pulumi.Input[str],
     jump_host: pulumi.Input[str] | None = None,
+    dial: DialBudget = LATER_STEPS,
 ) -> command.remote.ConnectionArgs:
     """A connection as the AMI's login user, through the hub when `jump_host` is given."""
     proxy = None
@@ -56,16 +78,16 @@ def ssh_connection(
             host=jump_host,
             user=layout.LOGIN_USER,
             private_key=private_key,
-            dial_error_limit=SSH_DIAL_ATTEMPTS,
-            per_dial_timeout=SSH_DIAL_TIMEOUT_SECONDS,
+            dial_error_limit=dial.error_limit,
+            per_dial_timeout=dial.seconds_per_dial,
         )
     return command.remote.ConnectionArgs(
         host=host,
         user=layout.LOGIN_USER,
         private_key=private_key,
         proxy=proxy,
-        dial_error_limit=SSH_DIAL_ATTEMPTS,
-        per_dial_timeout=SSH_DIAL_TIMEOUT_SECONDS,
+        dial_error_limit=dial.error_limit,
+        per_dial_timeout=dial.seconds_per_dial,
     )
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from infra.errors import ConfigError
 
+# Tracked in the project beside README.md; the real class list (students' emails) is not.
+EXAMPLE_CLASS_LIST = "userlist.example.txt"
 ADMIN_MARK = "admin"
 QUOTA_MARK = "quota="
 GIB = 1024**3
@@ -90,8 +92,9 @@ def read_class_list(path: Path, shown_as: str, max_quota_gb: int | None = None) 
     if not path.is_file():
         raise ConfigError(
             f"camphub:userlistFile: the class list {shown_as} does not exist ({path}). "
-            "Create it with one student email per line (add ` admin` after teachers' emails), "
-            "or point camphub:userlistFile at it."
+            f"Copy the example from the project folder (`cp {EXAMPLE_CLASS_LIST} {shown_as}`) and "
+            "write one student email per line (` admin` after teachers' emails), or point "
+            "camphub:userlistFile at your class list."
         )
     return parse_class_list(path.read_text(encoding="utf-8"), shown_as, max_quota_gb)
 

@@ -1,11 +1,12 @@
 """How camphub's own program is rehearsed: its stack configuration with the rehearsal's changes.
 
 rehearsal/stacks.yaml says what a rehearsal changes in Pulumi.<stack>.yaml (the sample class
-list, the worker count); the OAuth client secret is generated once per rehearsal and kept in its
-work directory, root only; the SSH CIDRs are the rehearsal's own networks (security groups are
-recorded, not enforced); sign-in goes to the rehearsal's Google stand-in
-(rehearsal/google_stand_in.py), which listens on the gateway of the rehearsal's network, where
-both this machine's browser and the hub reach it.
+list, the worker count); the OAuth client ID is the stand-in's, the secret is generated once per
+rehearsal and kept in its work directory, root only; the SSH CIDRs are the rehearsal's own
+networks (security groups are recorded, not enforced); sign-in goes to the rehearsal's Google
+stand-in (rehearsal/google_stand_in.py), which listens on the gateway of the rehearsal's
+network, where both this machine's browser and the hub reach it. With `oauthEndpoints` set, the
+program lets the rehearsal keep example values (infra/config.py).
 """
 
 import json
@@ -26,6 +27,8 @@ from rehearsal import cloud, google_stand_in, ssh
 from rehearsal.run import PROJECT_DIR, Rehearsal, RehearsalError, stack_config
 
 STACKS_FILE = Path(__file__).resolve().parent / "stacks.yaml"
+# The stand-in takes any client; the stack files carry no client ID (the organizer sets theirs).
+STAND_IN_CLIENT_ID = "000000000000-rehearsal.apps.googleusercontent.com"
 # Every secret setting is marked secret, as `pulumi config set --secret` stores it.
 SECRET_KEYS = [f"{NAMESPACE}:{key}" for key in SECRET_SETTINGS]
 # Writes stdin to the file of private addresses containers may reach after all (cloud-init's
@@ -62,6 +65,7 @@ def program_config(
     # Security groups are recorded, not enforced: the rehearsal's own networks stand in.
     private, public = rehearsal.cloud.ensure_network(), rehearsal.cloud.public_subnet()
     config[f"{NAMESPACE}:sshAllowedCidrs"] = json.dumps([public, private])
+    config[f"{NAMESPACE}:oauthClientId"] = STAND_IN_CLIENT_ID
     config[f"{NAMESPACE}:oauthClientSecret"] = _generated_secret(rehearsal.work_dir)
     google = google_sign_in(rehearsal, userlist)
     config[f"{NAMESPACE}:oauthEndpoints"] = json.dumps(

@@ -29,6 +29,7 @@ EIP = "aws:ec2/eip:Eip"
 EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
 KEY_PAIR = "aws:ec2/keyPair:KeyPair"
 INSTANCE_PROFILE = "aws:iam/instanceProfile:InstanceProfile"
+OFFERINGS = "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings"
 # Where an instance with an instance profile finds its role's credentials (the SDK's shared
 # files of the root user, who runs the bootstrap steps), in place of the metadata service.
 ROLE_CREDENTIALS_DIR = "/root/.aws"
@@ -110,6 +111,20 @@ class InstanceChange:
 
     how: str | None
     inputs: tuple[str, ...]
+
+
+def offerings(args: dict[str, Any]) -> dict[str, Any]:
+    """The look-up of where instance types are offered: the local cloud's one zone offers
+    every type asked about (a container is any type)."""
+    asked = [
+        v for f in args.get("filters") or [] if f["name"] == "instance-type" for v in f["values"]
+    ]
+    return {
+        "id": REGION,
+        "locations": [ZONE] * len(asked),
+        "instanceTypes": asked,
+        "locationTypes": [args.get("locationType", "availability-zone")] * len(asked),
+    }
 
 
 def instance_change(old: dict[str, Any], new: dict[str, Any]) -> InstanceChange:

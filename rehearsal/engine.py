@@ -126,6 +126,8 @@ class RehearsalMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         """The lookups the program makes; anything else returns nothing, as the unit tests'."""
+        if args.token == ec2.OFFERINGS:
+            return ec2.offerings(args.args)
         ami_id = "ami-" + hashlib.sha256(self.env.instance_image.encode()).hexdigest()[:17]
         vpc = {"id": "vpc-rehearsal", "cidrBlock": self.env.vpc_cidr}
         answers = {

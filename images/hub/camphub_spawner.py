@@ -39,7 +39,8 @@ each server, and routes to its task.
   restart changes neither), so one watcher for the whole hub lists the running tasks of every
   service every `route_poll_seconds` (one API call, whatever the class size) and routes each
   ready server whose running task has a new address there. A hub that restarts asks get_url()
-  for the address before it checks the server.
+  for the address before it checks the server; for a server the swarm is starting again,
+  get_url() waits for its new task rather than hand back an address that never answers.
 - A whole class at once (bench/RESULTS.md): DockerSpawner sends every Docker API call of every
   server through one thread, so at 9:00 each student's create and status calls queue behind the
   whole class's; here they run `docker_threads` at a time. And the hub calls a server ready only
@@ -361,11 +362,29 @@ class CamphubSwarmSpawner(SwarmSpawner):
         return address, self.port
 
     async def get_url(self):
-        # Asked by a restarting hub for each server it finds running: it routes to this.
-        address = await self.running_task_address()
+        # Asked by a restarting hub for each server it finds running: it routes to this, then
+        # checks the server there. A server the swarm is starting again (its worker restarted)
+        # has no running task yet, and its old address never answers: the hub would check that
+        # for http_timeout and, with init_spawners_timeout -1, answer no one meanwhile.
+        address = await self.until_a_task_runs()
         if address is None or self.server is None:
             return await super().get_url()
         return self.server.url.replace(f"//{self.server.ip}:", f"//{address}:", 1)
+
+    async def until_a_task_runs(self):
+        """The running task's address, once the swarm has (re)started it; None when the server
+        stopped, the swarm cannot be asked, or http_timeout passed first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.http_timeout
+        while True:
+            try:
+                tasks = await self.service_tasks()
+            except DOCKER_ERRORS:
+                return None
+            address = running_address(tasks or [], self.network_name)
+            if address or tasks is None or server_stopped(tasks) or loop.time() >= deadline:
+                return address
+            await asyncio.sleep(self.task_poll_seconds)
 
     def watch_route(self):
         """Follow this server when the swarm moves it; starts the hub's one watcher if needed."""

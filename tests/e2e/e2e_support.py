@@ -118,8 +118,12 @@ class Camp:
         return {user["name"] for user in self.hub_api("/users")}
 
     def hub_container_started_at(self) -> str:
+        return self.container_started_at(layout.HUB_CONTAINER)
+
+    def container_started_at(self, container: str) -> str:
+        """When `container` on the hub machine last started."""
         template = "{{.State.StartedAt}}"
-        return self.run(f"sudo docker inspect --format '{template}' {layout.HUB_CONTAINER}")
+        return self.run(f"sudo docker inspect --format '{template}' {container}")
 
     def swarm_nodes(self) -> dict[str, str]:
         """Each swarm node's hostname and status (Ready, Down), as the manager sees them."""

@@ -86,10 +86,6 @@ class Restart:
     finished_at: float  # when `up` returned: the new hub answers
 
 
-def container_started_at(camp, container: str) -> str:
-    return camp.run(f"sudo docker inspect --format '{{{{.State.StartedAt}}}}' {container}")
-
-
 @pytest.fixture(scope="module")
 def restart(camp, ca_file):
     camp.start_server(RETURNING)
@@ -99,7 +95,7 @@ def restart(camp, ca_file):
         kernel.raise_for_status()
         poller = KernelPoller(client, WORKING, kernel.json()["id"])
         before = [
-            container_started_at(camp, c) for c in (layout.HUB_CONTAINER, layout.PROXY_CONTAINER)
+            camp.container_started_at(c) for c in (layout.HUB_CONTAINER, layout.PROXY_CONTAINER)
         ]
         polling = threading.Thread(target=poller.run, daemon=True)
         polling.start()
@@ -116,7 +112,7 @@ def restart(camp, ca_file):
             poller.stop.set()
             polling.join()
         after = [
-            container_started_at(camp, c) for c in (layout.HUB_CONTAINER, layout.PROXY_CONTAINER)
+            camp.container_started_at(c) for c in (layout.HUB_CONTAINER, layout.PROXY_CONTAINER)
         ]
     yield Restart(poller, (before[0], after[0]), (before[1], after[1]), finished_at)
     camp.up()  # the stack's own settings again, for the modules after this one

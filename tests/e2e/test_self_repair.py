@@ -30,16 +30,18 @@ def crash(camp, pid: int) -> None:
     camp.run(f"sudo kill -KILL {pid}")
 
 
+def health_answers(camp, base_url: str) -> bool:
+    """Whether /hub/health at `base_url`, asked on the hub machine, answers 200."""
+    probe = f"curl -sk -o /dev/null -w '%{{http_code}}' {base_url}/hub/health || true"
+    return camp.run(probe) == "200"
+
+
 def hub_health(camp) -> bool:
-    probe = (
-        f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{layout.HUB_PORT}/hub/health"
-    )
-    return camp.run(probe + " || true") == "200"
+    return health_answers(camp, f"http://127.0.0.1:{layout.HUB_PORT}")
 
 
 def https_answers(camp) -> bool:
-    probe = f"curl -sk -o /dev/null -w '%{{http_code}}' https://127.0.0.1:{layout.HTTPS_PORT}/hub/health"
-    return camp.run(probe + " || true") == "200"
+    return health_answers(camp, f"https://127.0.0.1:{layout.HTTPS_PORT}")
 
 
 def test_nginx_killed_is_started_again_by_systemd(camp):

@@ -1,11 +1,9 @@
 """The hub and the swarm agree about every student's server, end to end on the local cloud: a
-student the pool has no room for is told within a minute; a server the swarm moves is reached at
-its new address within seconds; after every machine of the camp stalled for minutes, each
-student's server is either running and routed or stopped with no service left, and none calls
-the hub with a revoked token. Shares the session's rehearsed camp (conftest.py).
-
-DRAFT, not run yet: written beside the spawner's change (images/hub/camphub_spawner.py) while
-only one rehearsed camp may run on the development machine.
+student the pool has no room for is told within a minute; the proxy routes a server the swarm
+moves to its new address within seconds of its new task running; after every machine of the camp
+stalled for minutes, each student's server is either running and routed or stopped with no
+service left, and none calls the hub with a revoked token. Shares the session's rehearsed camp
+(conftest.py).
 """
 
 import json
@@ -107,7 +105,18 @@ def test_the_student_the_pool_has_no_room_for_is_told_within_a_minute(camp, ca_f
     assert "no suitable node" in log
 
 
-def test_a_moved_server_is_reached_within_seconds_of_its_new_task_running(camp, ca_file):
+def route_target(camp, user: str) -> str:
+    """Where the proxy sends `user`'s requests, as the hub's API reports the proxy's table."""
+    return camp.hub_api("/proxy").get(f"/user/{user}/", {}).get("target", "")
+
+
+def task_address(camp, task: str) -> str:
+    template = "{{range .NetworksAttachments}}{{index .Addresses 0}} {{end}}"
+    addresses = camp.run(f"sudo docker inspect --format '{template}' {task}").split()
+    return addresses[0].split("/")[0]
+
+
+def test_a_moved_server_is_rerouted_within_seconds_of_its_new_task_running(camp, ca_file):
     student = STUDENTS[1]
     camp.start_server(student)
     node, task = camp.running_task(student)
@@ -122,15 +131,23 @@ def test_a_moved_server_is_reached_within_seconds_of_its_new_task_running(camp, 
                 what=f"{student}'s server running elsewhere",
                 interval=0.5,
             )
+            address = task_address(camp, camp.running_task(student)[1])
             running_at = time.monotonic()
             wait_for(
-                lambda: client.server_answers(student),
+                lambda: f"//{address}:" in route_target(camp, student),
                 timeout=REROUTED_WITHIN_SECONDS,
-                what=f"{student}'s moved server answering through the hub",
+                what=f"the proxy routing {student} to the new task at {address}",
                 interval=0.5,
             )
             assert moved
             assert time.monotonic() - running_at < REROUTED_WITHIN_SECONDS
+            # The new server answers once it has started (its own start, not the routing).
+            wait_for(
+                lambda: client.server_answers(student),
+                timeout=120,
+                what=f"{student}'s moved server answering through the hub",
+                interval=1,
+            )
         finally:
             camp.run(f"sudo docker node update --availability active {node} >/dev/null")
 

@@ -103,7 +103,12 @@ class HubMachine:
 
     def start_hub(self, active_server_limit: int = 10) -> str:
         return payload_checker.run_script(
-            "start-hub", "--image", HUB_IMAGE, "--container", self.container,
+            "start-hub", *self.start_hub_arguments(), stdin=self.settings(active_server_limit)
+        ).stdout
+
+    def start_hub_arguments(self) -> list[str]:
+        return [
+            "--image", HUB_IMAGE, "--container", self.container,
             "--proxy-image", PROXY_IMAGE, "--proxy-container", self.proxy_container,
             "--proxy-token-file", str(self.secrets / schema.PROXY_AUTH_TOKEN),
             "--network", self.network.name, "--port", str(self.port),
@@ -111,8 +116,7 @@ class HubMachine:
             "--state-dir", str(self.state), "--homes-dir", str(self.homes),
             "--etc-dir", str(self.etc), "--secrets-dir", str(self.secrets),
             "--wait-seconds", "120",
-            stdin=self.settings(active_server_limit),
-        ).stdout  # fmt: skip
+        ]  # fmt: skip
 
     def sync_userlist(self, users: str) -> str:
         return payload_checker.run_script(
@@ -289,3 +293,43 @@ def test_a_proxy_made_again_brings_the_hub_back_to_give_it_every_route(hub):
     output = hub.start_hub()
     assert output == "start-hub: proxy container created; hub container recreated\n"
     assert "/" in hub.proxy_routes()
+
+
+def test_the_hub_is_reached_only_through_the_proxy_and_sees_its_directories(hub):
+    hub_config = json.loads(payload_checker.docker("inspect", hub.container).stdout)[0]
+    assert hub_config["HostConfig"]["PortBindings"] in ({}, None)
+    mounts = {m["Destination"]: m["RW"] for m in hub_config["Mounts"]}
+    assert mounts == {
+        "/var/run/docker.sock": True,
+        str(hub.etc): False,
+        str(hub.state): True,
+        str(hub.homes): True,
+    }
+    for container in (hub.container, hub.proxy_container):
+        policy = payload_checker.docker(
+            "inspect", "--format", "{{.HostConfig.RestartPolicy.Name}}", container
+        ).stdout.strip()
+        assert policy == "unless-stopped"
+
+
+def test_a_changed_secret_recreates_the_hub_and_is_never_printed(hub):
+    cookie_secret = hub.secrets / schema.COOKIE_SECRET
+    cookie_secret.write_text(secrets.token_hex(32))
+    started = payload_checker.run_script(
+        "start-hub", *hub.start_hub_arguments(), stdin=hub.settings()
+    )
+    assert started.stdout == "start-hub: hub container recreated\n"
+    assert cookie_secret.read_text() not in started.stdout + started.stderr
+
+
+def test_a_stopped_hub_is_started_again(hub):
+    payload_checker.docker("stop", hub.container)
+    assert hub.start_hub() == "start-hub: hub container started\n"
+
+
+def test_settings_that_are_not_a_json_object_are_refused(hub):
+    refused = payload_checker.run_script(
+        "start-hub", *hub.start_hub_arguments(), stdin="[1, 2]", check=False
+    )
+    assert refused.returncode != 0
+    assert "stdin must be the hub settings as a JSON object" in refused.stderr

@@ -1,9 +1,9 @@
 """The bootstrap scripts: static checks by the real tools, and each script run for real.
 
 Scripts that only touch files run on this host (as root, like on a machine); the ones that need a
-machine (systemd, a block device, a swarm) run in payload checker containers; build-image and
-start-hub use the local Docker engine. Each script is run twice to prove the second run changes
-nothing.
+machine (systemd, a block device, a swarm) run in payload checker containers; build-image uses
+the local Docker engine (start-hub, with the real hub and proxy images, is test_hub_bootstrap.py's).
+Each script is run twice to prove the second run changes nothing.
 """
 
 import json
@@ -24,12 +24,10 @@ from waiting import wait_for
 from infra import layout
 from infra.userdata import render_user_data
 from infra.userlist import escaped_username
-from rehearsal.detached import free_port
 
 SCRIPTS_DIR = payload_checker.PROJECT_DIR / "scripts"
 CLOUD_INIT_FILES = payload_checker.PROJECT_DIR / "cloud-init" / "files"
 IMAGES_DIR = payload_checker.PROJECT_DIR / "images"
-STANDIN_HUB_DOCKERFILE = Path(__file__).with_name("standin-hub") / "Dockerfile"
 
 
 def is_python(path: Path) -> bool:
@@ -839,115 +837,3 @@ def load_base_image(machine) -> None:
         shell=True, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert saved.returncode == 0, saved.stderr
-
-
-# start-hub: the local Docker engine, with a stand-in for the hub image.
-
-
-@pytest.fixture(scope="module")
-def standin_hub_image():
-    payload_checker.build_image()
-    tag = f"{payload_checker.NAME_PREFIX}standin-hub:latest"
-    payload_checker.docker(
-        "build", "-q", "-t", tag, "-f", str(STANDIN_HUB_DOCKERFILE), str(Path(__file__).parent)
-    )
-    return tag
-
-
-class HubHost:
-    """The hub's directories under a temporary root, and start-hub run against them."""
-
-    def __init__(self, root: Path, image: str) -> None:
-        self.image = image
-        self.port = free_port("127.0.0.1")
-        self.etc = root / "etc"
-        self.secrets = self.etc / "secrets"
-        self.state = root / "state"
-        self.homes = root / "homes"
-        self.homes.mkdir(parents=True)
-        self.secrets.mkdir(parents=True)
-        (self.secrets / "cookie_secret").write_text("first-secret-value")
-        suffix = uuid.uuid4().hex[:8]
-        self.container = f"{payload_checker.NAME_PREFIX}hub-{suffix}"
-        self.network = f"{payload_checker.NAME_PREFIX}net-{suffix}"
-
-    def settings(self, **extra: object) -> str:
-        return json.dumps({"hub": {"port": self.port}, **extra})
-
-    def start(self, settings: str):
-        return run_script(
-            "start-hub", "--image", self.image, "--container", self.container,
-            "--network", self.network, "--port", str(self.port),
-            "--settings-file", str(self.etc / "hub-settings.json"),
-            "--state-dir", str(self.state), "--homes-dir", str(self.homes),
-            "--etc-dir", str(self.etc), "--secrets-dir", str(self.secrets),
-            "--wait-seconds", "60", stdin=settings,
-        )  # fmt: skip
-
-    def inspect(self, template: str) -> str:
-        return payload_checker.docker(
-            "inspect", "--format", template, self.container
-        ).stdout.strip()
-
-
-@pytest.fixture
-def hub_host(tmp_path, standin_hub_image):
-    host = HubHost(tmp_path, standin_hub_image)
-    payload_checker.docker("network", "create", host.network)
-    try:
-        yield host
-    finally:
-        payload_checker.docker("rm", "-f", host.container, check=False)
-        payload_checker.docker("network", "rm", host.network, check=False)
-
-
-@pytest.mark.live
-@requires_root
-class TestStartHub:
-    def test_runs_the_hub_behind_loopback_with_its_directories(self, hub_host):
-        output = hub_host.start(hub_host.settings()).stdout
-        assert output == (
-            f"start-hub: settings written; hub container created from {hub_host.image}\n"
-        )
-        published = json.loads(hub_host.inspect("{{json .HostConfig.PortBindings}}"))
-        assert published == {
-            f"{hub_host.port}/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(hub_host.port)}]
-        }
-        assert hub_host.inspect("{{.HostConfig.RestartPolicy.Name}}") == "unless-stopped"
-        mounts = {
-            m["Destination"]: m["RW"] for m in json.loads(hub_host.inspect("{{json .Mounts}}"))
-        }
-        assert mounts == {
-            "/var/run/docker.sock": True,
-            str(hub_host.etc): False,
-            str(hub_host.state): True,
-            str(hub_host.homes): True,
-        }
-        assert (hub_host.etc / "hub-settings.json").read_text() == hub_host.settings() + "\n"
-
-    def test_a_second_run_keeps_the_same_container(self, hub_host):
-        hub_host.start(hub_host.settings())
-        container_id = hub_host.inspect("{{.Id}}")
-        assert hub_host.start(hub_host.settings()).stdout == "start-hub: nothing changed\n"
-        assert hub_host.inspect("{{.Id}}") == container_id
-
-    def test_a_changed_secret_or_setting_recreates_it(self, hub_host):
-        hub_host.start(hub_host.settings())
-        first_id = hub_host.inspect("{{.Id}}")
-        (hub_host.secrets / "cookie_secret").write_text("second-secret-value")
-        result = hub_host.start(hub_host.settings())
-        assert "hub container recreated" in result.stdout
-        assert "second-secret-value" not in result.stdout + result.stderr
-        second_id = hub_host.inspect("{{.Id}}")
-        assert second_id != first_id
-        assert "hub container recreated" in hub_host.start(hub_host.settings(x=1)).stdout
-        assert hub_host.inspect("{{.Id}}") != second_id
-
-    def test_a_stopped_hub_is_started_again(self, hub_host):
-        hub_host.start(hub_host.settings())
-        payload_checker.docker("stop", hub_host.container)
-        assert hub_host.start(hub_host.settings()).stdout == "start-hub: hub container started\n"
-
-    def test_settings_that_are_not_a_json_object_are_refused(self, hub_host):
-        with pytest.raises(AssertionError, match="stdin must be the hub settings"):
-            hub_host.start("[1, 2]")

@@ -23,7 +23,7 @@ class Base:
 
 
 def base_of(config) -> Base:
-    network = Network("camphub", NetworkArgs(config.ssh_allowed_cidrs))
+    network = Network("camphub", NetworkArgs.of(config))
     return Base(network, declare_admin_key("camphub", config.admin_ssh_key, parent=network))
 
 

@@ -28,7 +28,7 @@ def base_config(class_list_file) -> dict:
     return {
         "oauthClientId": "1234-camp.apps.googleusercontent.com",
         "oauthClientSecret": "google-oauth-secret-value",
-        "sshAllowedCidrs": ["203.0.113.7/32"],
+        "sshAllowedCidrs": ["84.17.40.7/32"],
         "userlistFile": str(class_list_file),
     }
 

@@ -16,6 +16,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra.config_keys import SECRET_KEYS
 from infra.layout import PROJECT_DIR
+from infra.userlist import EXAMPLE_CLASS_LIST
 
 SECRET_SIG = rpc._special_secret_sig
 
@@ -41,6 +42,34 @@ INVOKES = {
     "aws:index/getRegion:getRegion": {"region": "us-east-1"},
     "aws:index/getCallerIdentity:getCallerIdentity": {"accountId": "123456789012"},
 }
+
+ZONES = INVOKES["aws:index/getAvailabilityZones:getAvailabilityZones"]["names"]
+OFFERINGS = "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings"
+
+
+def answer(args: pulumi.runtime.MockCallArgs, zones=ZONES) -> dict:
+    """What AWS answers the program's look-up `args`: every instance type it asks about is
+    offered in each of `zones`."""
+    if args.token == OFFERINGS:
+        return offerings({zone: _asked_types(args) for zone in zones})
+    return INVOKES.get(args.token, {})
+
+
+def offerings(offered: dict[str, list[str]]) -> dict:
+    """getInstanceTypeOfferings' answer: {zone: instance types} as its parallel lists."""
+    pairs = [(zone, t) for zone, types in offered.items() for t in types]
+    return {
+        "id": "us-east-1",
+        "locations": [zone for zone, _ in pairs],
+        "instanceTypes": [t for _, t in pairs],
+        "locationTypes": ["availability-zone"] * len(pairs),
+    }
+
+
+def _asked_types(args: pulumi.runtime.MockCallArgs) -> list[str]:
+    (instance_type,) = [f for f in args.args["filters"] if f["name"] == "instance-type"]
+    return list(instance_type["values"])
+
 
 FAKE_PRIVATE_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nfake-admin-key\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -84,7 +113,7 @@ class CampMocks(pulumi.runtime.Mocks):
         return ""
 
     def call(self, args: pulumi.runtime.MockCallArgs):
-        return INVOKES.get(args.token, {})
+        return answer(args)
 
 
 def _stable_number(name: str) -> int:
@@ -241,7 +270,7 @@ class EchoMocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", dict(args.inputs)
 
     def call(self, args: pulumi.runtime.MockCallArgs):
-        return INVOKES.get(args.token, {})
+        return answer(args)
 
 
 def deploy(
@@ -276,3 +305,21 @@ def stack_config(stack_file: Path) -> dict:
     import yaml
 
     return yaml.safe_load(stack_file.read_text())["config"]
+
+
+# What an organizer sets before the first `pulumi up` (README.md, "Before the first `pulumi up`"):
+# the required settings, and the class list copied from the example.
+ORGANIZER_SETS = {
+    "oauthClientId": "1234-camp.apps.googleusercontent.com",
+    "oauthClientSecret": "set-by-the-organizer",
+    "sshAllowedCidrs": ["84.17.40.7/32"],
+    "userlistFile": str(PROJECT_DIR / EXAMPLE_CLASS_LIST),
+}
+
+
+def organizer_config(stack_file: Path) -> dict:
+    """A stack file's `camphub:` values (keys without the namespace) once the organizer has set
+    the required ones; a value of the stack file's own stays as the file has it."""
+    values = stack_config(stack_file)
+    own = {k.removeprefix("camphub:"): v for k, v in values.items() if k.startswith("camphub:")}
+    return {**ORGANIZER_SETS, **own}

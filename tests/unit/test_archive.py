@@ -162,7 +162,7 @@ def test_the_archive_location_and_the_links_command_are_outputs(deployment, buck
 
 def test_the_archive_runs_on_the_machine_that_holds_the_homes_once_they_are_in_place(deployment):
     # HomesArchive knows the NFS server only as the HomesServer it declares.
-    on_nfs = deployment.named("nfs-cloud-init").inputs["connection"]
+    on_nfs = deployment.named("nfs-export-homes").inputs["connection"]
     attachment = deployment.named("nfs-homes", "aws:ec2/volumeAttachment:VolumeAttachment")
     for name in ("nfs-prepare-archive", "nfs-archive-homes"):
         step = deployment.named(name)

@@ -37,6 +37,8 @@ BAD_CONFIGS = [
     ({"sshAllowedCidrs": ["0.0.0.0/0"]}, "whole internet"),
     ({"sshAllowedCidrs": ["203.0.113.7/32", "::/0"]}, "sshAllowedCidrs[1]: ::/0 would let"),
     ({"userlistFile": "/nonexistent/class.txt"}, "camphub:userlistFile: the class list"),
+    ({"userlistFile": "nowhere.txt"}, "(`cp userlist.example.txt nowhere.txt`)"),
+    ({"availabilityZone": "us-east-1"}, "camphub:availabilityZone: 'us-east-1' is not an avail"),
     ({"workers": {"count": 0}}, "camphub:workers.count: 0 is not a whole number from 1 to 50"),
     ({"workers": {"count": -2}}, "camphub:workers.count: -2 is not a whole number"),
     ({"workers": {"count": 500}}, "camphub:workers.count: 500 is not a whole number"),
@@ -238,3 +240,70 @@ def test_students_have_the_internet_unless_the_stack_turns_it_off(base_config, g
 def test_sign_in_goes_to_google_unless_the_stack_names_a_stand_in(base_config, given, expected):
     config = base_config if given is None else {**base_config, "oauthEndpoints": given}
     assert _loaded(config).oauth_endpoints == expected
+
+
+EXAMPLE_VALUES = [
+    (
+        {"oauthClientId": "000000000000-camp.apps.googleusercontent.com"},
+        "camphub:oauthClientId: 000000000000-camp.apps.googleusercontent.com is the example's "
+        "placeholder. Copy the client ID of your Google OAuth client: `pulumi config set",
+    ),
+    *(
+        (
+            {"sshAllowedCidrs": [cidr]},
+            f"camphub:sshAllowedCidrs: {cidr} is an example range, nobody's address. Give the "
+            "public address of the network you run `pulumi up` from",
+        )
+        for cidr in ("192.0.2.7/32", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/48")
+    ),
+    (
+        {"sshAllowedCidrs": ["84.17.40.7/32", "192.168.1.23/32"]},
+        "camphub:sshAllowedCidrs: 192.168.1.23/32 is a private range; AWS sees your network's "
+        "public address instead.",
+    ),
+    (
+        {"domain": "jupyter.camp.example.org", "letsEncryptEmail": "o@camp.test"},
+        "camphub:domain: jupyter.camp.example.org is an example name, reserved for documentation. "
+        "Set the hub's host name in your own domain",
+    ),
+    (
+        {
+            "domain": "jupyter.example.com",
+            "letsEncryptEmail": "o@camp.test",
+            "hostedZone": "example.com",
+        },
+        "camphub:hostedZone: example.com is an example name, reserved for documentation. Set the "
+        "Route 53 zone that holds your domain",
+    ),
+    (
+        {"domain": "jupyter.camp.test", "letsEncryptEmail": "organizer@camp.example.org"},
+        "camphub:letsEncryptEmail: camp.example.org is an example name, reserved for "
+        "documentation. Let's Encrypt sends its certificate notices there",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), EXAMPLE_VALUES)
+def test_an_example_value_is_refused_naming_the_key_and_the_fix(base_config, change, expected):
+    assert expected in str(config_error({**base_config, **change}))
+
+
+@pytest.mark.parametrize(("change", "expected"), EXAMPLE_VALUES)
+def test_a_stand_in_provider_keeps_example_values(base_config, change, expected):
+    """The rehearsal's rule: sign-in goes to a stand-in there (oauthEndpoints), and its names
+    and address ranges are examples on purpose."""
+    deploy({**base_config, **change, "oauthEndpoints": STAND_IN_ENDPOINTS})
+
+
+def test_the_camp_stack_file_of_before_is_refused_with_every_example_named(base_config):
+    shipped = {
+        "oauthClientId": "000000000000-camp.apps.googleusercontent.com",
+        "sshAllowedCidrs": ["203.0.113.0/24"],
+        "domain": "jupyter.camp.example.org",
+        "letsEncryptEmail": "organizer@camp.example.org",
+        "hostedZone": "camp.example.org",
+    }
+    error = config_error({**base_config, **shipped})
+    assert len(error.problems) == 5
+    named = {problem.split(":")[1] for problem in error.problems}
+    assert named == {"oauthClientId", "sshAllowedCidrs", "domain", "letsEncryptEmail", "hostedZone"}

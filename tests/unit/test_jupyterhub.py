@@ -89,12 +89,10 @@ def test_the_class_list_is_synced_with_lower_cased_names(deployment):
 def test_nginx_is_configured_for_the_domain_with_lets_encrypt(base_config):
     from program import deploy
 
-    deployment = deploy(
-        {**base_config, "domain": "j.camp.example.org", "letsEncryptEmail": "o@camp.example.org"}
-    )
+    deployment = deploy({**base_config, "domain": "j.camp.test", "letsEncryptEmail": "o@camp.test"})
     create = deployment.named("hub-configure-nginx").inputs["create"]
-    assert "--server-name j.camp.example.org" in create
-    assert "--letsencrypt-email o@camp.example.org" in create
+    assert "--server-name j.camp.test" in create
+    assert "--letsencrypt-email o@camp.test" in create
 
 
 def test_without_a_domain_nginx_uses_the_elastic_ip_and_self_signs(deployment):
@@ -118,7 +116,7 @@ def test_the_service_runs_on_the_hub_site_alone(base_config):
         return jupyterhub_of(config, hub, nfs_of(config, base, hub))
 
     deployment = deploy_component(base_config, build)
-    on_hub = deployment.named("hub-cloud-init").inputs["connection"]
+    on_hub = deployment.named("hub-swarm-init").inputs["connection"]
     start = deployment.named("hub-start-hub")
     assert start.inputs["connection"] == on_hub
     assert deployment.depends_on(start, deployment.named("hub-swarm-init"))

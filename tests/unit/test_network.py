@@ -39,7 +39,7 @@ def test_hub_takes_web_from_anywhere_and_ssh_from_admins(network):
     rules = rules_into(network, "hub")
     ports = sorted((r["fromPort"], r.get("cidrIpv4") or r.get("cidrIpv6")) for r in rules.values())
     assert ports == [
-        (22, "203.0.113.7/32"),
+        (22, "84.17.40.7/32"),
         (80, "0.0.0.0/0"),
         (80, "::/0"),
         (443, "0.0.0.0/0"),
@@ -83,10 +83,10 @@ def test_an_ed25519_admin_key_is_generated_and_registered(network):
 
 
 def test_ipv6_admin_ranges_become_ipv6_rules(base_config):
-    deployment = deploy_component({**base_config, "sshAllowedCidrs": ["2001:db8::/48"]}, base_of)
+    deployment = deploy_component({**base_config, "sshAllowedCidrs": ["2a01:4f8::/48"]}, base_of)
     ssh = [r for r in deployment.of_type(INGRESS) if "ssh-admin" in r.name]
     assert [(r.inputs.get("cidrIpv6"), r.inputs.get("cidrIpv4")) for r in ssh] == [
-        ("2001:db8::/48", None)
+        ("2a01:4f8::/48", None)
     ]
 
 
@@ -120,3 +120,32 @@ def test_the_admin_key_keeps_its_place_under_the_network(base_config, own_key):
     assert [key.urn for key in generated] == (
         [] if own_key else [f"{UNDER_NETWORK}tls:index/privateKey:PrivateKey::camphub-admin-ssh"]
     )
+
+
+STEP_TYPES = ("command:remote:Command", "command:remote:CopyToRemote")
+
+
+def ssh_rules(deployment) -> list:
+    """What lets SSH through: from the organizer's addresses to the hub, and from the hub on."""
+    return [
+        r
+        for r in deployment.of_type(INGRESS)
+        if r.inputs["fromPort"] == 22 and r.inputs["toPort"] == 22
+    ]
+
+
+def test_every_step_dials_only_after_the_rules_that_let_ssh_through(base_config):
+    """A changed sshAllowedCidrs (here: a second address) holds before any step dials."""
+    deployment = deploy({**base_config, "sshAllowedCidrs": ["84.17.40.7/32", "84.17.41.0/24"]})
+    rules = ssh_rules(deployment)
+    assert sorted(r.name for r in rules) == [
+        "camphub-cluster-ssh-from-hub",
+        "camphub-hub-ssh-admin-0",
+        "camphub-hub-ssh-admin-1",
+        "camphub-nfs-ssh-from-hub",
+    ]
+    steps = [s for t in STEP_TYPES for s in deployment.of_type(t)]
+    assert len(steps) > 20
+    for step in steps:
+        for rule in rules:
+            assert deployment.depends_on(step, rule), f"{step.name} may dial before {rule.name}"

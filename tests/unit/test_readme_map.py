@@ -15,7 +15,6 @@ NOT_IN_THE_MAP = {
     "requirements.txt",
     "requirements-dev.txt",
     "README.md",
-    "userlist.txt",
 }
 
 

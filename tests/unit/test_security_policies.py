@@ -18,13 +18,13 @@ CONFIGS = {
     "defaults": {},
     "one worker, two admin ranges": {
         "workers": {"count": 1},
-        "sshAllowedCidrs": ["198.51.100.0/24", "2001:db8::/48"],
+        "sshAllowedCidrs": ["84.17.41.0/24", "2a01:4f8::/48"],
     },
     "domain and five workers": {
         "workers": {"count": 5},
-        "domain": "jupyter.camp.example.org",
-        "letsEncryptEmail": "organizer@camp.example.org",
-        "hostedZone": "camp.example.org",
+        "domain": "jupyter.camp.test",
+        "letsEncryptEmail": "organizer@camp.test",
+        "hostedZone": "camp.test",
     },
 }
 
@@ -36,7 +36,7 @@ def deployed(request, tmp_path_factory):
     config = {
         "oauthClientId": "1234-camp.apps.googleusercontent.com",
         "oauthClientSecret": OAUTH_SECRET,
-        "sshAllowedCidrs": ["203.0.113.7/32"],
+        "sshAllowedCidrs": ["84.17.40.7/32"],
         "userlistFile": str(class_list),
         **CONFIGS[request.param],
     }

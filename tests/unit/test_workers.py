@@ -64,7 +64,7 @@ def test_the_hub_keeps_the_internet_google_sign_in_needs(deployment):
 
 def test_each_worker_joins_the_initialised_swarm_and_is_drained_on_the_manager(deployment):
     # The pool knows the hub only as the SwarmManager it declares.
-    on_hub = deployment.named("hub-cloud-init").inputs["connection"]
+    on_hub = deployment.named("hub-swarm-init").inputs["connection"]
     pool = deployment.named("workers", typ="camphub:index:SwarmWorkerPool")
     for index in (0, 1):
         join = deployment.named(f"workers-{index}-swarm-join")
