@@ -63,10 +63,13 @@ install_if_changed() {
 # docker.service waits for the homes mount unit (user-data), and a stale unit would mislead mount.
 set_fstab_entry() {
   local mount_point=$1 entry=$2
-  {
-    awk -v mp="$mount_point" '$2 != mp' /etc/fstab
-    printf '%s\n' "$entry"
-  } | install_if_changed /etc/fstab 0644 || return 1
+  # In place: an entry moved to the end would rewrite the file on every run while another
+  # managed mount comes after it.
+  awk -v mp="$mount_point" -v entry="$entry" '
+    $2 == mp { if (!done) print entry; done = 1; next }
+    { print }
+    END { if (!done) print entry }
+  ' /etc/fstab | install_if_changed /etc/fstab 0644 || return 1
   systemctl daemon-reload
 }
 

@@ -589,6 +589,12 @@ def test_mount_homes_replaces_its_fstab_entry_and_docker_waits_for_the_mount():
         files = yaml.safe_load(render_user_data("worker"))["write_files"]
         drop_in = next(entry for entry in files if entry["path"] == WORKER_DOCKER_DROP_IN)
         machine.write(WORKER_DOCKER_DROP_IN, drop_in["content"])
+        # Another managed mount after this one: the entry is replaced where it stands, so neither
+        # moves and a rerun of either script finds its entry unchanged.
+        later_mount = "UUID=0000 /srv/later ext4 defaults 0 2"
+        machine.write(
+            "/etc/fstab", f"10.9.9.0:/gone {layout.HOMES_MOUNT_DIR} nfs4 hard 0 0\n{later_mount}\n"
+        )
         for server in ("10.9.9.1", "10.9.9.2"):
             result = machine.script(
                 "mount-homes", "--server", server, "--export", layout.NFS_EXPORT_DIR,
@@ -597,12 +603,11 @@ def test_mount_homes_replaces_its_fstab_entry_and_docker_waits_for_the_mount():
             # This kernel has no NFS client: only what precedes the mount can be proven here.
             assert result.returncode != 0
             assert "gave up after 2s waiting for" in result.stderr
-        entries = [
-            line for line in machine.read("/etc/fstab").splitlines()
-            if f" {layout.HOMES_MOUNT_DIR} " in line
-        ]  # fmt: skip
         source = f"10.9.9.2:{layout.NFS_EXPORT_DIR}"
-        assert entries == [f"{source} {layout.HOMES_MOUNT_DIR} nfs4 hard,_netdev,noatime 0 0"]
+        assert machine.read("/etc/fstab").splitlines() == [
+            f"{source} {layout.HOMES_MOUNT_DIR} nfs4 hard,_netdev,noatime 0 0",
+            later_mount,
+        ]
         mount_unit = machine.run(
             "systemd-escape", "--path", "--suffix=mount", layout.HOMES_MOUNT_DIR
         )
