@@ -74,6 +74,7 @@ class Machine:
             "started": started,
             "boot finished": self.run("cat", BOOT_FINISHED),
             "marker": self.run("cat", MARKER),
+            "address": self.local.address(self.name),
         }
 
     def run(self, *command: str) -> str:
@@ -114,6 +115,7 @@ def test_a_changed_type_and_user_data_restart_the_machine_without_applying_the_u
     ]
     after = machine.booted()
     assert after["container"] == before["container"]
+    assert after["address"] == before["address"]
     assert after["started"] != before["started"]
     assert after["boot finished"] != before["boot finished"]  # cloud-init ran on this boot...
     assert after["marker"] == "first"  # ...and did not apply the new user-data
@@ -131,3 +133,4 @@ def test_a_change_that_forces_replacement_boots_a_new_machine_with_the_current_u
     after = machine.booted()
     assert after["container"] != before["container"]
     assert after["marker"] == "second"
+    assert after["address"] != before["address"]  # a new instance, a new private address
