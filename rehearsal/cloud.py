@@ -9,6 +9,7 @@ import ipaddress
 import json
 import shutil
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,6 +148,10 @@ class LocalCloud:
     def new_private_address(self) -> str:
         """An address on the private network that no instance of this stack had before: a new
         EC2 instance gets a new private address, so a replaced machine's peers must follow it."""
+        with _ADDRESS_BOOK_LOCK:  # the engine boots machines from several threads at once
+            return self._book_private_address()
+
+    def _book_private_address(self) -> str:
         book_file = self.work_dir / "private-addresses.json"
         handed_out = set(json.loads(book_file.read_text())) if book_file.exists() else set()
         taken = handed_out | _addresses_in_use(self.name) | {self.gateway()}
@@ -411,6 +416,9 @@ def _ipam(network: str) -> dict[str, str]:
     """The network's first IPAM configuration: its subnet and gateway."""
     config = json.loads(docker("network", "inspect", "--format", "{{json .IPAM.Config}}", network))
     return config[0]
+
+
+_ADDRESS_BOOK_LOCK = threading.Lock()
 
 
 def _addresses_in_use(network: str) -> set[str]:
