@@ -26,6 +26,7 @@ RETRY_SETTINGS = "/etc/camphub/certificate.env"
 # Where the local cloud points certbot at its ACME server, as this test does.
 CERTBOT_SETTINGS = "/etc/letsencrypt/cli.ini"
 TRUSTED_CA = "/usr/local/share/ca-certificates/camphub-test-acme.crt"
+STAGING_DIRECTORY_URL = "https://acme-staging-v02.api.letsencrypt.org/directory"
 WARNING = "WARNING: no certificate from Let's Encrypt yet: "
 CA_START_TIMEOUT_SECONDS = 30
 SERVED_CERT_TIMEOUT_SECONDS = 20
@@ -146,6 +147,20 @@ class TestACertificateThatComesLate:
 
     def test_with_the_certificate_the_timer_is_off(self, hub):
         assert unit_state(hub, RETRY_TIMER) == ("disabled", "inactive")
+
+    def test_a_certificate_from_the_other_ca_is_replaced(self, hub):
+        """A rehearsal's staging certificate, the camp then wanting production: certbot's
+        renewal settings name the CA that issued it (here rewritten to staging's)."""
+        renewal = f"/etc/letsencrypt/renewal/{DOMAIN}.conf"
+        hub.run("sed", "-i", f"s|^server = .*|server = {STAGING_DIRECTORY_URL}|", renewal)
+        before = served_certificate(hub, "-serial")
+        assert f"Let's Encrypt certificate for {DOMAIN}" in configure(hub).stdout
+        wait_for(
+            lambda: served_certificate(hub, "-serial") not in ("", before),
+            timeout=SERVED_CERT_TIMEOUT_SECONDS,
+            what="nginx serving the replacing certificate",
+        )
+        assert f"server = {acme_test_server.DIRECTORY_URL}" in hub.read(renewal)
 
     def test_a_rerun_with_the_certificate_changes_nothing(self, hub):
         assert configure(hub).stdout == "configure-nginx: nothing changed\n"
