@@ -26,6 +26,7 @@ RETRY_SETTINGS = "/etc/camphub/certificate.env"
 # Where the local cloud points certbot at its ACME server, as this test does.
 CERTBOT_SETTINGS = "/etc/letsencrypt/cli.ini"
 TRUSTED_CA = "/usr/local/share/ca-certificates/camphub-test-acme.crt"
+UNRESOLVED_DOMAIN = "nowhere.camphub.test"
 STAGING_DIRECTORY_URL = "https://acme-staging-v02.api.letsencrypt.org/directory"
 WARNING = "WARNING: no certificate from Let's Encrypt yet: "
 CA_START_TIMEOUT_SECONDS = 30
@@ -164,3 +165,14 @@ class TestACertificateThatComesLate:
 
     def test_a_rerun_with_the_certificate_changes_nothing(self, hub):
         assert configure(hub).stdout == "configure-nginx: nothing changed\n"
+
+    def test_a_challenge_the_ca_refuses_is_warned_with_the_cas_own_reason(self, hub):
+        """The CA answers but cannot validate (here: a name it cannot resolve, as a record not
+        made yet); then back to the camp's name, whose certificate is still there."""
+        try:
+            output = configure(hub, "--server-name", UNRESOLVED_DOMAIN).stdout
+            reason = output.split(WARNING)[1].split(". The hub serves")[0]
+            assert UNRESOLVED_DOMAIN in reason and "challenges have failed" not in reason, output
+        finally:
+            restored = configure(hub).stdout
+        assert f"{RETRY_TIMER} off" in restored
