@@ -138,11 +138,14 @@ def machine_warnings(report: str) -> list[str]:
     return [part.strip() for part in report.split(";") if part.strip().startswith("WARNING:")]
 
 
-def warn_about(step: pulumi.Resource) -> None:
-    """Repeats the step's warnings in `pulumi up`'s own output, where the organizer reads them."""
-    step.stdout.apply(_warn_each)
+def warn_about(step: command.remote.Command) -> None:
+    """Repeats the step's warnings in `pulumi up`'s own output, where the organizer reads them.
+
+    Every `pulumi up` repeats them from the step's recorded report, also when the step does not
+    run again (nothing of it changed): the warning says so, as the machine may have moved on."""
+    step.stdout.apply(lambda report: _warn_each(report, step))
 
 
-def _warn_each(report: str | None) -> None:
+def _warn_each(report: str | None, step: pulumi.Resource) -> None:
     for warning in machine_warnings(report or ""):
-        pulumi.log.warn(warning)
+        pulumi.log.warn(f"{warning} (as this step reported when it last ran)", resource=step)
