@@ -12,7 +12,8 @@ from infra.jupyterhub import lets_encrypt_options
 DOMAIN = {"domain": "j.camp.test", "letsEncryptEmail": "o@camp.test"}
 CERTBOT_WARNING = (
     "WARNING: no certificate from Let's Encrypt yet: Timeout during connect (likely firewall "
-    "problem). The hub serves a self-signed certificate and retries every 15 minutes"
+    "problem). The hub serves its self-signed certificate meanwhile and retries every 15 minutes "
+    "(README: 'The certificate never comes')"
 )
 
 
