@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pulumi_aws as aws
 
-from infra.config import ADOPT_KEY, NAMESPACE, CampConfig
+from infra.config import ADOPT_KEY, ADOPT_RUNBOOK, NAMESPACE, CampConfig
 from infra.errors import ConfigError
 from infra.machine import ROLE_TAG
 
@@ -29,7 +29,6 @@ STACK_TAG = "camphub:stack"
 AVAILABLE = "available"
 IN_USE = "in-use"
 SIZE_KEY = f"{NAMESPACE}:nfs.volumeSizeGb"
-RUNBOOK = 'README.md, "Bring back a destroyed camp"'
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,9 @@ def _state(volume_id: str) -> str:
 def _attached_to_an_nfs_server(volume_id: str) -> bool:
     machines = aws.ec2.get_instances(
         filters=[
-            aws.ec2.GetInstancesFilterArgs(name="block-device-mapping.volume-id", values=[volume_id])
+            aws.ec2.GetInstancesFilterArgs(
+                name="block-device-mapping.volume-id", values=[volume_id]
+            )
         ],
         instance_tags={ROLE_TAG: "nfs"},
     )
@@ -113,12 +114,12 @@ def adoption_problems(volume: KeptVolume, config: CampConfig) -> list[str]:
         problems.append(
             f"{ADOPT_KEY}: {volume.id} is not a camphub homes volume (its Name tag is {name!r}, "
             f"not {HOMES_VOLUME_NAME!r}). Give the homesVolumeId output of the destroyed camp, or "
-            f"tag a volume made from its final snapshot as {RUNBOOK} shows."
+            f"tag a volume made from its final snapshot as {ADOPT_RUNBOOK} shows."
         )
     if not volume.encrypted:
         problems.append(
             f"{ADOPT_KEY}: {volume.id} is not encrypted, and students' homes are kept only on "
-            f"encrypted volumes. Make an encrypted copy from its snapshot ({RUNBOOK})."
+            f"encrypted volumes. Make an encrypted copy from its snapshot ({ADOPT_RUNBOOK})."
         )
     if volume.size_gb != config.nfs.volume_size_gb:
         problems.append(

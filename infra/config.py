@@ -40,6 +40,7 @@ from infra.userlist import ClassList, is_email, read_class_list
 NAMESPACE = "camphub"
 # The setting that brings a destroyed camp's homes back (infra/adoption.py).
 ADOPT_KEY = f"{NAMESPACE}:nfs.adoptHomesVolume"
+ADOPT_RUNBOOK = 'README.md, "Bring back a destroyed camp"'
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT])$")
 _SIZE_FACTORS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}

@@ -19,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import layout
-from infra.config import ADOPT_KEY, CampConfig
+from infra.config import ADOPT_KEY, ADOPT_RUNBOOK, CampConfig
 from infra.errors import ConfigError
 from infra.zones import ZONE_KEY, choose_zone, offered_types
 
@@ -185,6 +185,6 @@ def _pinned_zone(args: NetworkArgs) -> tuple[str | None, str]:
             f"{ADOPT_KEY}: the volume is in {args.homes_zone}, but {ZONE_KEY} pins the camp to "
             f"{args.availability_zone}, where it cannot be attached. Pin its zone "
             f"(`pulumi config set {ZONE_KEY} {args.homes_zone}`), or adopt a volume made from "
-            f"its snapshot in {args.availability_zone} (README.md, \"Bring back a destroyed camp\")."
+            f"its snapshot in {args.availability_zone} ({ADOPT_RUNBOOK})."
         )
     return args.homes_zone, f"{ADOPT_KEY} (the volume's zone)"

@@ -165,9 +165,7 @@ class NfsServer(pulumi.ComponentResource):
         back_up_daily(name, volume.id, tags[BACKUP_TAG], args.config, parent=self)
         return volume.id
 
-    def _tag_for_backups(
-        self, name: str, volume_id: str, config: CampConfig
-    ) -> pulumi.Output[str]:
+    def _tag_for_backups(self, name: str, volume_id: str, config: CampConfig) -> pulumi.Output[str]:
         """Gives the adopted volume this camp's backup tag, which its daily backups target. Only
         the tag is the program's: `pulumi destroy` removes it and keeps the volume."""
         value = homes_backup_tags(name, config.stack, parent=self)[BACKUP_TAG]

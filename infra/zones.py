@@ -26,7 +26,8 @@ def choose_zone(
     pinned: str | None = None,
     pinned_by: str = ZONE_KEY,
 ) -> str:
-    """The pinned zone (`pinned_by` names the setting that pinned it), or the first of `zones` where every type in `wanted` ({setting: type})
+    """The pinned zone (`pinned_by` names the setting that pinned it), or the first of `zones`
+    where every type in `wanted` ({setting: type})
     is `offered` ({zone: types}); raises ConfigError naming each type and the zones that have it.
 
     The order of `zones` is the caller's preference: a camp made before zones were chosen keeps
