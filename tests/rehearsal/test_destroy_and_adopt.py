@@ -20,18 +20,22 @@ SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 HOMES_TAGS = {"Name": "camphub-homes", "camphub:stack": "dev"}
 
 
-@pytest.fixture
-def env(tmp_path):
-    environment = Environment(
-        cloud=LocalCloud("test", tmp_path),
-        state=State(tmp_path / "state.json"),
+def environment(work_dir) -> Environment:
+    return Environment(
+        cloud=LocalCloud("test", work_dir),
+        state=State(work_dir / "state.json"),
         instance_image="",
         vpc_cidr="10.0.0.0/16",
-        log_dir=tmp_path / "logs",
+        log_dir=work_dir / "logs",
     )
-    environment.aws.ensure_running("127.0.0.1", free_port("127.0.0.1"))
-    yield environment
-    environment.aws.stop()
+
+
+@pytest.fixture
+def env(tmp_path):
+    local = environment(tmp_path)
+    local.aws.ensure_running("127.0.0.1", free_port("127.0.0.1"))
+    yield local
+    local.aws.stop()
 
 
 def by_id(volume_id: str, **more: list[str]) -> dict:
@@ -77,13 +81,7 @@ def test_an_attached_volume_is_in_use_and_names_its_machine(env):
 
 
 def test_the_engine_records_which_resources_are_retained(tmp_path):
-    env = Environment(
-        cloud=LocalCloud("test", tmp_path),
-        state=State(tmp_path / "state.json"),
-        instance_image="",
-        vpc_cidr="10.0.0.0/16",
-        log_dir=tmp_path / "logs",
-    )
+    env = environment(tmp_path)
     mocks = engine.RehearsalMocks(env)
     pulumi.runtime.set_mocks(
         mocks, project="t", stack="t", preview=False, monitor=engine.RehearsalMonitor(mocks)
