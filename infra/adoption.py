@@ -58,6 +58,7 @@ def adopted_homes_volume(config: CampConfig) -> KeptVolume | None:
             f"Name=tag:Name,Values={HOMES_VOLUME_NAME}` lists the kept ones."
         )
     problems = adoption_problems(volume, config)
+    problems += running_camp_problems(volume_id, homes_volumes_in_use(config.stack))
     if problems:
         raise ConfigError(*problems)
     return volume
@@ -104,6 +105,32 @@ def _attached_to_an_nfs_server(volume_id: str) -> bool:
         instance_tags={ROLE_TAG: "nfs"},
     )
     return bool(machines.ids)
+
+
+def homes_volumes_in_use(stack: str) -> list[str]:
+    """The ids of this stack's homes volumes that a machine holds: the volume of a camp that
+    runs (or the adopted one, after the `pulumi up` that adopted it)."""
+    filters = [
+        aws.ebs.GetEbsVolumesFilterArgs(name="tag:Name", values=[HOMES_VOLUME_NAME]),
+        aws.ebs.GetEbsVolumesFilterArgs(name=f"tag:{STACK_TAG}", values=[stack]),
+        aws.ebs.GetEbsVolumesFilterArgs(name="status", values=[IN_USE]),
+    ]
+    return list(aws.ebs.get_ebs_volumes(filters=filters).ids or [])
+
+
+def running_camp_problems(volume_id: str, in_use: list[str]) -> list[str]:
+    """A camp that runs on another homes volume is not swapped onto this one: its server holds
+    that volume, and the swap would detach it under the students (README: restore into a
+    running camp by copying, or destroy the camp first)."""
+    others = sorted(set(in_use) - {volume_id})
+    if not others:
+        return []
+    return [
+        f"{ADOPT_KEY}: this camp runs on its homes volume {', '.join(others)}; a volume is "
+        f"adopted only by a destroyed camp. `pulumi destroy` first, or remove the setting and "
+        f'copy the homes back into the running camp (README.md, "Restore the whole homes '
+        f'volume from a daily EBS snapshot, the camp running").'
+    ]
 
 
 def adoption_problems(volume: KeptVolume, config: CampConfig) -> list[str]:

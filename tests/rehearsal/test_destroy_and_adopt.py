@@ -71,6 +71,16 @@ def test_an_attached_volume_is_in_use_and_names_its_machine(env):
     assert ec2.look_up(env, ec2.EBS_VOLUMES, available)["ids"] == []
     in_use = by_id(volume_id, status=["in-use"])
     assert ec2.look_up(env, ec2.EBS_VOLUMES, in_use)["ids"] == [volume_id]
+    of_the_stack = {
+        "filters": [
+            {"name": "tag:Name", "values": ["camphub-homes"]},
+            {"name": "tag:camphub:stack", "values": ["dev"]},
+            {"name": "status", "values": ["in-use"]},
+        ]
+    }
+    assert ec2.look_up(env, ec2.EBS_VOLUMES, of_the_stack)["ids"] == [volume_id]
+    of_the_stack["filters"][1]["values"] = ["camp"]
+    assert ec2.look_up(env, ec2.EBS_VOLUMES, of_the_stack)["ids"] == []
     holding = {
         "filters": [{"name": "block-device-mapping.volume-id", "values": [volume_id]}],
         "instanceTags": {"camphub:role": "nfs"},

@@ -34,13 +34,16 @@ def kept_volume(**changes) -> dict:
 class KeptVolumeMocks(ZoneMocks):
     """EC2 with one kept volume (None: none), answering the look-ups as AWS would."""
 
-    def __init__(self, volume: dict | None):
+    def __init__(self, volume: dict | None, running_on: tuple[str, ...] = ()):
         super().__init__(SUBNETS, everywhere(EVERY_TYPE))
         self.volume = volume
+        self.running_on = running_on  # this stack's homes volumes that a machine holds
 
     def call(self, args):
         filters = {f["name"]: f["values"] for f in args.args.get("filters") or []}
         if args.token == "aws:ebs/getEbsVolumes:getEbsVolumes":
+            if "tag:camphub:stack" in filters:
+                return {"ids": self._in_use_of_the_stack(filters)}
             return {"ids": [KEPT] if self._matches(filters) else []}
         if args.token == "aws:ebs/getVolume:getVolume":
             assert self._matches(filters), "get_volume is asked only for a volume that exists"
@@ -48,6 +51,15 @@ class KeptVolumeMocks(ZoneMocks):
         if args.token == "aws:ec2/getInstances:getInstances":
             return {"ids": ["i-0123456789abcdef0"] if self._attached_to(args, filters) else []}
         return super().call(args)
+
+    def _in_use_of_the_stack(self, filters: dict) -> list[str]:
+        assert filters == {
+            "tag:Name": ["camphub-homes"],
+            "tag:camphub:stack": ["test"],
+            "status": ["in-use"],
+        }
+        kept = self.volume and self.volume["state"] == "in-use"
+        return [*self.running_on, *([KEPT] if kept else [])]
 
     def _matches(self, filters: dict) -> bool:
         if self.volume is None or filters.get("volume-id") != [KEPT]:
@@ -69,7 +81,7 @@ def adopting(base_config, volume, **settings):
     return deploy(config, mocks=KeptVolumeMocks(volume))
 
 
-def refusal(base_config, volume, **settings) -> str:
+def refusal(base_config, volume, running_on=(), **settings) -> str:
     """The error the program stops with, and proof that nothing was declared before it."""
     recorded = []
 
@@ -79,7 +91,7 @@ def refusal(base_config, volume, **settings) -> str:
 
     config = {**base_config, "nfs": {"adoptHomesVolume": KEPT}, **settings}
     with pytest.raises(ConfigError) as error:
-        deploy(config, mocks=KeptVolumeMocks(volume), monitor=monitor)
+        deploy(config, mocks=KeptVolumeMocks(volume, running_on), monitor=monitor)
     assert [r.type for r in recorded[0].resources] == []
     return str(error.value)
 
@@ -156,6 +168,12 @@ def test_a_volume_another_stacks_nfs_server_holds_is_refused(base_config):
         tags={"Name": "camphub-homes", "camphub:stack": "dev"},
     )
     assert f"{KEPT} is attached to another machine" in refusal(base_config, theirs)
+
+
+def test_a_camp_that_runs_on_another_homes_volume_is_not_swapped_onto_this_one(base_config):
+    message = refusal(base_config, kept_volume(), running_on=("vol-0ffffffffffffffff",))
+    assert "this camp runs on its homes volume vol-0ffffffffffffffff" in message
+    assert "`pulumi destroy` first" in message
 
 
 def test_a_volume_not_yet_available_is_refused(base_config):
