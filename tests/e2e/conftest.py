@@ -12,6 +12,14 @@ from e2e_support import Camp
 from rehearsal.camp import class_list
 from rehearsal.run import PROJECT_DIR, Rehearsal
 
+# Modules that destroy the shared camp and bring it back: they run last, so that a failure there
+# cannot leave the modules after them without a camp.
+LAST = ("test_bring_back.py",)
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name in LAST)  # stable: the order otherwise kept
+
 
 @pytest.fixture(scope="session")
 def camp():

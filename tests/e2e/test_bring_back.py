@@ -5,9 +5,11 @@ their own server; a student no longer on the class list still has their home.
 
 Shares the session's rehearsed camp rather than making a small one: a second camp could not run
 beside it on this machine, and bringing this one back costs one `up` where a camp of its own would
-cost two more. The setting stays for every later `up` (as `pulumi config set` keeps it in the
-stack), so modules after this one find the camp as before, on the adopted volume; only the hub is
-new (its certificate among the rest: this module reads it again).
+cost two more. It runs at the end of the camp's life (conftest.py's LAST), so a failure here
+leaves no other module without a camp; the session's teardown then destroys the brought-back
+camp and checks its archive. The setting stays for any later `up` (as `pulumi config set` keeps
+it in the stack). Every machine is new, the hub among them: this module reads its certificate
+again.
 """
 
 import secrets
