@@ -11,7 +11,9 @@ destroy` can delete it: it stays in the account, as the volume the program made 
 
 Looked up and checked before anything is declared: a volume that does not exist, is not a camphub
 homes volume, is not encrypted, is used by another machine, or whose size is not
-nfs.volumeSizeGb is refused, each with the fix. Its zone becomes the camp's (infra/network.py).
+nfs.volumeSizeGb is refused, each with the fix, and so is a camp that still runs on another homes
+volume. Its zone becomes the camp's (infra/network.py). Once adopted, keep the setting: without
+it `pulumi up` makes a new, empty volume for the camp again.
 """
 
 from collections.abc import Mapping
