@@ -101,7 +101,8 @@ class DomainSpec:
 
     name: str
     lets_encrypt_email: str
-    hosted_zone: str | None  # create the A record in this Route 53 zone
+    hosted_zone: str | None  # create the A record in this Route 53 zone; None: the organizer does
+    lets_encrypt_staging: bool = False  # Let's Encrypt's staging CA: untrusted, but no limits
 
 
 @dataclass(frozen=True)
@@ -388,9 +389,10 @@ def _google_hosted_domains(reader: Any, problems: _Problems) -> tuple[str, ...]:
 
 
 def _domain(reader: Any, problems: _Problems) -> DomainSpec | None:
-    name, email, zone = (reader.value(k) for k in ("domain", "letsEncryptEmail", "hostedZone"))
+    keys = ("domain", "letsEncryptEmail", "hostedZone", "letsEncryptStaging")
+    name, email, zone, staging = (reader.value(k) for k in keys)
     if name is None:
-        for key, value in (("letsEncryptEmail", email), ("hostedZone", zone)):
+        for key, value in zip(keys[1:], (email, zone, staging), strict=True):
             if value is not None:
                 problems.add(key, "is set but camphub:domain is not; set the domain or remove it.")
         return None
@@ -409,7 +411,12 @@ def _domain(reader: Any, problems: _Problems) -> DomainSpec | None:
         zone = str(zone).lower().rstrip(".")
         if not (name == zone or name.endswith(f".{zone}")):
             problems.add("hostedZone", f"{name} is not inside the zone {zone}.")
-    return DomainSpec(name=name, lets_encrypt_email=str(email), hosted_zone=zone)
+    return DomainSpec(
+        name=name,
+        lets_encrypt_email=str(email),
+        hosted_zone=zone,
+        lets_encrypt_staging=_flag(reader, "letsEncryptStaging", problems),
+    )
 
 
 def _is_hostname(name: str) -> bool:

@@ -97,7 +97,21 @@ SETTINGS: tuple[Setting, ...] = (
         "_domain",
         unset="required with `domain`",
     ),
-    Setting("hostedZone", "hostname", "a Route 53 zone for the hub's A record", "_domain"),
+    Setting(
+        "letsEncryptStaging",
+        "boolean",
+        "certificates from Let's Encrypt's staging CA (untrusted by browsers), for rehearsals "
+        "with the real domain that must not spend its limit of 5 certificates a week",
+        "_domain",
+        default=False,
+    ),
+    Setting(
+        "hostedZone",
+        "hostname",
+        "a Route 53 zone for the hub's A record; without it, `pulumi up` prints the record "
+        "to create (output `dnsRecordToCreate`)",
+        "_domain",
+    ),
     Setting(
         "googleHostedDomains",
         "list of domains",

@@ -106,22 +106,6 @@ def schedule_snapshots(
     )
 
 
-def machine_warnings(report: str) -> list[str]:
-    """The warnings in a step's report ("...; WARNING: ...; ..."), e.g. a homes volume that an
-    earlier camphub formatted ext4 and that therefore has no limits."""
-    return [part.strip() for part in report.split(";") if part.strip().startswith("WARNING:")]
-
-
-def warn_about(step: pulumi.Resource) -> None:
-    """Repeats the step's warnings in `pulumi up`'s own output, where the organizer reads them."""
-    step.stdout.apply(_warn_each)
-
-
-def _warn_each(report: str | None) -> None:
-    for warning in machine_warnings(report or ""):
-        pulumi.log.warn(warning)
-
-
 def _home_locations() -> list[str]:
     return [
         "--homes-dir",

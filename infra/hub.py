@@ -59,6 +59,23 @@ class HubSite:
     swarm: pulumi.Resource  # the initialised swarm and its overlay network
 
 
+def dns_record(domain: str, address: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The A record the organizer creates where their domain's DNS is hosted."""
+    return pulumi.Output.format("{0} A {1}", domain, address)
+
+
+def missing_record_warning(record: str) -> str:
+    return (
+        f"camphub:hostedZone is not set, so create this DNS record yourself: {record} (output "
+        "dnsRecordToCreate). Until it resolves, the hub serves a self-signed certificate and asks "
+        "Let's Encrypt again on a timer (README: 'The certificate never comes')."
+    )
+
+
+def _warn_of_missing_record(record: str) -> None:
+    pulumi.log.warn(missing_record_warning(record))
+
+
 class Hub(pulumi.ComponentResource):
     machine: StepTarget
     public_ip: pulumi.Output[str]
@@ -68,6 +85,8 @@ class Hub(pulumi.ComponentResource):
     jump_host: JumpHost  # for the NFS server and the workers
     swarm_manager: SwarmManager  # for the workers
     site: HubSite  # for JupyterHub
+    # "<domain> A <address>" when the organizer makes the record (a domain, no hosted zone).
+    dns_record_to_create: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: HubArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("camphub:index:Hub", name, None, opts)
@@ -99,6 +118,7 @@ class Hub(pulumi.ComponentResource):
         self.public_ip = self.address.public_ip
         self.private_ip = self.instance.private_ip
         self.host_name = self._host_name(name, args.config)
+        self.dns_record_to_create = self._record_for_organizer(args.config)
         self.url = pulumi.Output.format("https://{0}", self.host_name)
         self.machine = bring_up(
             name,
@@ -155,6 +175,15 @@ class Hub(pulumi.ComponentResource):
                 "instanceId": self.instance.id,
             }
         )
+
+    def _record_for_organizer(self, config: CampConfig) -> pulumi.Output[str] | None:
+        """With a domain outside Route 53 the organizer makes its record: say which, loudly."""
+        domain = config.domain
+        if domain is None or domain.hosted_zone:
+            return None
+        record = dns_record(domain.name, self.public_ip)
+        record.apply(_warn_of_missing_record)
+        return record
 
     def _host_name(self, name: str, config: CampConfig) -> pulumi.Output[str]:
         """The camp's domain (with its DNS record when the zone is ours), else the Elastic IP.

@@ -16,14 +16,14 @@ from infra.admin_key import AdminKey
 from infra.adoption import HOMES_VOLUME_NAME, STACK_TAG, KeptVolume
 from infra.backups import BACKUP_TAG, back_up_daily, homes_backup_tags
 from infra.config import CampConfig
-from infra.homes import HomesServer, HomesShare, make_homes, schedule_snapshots, warn_about
+from infra.homes import HomesServer, HomesShare, make_homes, schedule_snapshots
 from infra.hub import JumpHost
 from infra.iam import trust_policy
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.materials import materials_version, publish_course_files
 from infra.network import Network
 from infra.payload import SCRIPTS, materials_payload
-from infra.remote import Step, run_step, script_line
+from infra.remote import Step, run_step, script_line, warn_about
 
 # Where the volume is attached; Nitro instances show it as an NVMe device named by the volume
 # id, which the export script finds by that id.

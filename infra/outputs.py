@@ -61,6 +61,8 @@ def export_outputs(
     pulumi.export("hubUrl", hub.url)
     pulumi.export("oauthCallbackUrl", callback_url)
     pulumi.export("googleSignIn", callback_url.apply(lambda url: google_sign_in(config, url)))
+    if hub.dns_record_to_create is not None:
+        pulumi.export("dnsRecordToCreate", hub.dns_record_to_create)
     # Pinned after the first `pulumi up`, a later change of instance type can never move the camp.
     pulumi.export("availabilityZone", network.availability_zone)
     pulumi.export("hubPublicIp", hub.public_ip)

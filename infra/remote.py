@@ -129,3 +129,23 @@ def run_step(machine: StepTarget, step: Step, parent: pulumi.Resource) -> comman
             additional_secret_outputs=["stdout", "stderr"] if step.secret_output else None,
         ),
     )
+
+
+def machine_warnings(report: str) -> list[str]:
+    """The warnings in a step's report ("...; WARNING: ...; ..."), e.g. a homes volume that an
+    earlier camphub formatted ext4 and that therefore has no limits, or a certificate that Let's
+    Encrypt did not give yet."""
+    return [part.strip() for part in report.split(";") if part.strip().startswith("WARNING:")]
+
+
+def warn_about(step: command.remote.Command) -> None:
+    """Repeats the step's warnings in `pulumi up`'s own output, where the organizer reads them.
+
+    Every `pulumi up` repeats them from the step's recorded report, also when the step does not
+    run again (nothing of it changed): the warning says so, as the machine may have moved on."""
+    step.stdout.apply(lambda report: _warn_each(report, step))
+
+
+def _warn_each(report: str | None, step: pulumi.Resource) -> None:
+    for warning in machine_warnings(report or ""):
+        pulumi.log.warn(f"{warning} (as this step reported when it last ran)", resource=step)

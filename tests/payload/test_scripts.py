@@ -409,6 +409,13 @@ class TestHomesWithLimits:
         ).stdout  # fmt: skip
         assert "camphub-home-snapshots.timer on" in output
         assert "camphub-home-usage.timer on" in output
+        # Only the homes' units: the hub's certificate timer is configure-nginx's.
+        installed = machine.run("ls", "/etc/systemd/system").stdout.split()
+        assert [u for u in installed if u.startswith("camphub-")] == [
+            "camphub-home-snapshots.service", "camphub-home-snapshots.timer",
+            "camphub-home-snapshots.timer.d", "camphub-home-usage.service",
+            "camphub-home-usage.timer",
+        ]  # fmt: skip
         for unit in (SNAPSHOT_UNIT, USAGE_UNIT):
             machine.run("systemctl", "start", unit)
         snapshots = beside_homes(layout.SNAPSHOTS_DIRNAME, "ada@camp.example.org")

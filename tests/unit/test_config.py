@@ -88,6 +88,11 @@ BAD_CONFIGS = [
         {"domain": "j.camp.org", "letsEncryptEmail": "a@b.org", "hostedZone": "other.org"},
         "camphub:hostedZone: j.camp.org is not inside the zone other.org",
     ),
+    ({"letsEncryptStaging": True}, "camphub:letsEncryptStaging: is set but camphub:domain"),
+    (
+        {"domain": "j.camp.org", "letsEncryptEmail": "a@b.org", "letsEncryptStaging": "yes"},
+        "camphub:letsEncryptStaging: 'yes' is not true or false",
+    ),
     ({"googleHostedDomains": ["school.org"]}, "ada@camp.example.org is on the class list but"),
     ({"googleHostedDomains": ["not a domain"]}, "googleHostedDomains[0]: 'not a domain'"),
     ({"ami": "ubuntu-latest"}, "camphub:ami: 'ubuntu-latest' is not an AMI id"),

@@ -5,7 +5,7 @@ import json
 import pytest
 from components import base_of, deploy_component, hub_of, nfs_of
 
-from infra.homes import machine_warnings
+from infra.remote import machine_warnings
 
 
 def build_nfs(config):

@@ -1,0 +1,183 @@
+"""The hub's Let's Encrypt certificate never blocks the camp: the real configure-nginx and certbot
+on a Debian 13 machine (the payload checker) against Pebble, Let's Encrypt's test ACME server.
+
+While the CA cannot be reached the site serves the self-signed certificate, the step succeeds
+with a WARNING saying why, and the retry timer is on; once the CA answers, the retry service (what
+the timer runs) gets the certificate and nginx serves it after a reload, its master process the
+same; then the timer is off and a rerun changes nothing.
+"""
+
+import re
+
+import acme_test_server
+import addressed_network
+import payload_checker
+import pytest
+from waiting import wait_for
+
+from infra import layout
+
+DOMAIN = "hub.camphub.test"
+EMAIL = "organizer@camphub.test"
+TEMPLATE = f"{payload_checker.PROJECT_MOUNT}/nginx/camphub.conf.template"
+RETRY_SERVICE = "camphub-certificate.service"
+RETRY_TIMER = "camphub-certificate.timer"
+RETRY_SETTINGS = "/etc/camphub/certificate.env"
+# Where the local cloud points certbot at its ACME server, as this test does.
+CERTBOT_SETTINGS = "/etc/letsencrypt/cli.ini"
+TRUSTED_CA = "/usr/local/share/ca-certificates/camphub-test-acme.crt"
+UNRESOLVED_DOMAIN = "nowhere.camphub.test"
+STAGING_DIRECTORY_URL = "https://acme-staging-v02.api.letsencrypt.org/directory"
+WARNING = "WARNING: no certificate from Let's Encrypt yet: "
+CA_START_TIMEOUT_SECONDS = 30
+SERVED_CERT_TIMEOUT_SECONDS = 20
+
+
+def configure(hub, *extra: str):
+    return hub.script(
+        "configure-nginx", "--server-name", DOMAIN, "--hub-port", str(layout.HUB_PORT),
+        "--template", TEMPLATE, "--letsencrypt-email", EMAIL, *extra,
+    )  # fmt: skip
+
+
+def served_certificate(hub, *fields: str) -> str:
+    """Fields (-subject, -issuer, ...) of the certificate nginx serves for DOMAIN."""
+    command = (
+        f"openssl s_client -connect 127.0.0.1:{layout.HTTPS_PORT} -servername {DOMAIN}"
+        f" </dev/null 2>/dev/null | openssl x509 -noout {' '.join(fields)}"
+    )
+    return hub.run("sh", "-c", command, check=False).stdout
+
+
+def warning_of(output: str) -> tuple[str, str]:
+    """configure-nginx's warning in its report: certbot's reason, and what the hub does."""
+    reason, _, meanwhile = output.split(WARNING)[1].partition(". The hub serves ")
+    return reason, meanwhile
+
+
+def nginx_master_pid(hub) -> str:
+    return hub.run("systemctl", "show", "--property", "MainPID", "--value", "nginx").stdout.strip()
+
+
+def unit_state(hub, unit: str) -> tuple[str, str]:
+    enabled = hub.run("systemctl", "is-enabled", unit, check=False).stdout.strip()
+    active = hub.run("systemctl", "is-active", unit, check=False).stdout.strip()
+    return enabled, active
+
+
+def trust_acme_server(hub, ca: acme_test_server.AcmeTestServer) -> None:
+    """What the local cloud does on its hub: certbot asks the test CA, and trusts its HTTPS."""
+    hub.write(TRUSTED_CA, ca.ca_certificate)
+    hub.run("update-ca-certificates")
+    hub.write(CERTBOT_SETTINGS, f"server = {acme_test_server.DIRECTORY_URL}\n")
+
+
+@pytest.fixture(scope="module")
+def camp(tmp_path_factory):
+    """The hub (reached as DOMAIN on the network), the CA (made, not started) and the first run."""
+    payload_checker.build_image()
+    acme_test_server.build_image()
+    network = addressed_network.create(payload_checker.unique_name("acme"))
+    ca = acme_test_server.create(network.name, tmp_path_factory.mktemp("pebble"))
+    flags = ("--network", network.name, "--network-alias", DOMAIN)
+    try:
+        with payload_checker.machine("hub", extra_flags=flags) as hub:
+            trust_acme_server(hub, ca)
+            yield hub, ca, configure(hub).stdout
+    finally:
+        print(ca.logs())
+        payload_checker.docker("rm", "-f", ca.container, check=False)
+        payload_checker.docker("network", "rm", network.name, check=False)
+
+
+@pytest.fixture
+def hub(camp):
+    return camp[0]
+
+
+@pytest.mark.live
+class TestACertificateThatComesLate:
+    """In file order: the CA away, then back."""
+
+    def test_without_the_ca_the_step_succeeds_and_warns_with_certbots_reason(self, camp):
+        _, _, output = camp
+        reason, meanwhile = warning_of(output)
+        assert reason and reason != "certbot failed", output
+        assert meanwhile.startswith("its self-signed certificate meanwhile and retries every 15 ")
+        assert f"{RETRY_TIMER} on" in output
+
+    def test_without_the_ca_the_site_serves_the_self_signed_certificate(self, hub):
+        served = served_certificate(hub, "-subject", "-issuer", "-ext", "subjectAltName")
+        assert f"DNS:{DOMAIN}" in served
+        assert f"subject=CN={DOMAIN}" in served and f"issuer=CN={DOMAIN}" in served
+
+    def test_the_retry_timer_is_on_and_runs_the_same_options(self, hub):
+        assert unit_state(hub, RETRY_TIMER) == ("enabled", "active")
+        settings = hub.read(RETRY_SETTINGS)
+        assert f"--server-name {DOMAIN} " in settings
+        assert f"--letsencrypt-email {EMAIL}" in settings
+
+    def test_a_rerun_without_the_ca_only_warns_again(self, hub):
+        output = configure(hub).stdout.strip()
+        assert output.startswith(f"configure-nginx: {WARNING}"), output
+        assert ";" not in output
+
+    def test_once_the_ca_answers_the_retry_switches_the_site_without_a_restart(self, camp):
+        hub, ca, _ = camp
+        master = nginx_master_pid(hub)
+        ca.start()
+        wait_for(
+            lambda: hub.run("curl", "-sf", acme_test_server.DIRECTORY_URL, check=False).stdout,
+            timeout=CA_START_TIMEOUT_SECONDS,
+            what="Pebble answering on its directory URL",
+        )
+        hub.run("systemctl", "start", RETRY_SERVICE)
+        issuer = wait_for(
+            lambda: re.search(r"issuer=.*Pebble.*", served_certificate(hub, "-issuer")),
+            timeout=SERVED_CERT_TIMEOUT_SECONDS,
+            what="nginx serving Pebble's certificate",
+        )
+        assert nginx_master_pid(hub) == master, f"nginx was restarted, not reloaded ({issuer[0]})"
+
+    def test_the_served_chain_verifies_against_the_cas_root(self, hub):
+        hub.run("sh", "-c", f"curl -sf {acme_test_server.ROOT_URL} > /var/tmp/pebble-root.pem")
+        handshake = hub.run(
+            "sh",
+            "-c",
+            f"openssl s_client -connect 127.0.0.1:{layout.HTTPS_PORT} -servername {DOMAIN}"
+            f" -verify_hostname {DOMAIN} -verify_return_error -CAfile /var/tmp/pebble-root.pem"
+            " </dev/null",
+            check=False,
+        )
+        assert "Verify return code: 0 (ok)" in handshake.stdout, handshake.stdout[-800:]
+
+    def test_with_the_certificate_the_timer_is_off(self, hub):
+        assert unit_state(hub, RETRY_TIMER) == ("disabled", "inactive")
+
+    def test_a_certificate_from_the_other_ca_is_replaced(self, hub):
+        """A rehearsal's staging certificate, the camp then wanting production: certbot's
+        renewal settings name the CA that issued it (here rewritten to staging's)."""
+        renewal = f"/etc/letsencrypt/renewal/{DOMAIN}.conf"
+        hub.run("sed", "-i", f"s|^server = .*|server = {STAGING_DIRECTORY_URL}|", renewal)
+        before = served_certificate(hub, "-serial")
+        assert f"Let's Encrypt certificate for {DOMAIN}" in configure(hub).stdout
+        wait_for(
+            lambda: served_certificate(hub, "-serial") not in ("", before),
+            timeout=SERVED_CERT_TIMEOUT_SECONDS,
+            what="nginx serving the replacing certificate",
+        )
+        assert f"server = {acme_test_server.DIRECTORY_URL}" in hub.read(renewal)
+
+    def test_a_rerun_with_the_certificate_changes_nothing(self, hub):
+        assert configure(hub).stdout == "configure-nginx: nothing changed\n"
+
+    def test_a_challenge_the_ca_refuses_is_warned_with_the_cas_own_reason(self, hub):
+        """The CA answers but cannot validate (here: a name it cannot resolve, as a record not
+        made yet); then back to the camp's name, whose certificate is still there."""
+        try:
+            output = configure(hub, "--server-name", UNRESOLVED_DOMAIN).stdout
+            reason, _ = warning_of(output)
+            assert UNRESOLVED_DOMAIN in reason and "challenges have failed" not in reason, output
+        finally:
+            restored = configure(hub).stdout
+        assert f"{RETRY_TIMER} off" in restored
