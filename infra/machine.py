@@ -24,6 +24,9 @@ from infra.payload import SCRIPTS, PayloadTree
 from infra.remote import FIRST_CONTACT, StepTarget, ssh_connection
 from infra.userdata import render_user_data
 
+# Which machine of the camp an instance is (hub, worker, nfs); infra/adoption.py asks for it.
+ROLE_TAG = "camphub:role"
+
 DEBIAN_OWNER = "136693071363"
 DEBIAN_13_AMI_NAME = "debian-13-amd64-*"
 ROOT_VOLUME_GB = {"hub": 30, "worker": 40, "nfs": 10}
@@ -84,7 +87,7 @@ def declare_instance(name: str, args: InstanceArgs, parent: pulumi.Resource) -> 
             volume_size=ROOT_VOLUME_GB[args.role],
             delete_on_termination=True,
         ),
-        tags={"Name": name, "camphub:role": args.role},
+        tags={"Name": name, ROLE_TAG: args.role},
         opts=pulumi.ResourceOptions(
             parent=parent,
             # Every step reaches the machine after it: a changed sshAllowedCidrs holds first.

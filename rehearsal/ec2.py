@@ -30,6 +30,9 @@ EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
 KEY_PAIR = "aws:ec2/keyPair:KeyPair"
 INSTANCE_PROFILE = "aws:iam/instanceProfile:InstanceProfile"
 OFFERINGS = "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings"
+EBS_VOLUMES = "aws:ebs/getEbsVolumes:getEbsVolumes"
+GET_VOLUME = "aws:ebs/getVolume:getVolume"
+GET_INSTANCES = "aws:ec2/getInstances:getInstances"
 # Where an instance with an instance profile finds its role's credentials (the SDK's shared
 # files of the root user, who runs the bootstrap steps), in place of the metadata service.
 ROLE_CREDENTIALS_DIR = "/root/.aws"
@@ -125,6 +128,71 @@ def offerings(args: dict[str, Any]) -> dict[str, Any]:
         "instanceTypes": asked,
         "locationTypes": [args.get("locationType", "availability-zone")] * len(asked),
     }
+
+
+# Look-ups of volumes and the machines they are attached to. A volume's attributes are moto's;
+# whether it is attached is the local cloud's (its attachments are not made in moto, which
+# holds no instances), from the attachments the state records.
+
+
+def look_up(env: Environment, token: str, args: dict[str, Any]) -> dict[str, Any] | None:
+    """EC2's answer to a volume or instance look-up (None: not one of them)."""
+    if token == EBS_VOLUMES:
+        return {"id": REGION, "ids": [v["VolumeId"] for v in _volumes(env, args)]}
+    if token == GET_VOLUME:
+        volumes = _volumes(env, args)
+        if not volumes:
+            raise LookupError("Your query returned no results")  # as the provider says it
+        return _volume_result(volumes[-1])
+    if token == GET_INSTANCES:
+        return {"id": REGION, "ids": _instances_holding(env, args)}
+    return None
+
+
+def _filters(args: dict[str, Any]) -> dict[str, list[str]]:
+    return {f["name"]: list(f["values"]) for f in args.get("filters") or []}
+
+
+def _volumes(env: Environment, args: dict[str, Any]) -> list[dict[str, Any]]:
+    filters = _filters(args)
+    states = filters.pop("status", None)
+    found = env.aws.volumes([{"Name": k, "Values": v} for k, v in filters.items()])
+    attached = {r.made["volume"] for r in env.state.records() if r.type == VOLUME_ATTACHMENT}
+    return [
+        v
+        for v in found
+        if states is None or ("in-use" if v["VolumeId"] in attached else "available") in states
+    ]
+
+
+def _volume_result(volume: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": volume["VolumeId"],
+        "volumeId": volume["VolumeId"],
+        "availabilityZone": volume["AvailabilityZone"],
+        "size": volume["Size"],
+        "encrypted": volume["Encrypted"],
+        "volumeType": volume["VolumeType"],
+        "tags": {t["Key"]: t["Value"] for t in volume.get("Tags", [])},
+        "arn": f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:volume/{volume['VolumeId']}",
+    }
+
+
+def _instances_holding(env: Environment, args: dict[str, Any]) -> list[str]:
+    """The instances the asked volumes are attached to, with every asked tag."""
+    volumes = set(_filters(args).get("block-device-mapping.volume-id", []))
+    wanted = (args.get("instanceTags") or {}).items()
+    records = env.state.records()
+    holding = {
+        r.made["instance"]
+        for r in records
+        if r.type == VOLUME_ATTACHMENT and r.made["volume"] in volumes
+    }
+    return sorted(
+        r.id
+        for r in records
+        if r.type == INSTANCE and r.id in holding and wanted <= (r.inputs.get("tags") or {}).items()
+    )
 
 
 def instance_change(old: dict[str, Any], new: dict[str, Any]) -> InstanceChange:
@@ -325,6 +393,7 @@ def _volume(env: Environment, args, previous):
             args.inputs.get("availabilityZone") or ZONE,
             size,
             bool(args.inputs.get("encrypted")),
+            args.inputs.get("tags"),
         )
     )
     env.cloud.create_volume(volume_id, size)

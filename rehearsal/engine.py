@@ -72,6 +72,7 @@ class RehearsalMonitor(pulumi.runtime.mocks.MockMonitor):
     def RegisterResource(self, request):
         self._mocks.secret_outputs.names = list(request.additionalSecretOutputs)
         self._mocks.ignored_inputs.names = list(request.ignoreChanges)
+        self._mocks.retained.value = request.retainOnDelete
         return super().RegisterResource(request)
 
 
@@ -83,6 +84,7 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         self.ignored_inputs = threading.local()
         self.replace = set(replace)  # record keys (rehearsal.state.record_key)
         self.replaced: list[Record] = []  # the old records of those made anew, to delete
+        self.retained = threading.local()
 
     # The runtime's entry points.
 
@@ -97,7 +99,9 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         declared = with_ignored_inputs_kept(args.inputs, previous, ignored)
         args.inputs = reveal(declared)
         digest = digest_of(args.inputs)
+        retained = bool(getattr(self.retained, "value", False))
         if previous is not None and previous.digest == digest and self._still_there(previous):
+            previous.retained = retained  # the options of this run count, as in Pulumi's state
             self.env.state.put(previous)
             return previous.id, self._state(declared, previous.outputs)
         handler = HANDLERS.get(args.typ)
@@ -105,6 +109,7 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         began = time.monotonic()
         resource_id, outputs, made = create(self.env, args, previous)
         record = Record(args.typ, args.name, resource_id, digest, plain(args.inputs), outputs, made)
+        record.retained = retained
         self.env.state.put(record)
         if replaced is not None and not _made_in_place_of(record, replaced):
             self.replaced.append(replaced)
@@ -128,6 +133,9 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         """The lookups the program makes; anything else returns nothing, as the unit tests'."""
         if args.token == ec2.OFFERINGS:
             return ec2.offerings(args.args)
+        found = ec2.look_up(self.env, args.token, args.args)
+        if found is not None:
+            return found
         ami_id = "ami-" + hashlib.sha256(self.env.instance_image.encode()).hexdigest()[:17]
         vpc = {"id": "vpc-rehearsal", "cidrBlock": self.env.vpc_cidr}
         answers = {

@@ -202,11 +202,24 @@ class AwsStandIn:
     def has_bucket(self, name: str) -> bool:
         return name in {b["Name"] for b in self.client("s3").list_buckets()["Buckets"]}
 
-    def create_volume(self, zone: str, size_gb: int, encrypted: bool) -> str:
+    def create_volume(
+        self, zone: str, size_gb: int, encrypted: bool, tags: dict[str, str] | None = None
+    ) -> str:
+        tagged = [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
+        # EC2 refuses a tag specification without tags.
+        tagging = {"TagSpecifications": [{"ResourceType": "volume", "Tags": tagged}]}
         volume = self.client("ec2").create_volume(
-            AvailabilityZone=zone, Size=size_gb, Encrypted=encrypted, VolumeType="gp3"
+            AvailabilityZone=zone,
+            Size=size_gb,
+            Encrypted=encrypted,
+            VolumeType="gp3",
+            **(tagging if tagged else {}),
         )
         return volume["VolumeId"]
+
+    def volumes(self, filters: list[dict]) -> list[dict]:
+        """EC2's DescribeVolumes with `filters` ([{"Name", "Values"}])."""
+        return self.client("ec2").describe_volumes(Filters=filters)["Volumes"]
 
     def put_role_policy(self, role: str, name: str, document: str) -> None:
         """The role's policy on the user standing for the role. Moto checks S3 actions against

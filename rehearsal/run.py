@@ -209,9 +209,24 @@ class Rehearsal:
             for leftover in ("state.json", "outputs.json", "plan.json"):
                 (self.work_dir / leftover).unlink(missing_ok=True)
 
-    def _delete_all(self, state: State, keep_going: bool) -> None:
+    def destroy(self) -> None:
+        """`pulumi destroy`: every delete step, then every resource, last declared first, as
+        `down` does; but what the program declared retain_on_delete stays (the homes volume's
+        data, the archive bucket), and so do the AWS stand-in and the networks, as an AWS
+        account stays: a later `up` may bring the camp back. A delete step that fails stops it
+        there, nothing else deleted."""
+        state_file = self.work_dir / "state.json"
+        with phase("destroy: delete steps, then all but what is retained", self.timings):
+            if state_file.exists():
+                self._delete_all(State(state_file), keep_going=False, keep_retained=True)
+        (self.work_dir / "outputs.json").unlink(missing_ok=True)
+
+    def _delete_all(self, state: State, keep_going: bool, keep_retained: bool = False) -> None:
         env = Environment(self.cloud, state, "", "", self.work_dir / "logs")
         for record in reversed(state.records()):
+            if keep_retained and record.retained:
+                state.forget(record)
+                continue
             began = time.monotonic()
             try:
                 run_delete(env, record)

@@ -30,6 +30,8 @@ class Record:
     outputs: dict[str, Any]
     # What the local cloud made for it (container, loop device, ...), for deleting it later.
     made: dict[str, Any] = field(default_factory=dict)
+    # Declared retain_on_delete: `destroy` leaves what it made in place, as Pulumi leaves it.
+    retained: bool = False
 
     @property
     def key(self) -> str:

@@ -478,6 +478,24 @@ class TestHomesWithLimits:
         machine.run("rm", f"{ada}/runaway")
         write_as_student(machine, f"{ada}/notebook.ipynb", 32)
 
+    def test_a_new_server_keeps_every_home_of_a_kept_volume_listed_or_not(self, nfs_machine):
+        """A destroyed camp's volume adopted (nfs.adoptHomesVolume): the new server has none of
+        the old one's setup, finds the filesystem, and every home stays as it was."""
+        machine, device = nfs_machine
+        nfs_export(machine, device)
+        make_homes(machine, STUDENTS)
+        ada, bo = home_dir("ada@camp.example.org"), home_dir("bo@camp.example.org")
+        write_as_student(machine, f"{bo}/week.ipynb", 1)
+        machine.run("umount", layout.NFS_EXPORT_DIR)
+        machine.run("sed", "-i", rf"\| {layout.NFS_EXPORT_DIR} |d", "/etc/fstab")
+        machine.run("rm", "/etc/exports.d/camphub.exports")
+        output = nfs_export(machine, device).stdout
+        assert "formatted" not in output and "fstab entry" in output and "mounted" in output
+        make_homes(machine, {"ada@camp.example.org": 64})  # bo is no longer on the class list
+        assert machine.run("stat", "-c", "%s", f"{bo}/week.ipynb").stdout.strip() == str(MIB)
+        assert machine.run("btrfs", "subvolume", "show", bo).returncode == 0
+        assert write_as_student(machine, f"{ada}/big", 100, check=False).returncode != 0
+
     def test_a_raised_limit_lets_the_writes_go_on_and_touches_no_file(self, homes_machine):
         machine = homes_machine
         make_homes(machine, STUDENTS)
