@@ -239,6 +239,9 @@ def _instance_still_there(env: Environment, record: Record) -> bool:
 
 def _remove_instance(env: Environment, record: Record) -> None:
     env.cloud.remove(record.made["resource"])
+    # A terminated instance's role credentials are no longer served: its key goes with it.
+    if "roleAccessKeyId" in record.made:
+        env.aws.revoke_role_credentials(record.made["role"], record.made["roleAccessKeyId"])
 
 
 def _grant_role(env: Environment, inputs: dict[str, Any], made: dict[str, Any]) -> None:
@@ -253,6 +256,7 @@ def _grant_role(env: Environment, inputs: dict[str, Any], made: dict[str, Any]) 
     if credentials is not None:
         files = env.aws.aws_files(credentials)
         env.cloud.put_private_files(made["resource"], ROLE_CREDENTIALS_DIR, files)
+        made["role"] = role
         made["roleAccessKeyId"] = credentials.access_key_id
 
 
