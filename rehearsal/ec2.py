@@ -19,7 +19,7 @@ from typing import Any
 
 from rehearsal.cloud import Instance
 from rehearsal.environment import ZONE, Environment, Handler, short
-from rehearsal.moto_stand_in import ACCOUNT_ID, REGION
+from rehearsal.moto_stand_in import ACCOUNT_ID, REGION, Credentials
 from rehearsal.state import Record, plain
 
 INSTANCE = "aws:ec2/instance:Instance"
@@ -236,6 +236,7 @@ def _instance(env: Environment, args, previous):
     if previous is None:
         return _launch(env, args, changes=[])
     if not env.cloud.exists(previous.made["resource"]):  # gone: a new one, as after a refresh
+        _revoke_role(env, previous.made)
         return _launch(env, args, previous.made.get("changes", []))
     change = instance_change(previous.inputs, plain(args.inputs))
     if change.how is None:  # the same inputs, the machine not running: as it is
@@ -267,6 +268,9 @@ def _launch(env: Environment, args, changes: list[dict[str, Any]]):
     """A new instance, booted from the resource's inputs."""
     instance_id = "i-" + secrets.token_hex(9)[:17]
     public_keys = _public_keys(env, args.inputs.get("keyName"))
+    # Asked for before the boot, which takes the old machine's place: a refused key leaves the
+    # old machine running, as a launch EC2 refuses does.
+    role, credentials = _role_credentials(env, args.inputs, {})
     instance = env.cloud.boot(
         args.name, instance_id, _user_data(args.inputs), public_keys, env.instance_image
     )
@@ -287,7 +291,7 @@ def _launch(env: Environment, args, changes: list[dict[str, Any]]):
         "address": instance.address,
         "changes": changes,
     }
-    _grant_role(env, args.inputs, made)
+    _install_credentials(env, made, role, credentials)
     return instance_id, outputs, made
 
 
@@ -307,21 +311,43 @@ def _instance_still_there(env: Environment, record: Record) -> bool:
 
 def _remove_instance(env: Environment, record: Record) -> None:
     env.cloud.remove(record.made["resource"])
+    _revoke_role(env, record.made)
+
+
+def _revoke_role(env: Environment, made: dict[str, Any]) -> None:
+    """A terminated instance's role credentials are no longer served: its key goes with it
+    (else a role's replaced machines would exhaust IAM's two keys per user)."""
+    if "roleAccessKeyId" in made:
+        env.aws.revoke_role_credentials(made["role"], made["roleAccessKeyId"])
 
 
 def _grant_role(env: Environment, inputs: dict[str, Any], made: dict[str, Any]) -> None:
     """What EC2's metadata service gives an instance with an instance profile: its role's
     credentials (moto_stand_in.AwsStandIn.aws_files), renewed when no longer valid. The
     access key's id is kept in `made`."""
+    _install_credentials(env, made, *_role_credentials(env, inputs, made))
+
+
+def _role_credentials(
+    env: Environment, inputs: dict[str, Any], made: dict[str, Any]
+) -> tuple[str, Credentials | None]:
+    """The instance profile's role, and a new key for it unless `made` holds a valid one."""
     profile = inputs.get("iamInstanceProfile")
     if not profile:
-        return
+        return "", None
     role = _recorded(env, INSTANCE_PROFILE, profile).inputs["role"]
-    credentials = env.aws.role_credentials(role, made.get("roleAccessKeyId", ""))
-    if credentials is not None:
-        files = env.aws.aws_files(credentials)
-        env.cloud.put_private_files(made["resource"], ROLE_CREDENTIALS_DIR, files)
-        made["roleAccessKeyId"] = credentials.access_key_id
+    return role, env.aws.role_credentials(role, made.get("roleAccessKeyId", ""))
+
+
+def _install_credentials(
+    env: Environment, made: dict[str, Any], role: str, credentials: Credentials | None
+) -> None:
+    if credentials is None:
+        return
+    files = env.aws.aws_files(credentials)
+    env.cloud.put_private_files(made["resource"], ROLE_CREDENTIALS_DIR, files)
+    made["role"] = role
+    made["roleAccessKeyId"] = credentials.access_key_id
 
 
 def _recorded(env: Environment, type_: str, resource_id: str) -> Record:

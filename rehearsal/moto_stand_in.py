@@ -11,6 +11,7 @@ camp is up, the next `up` starts an empty one and makes the bucket again, but th
 is not made again (its data is the loop device's), so the archive's snapshot then fails.
 """
 
+import contextlib
 import json
 import os
 import socket
@@ -249,6 +250,12 @@ class AwsStandIn:
             return None
         key = iam.create_access_key(UserName=role)["AccessKey"]
         return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+
+    def revoke_role_credentials(self, role: str, access_key_id: str) -> None:
+        iam = self.client("iam")
+        # Revoked already: a teardown run again.
+        with contextlib.suppress(iam.exceptions.NoSuchEntityException):
+            iam.delete_access_key(UserName=role, AccessKeyId=access_key_id)
 
     def _ensure_user(self, name: str) -> None:
         iam = self.client("iam")

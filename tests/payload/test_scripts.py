@@ -814,6 +814,9 @@ class TestSwarm:
         again = worker.script("swarm-join", *args, stdin=token)
         assert again.stdout.strip() == node_id
         assert "left" not in again.stderr
+        # What the new hub's servers need: the worker's containers reach the manager's over the
+        # new swarm's overlay network.
+        assert overlay_reaches(worker, manager)
 
     def test_remove_node_moves_the_tasks_off_then_removes_it(self, swarm_machines):
         manager, worker = swarm_machines
@@ -858,6 +861,28 @@ class TestSwarm:
         assert removed.stdout == f"swarm-remove-node: node {worker_id} drained and removed\n", (
             removed.stderr
         )
+
+
+def overlay_reaches(client, server) -> bool:
+    """Whether a container on `client` reaches one on `server` over the overlay network: a
+    connection to a closed port is refused at once by a reachable peer, and never answered
+    through an overlay whose peers the engine does not know."""
+    for machine in (client, server):
+        load_base_image(machine)
+    peer = server.run(
+        "docker", "run", "--detach", "--rm", "--network", layout.OVERLAY_NETWORK,
+        "debian:trixie-slim", "sleep", "120",
+    ).stdout.strip()  # fmt: skip
+    address = server.run(
+        "docker", "inspect", "--format",
+        f'{{{{(index .NetworkSettings.Networks "{layout.OVERLAY_NETWORK}").IPAddress}}}}', peer,
+    ).stdout.strip()  # fmt: skip
+    dialled = client.run(
+        "docker", "run", "--rm", "--network", layout.OVERLAY_NETWORK, "debian:trixie-slim",
+        "timeout", "10", "bash", "-c", f"echo > /dev/tcp/{address}/9", check=False,
+    )  # fmt: skip
+    server.run("docker", "rm", "--force", peer)
+    return "Connection refused" in dialled.stderr
 
 
 def load_base_image(machine) -> None:
