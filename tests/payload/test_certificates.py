@@ -16,6 +16,7 @@ import pytest
 from waiting import wait_for
 
 from infra import layout
+from rehearsal import acme_stand_in
 
 DOMAIN = "hub.camphub.test"
 EMAIL = "organizer@camphub.test"
@@ -23,12 +24,13 @@ TEMPLATE = f"{payload_checker.PROJECT_MOUNT}/nginx/camphub.conf.template"
 RETRY_SERVICE = "camphub-certificate.service"
 RETRY_TIMER = "camphub-certificate.timer"
 RETRY_SETTINGS = "/etc/camphub/certificate.env"
-# Where the local cloud points certbot at its ACME server, as this test does.
-CERTBOT_SETTINGS = "/etc/letsencrypt/cli.ini"
-TRUSTED_CA = "/usr/local/share/ca-certificates/camphub-test-acme.crt"
+RENEWAL = f"/etc/letsencrypt/renewal/{DOMAIN}.conf"  # certbot's settings of the certificate
+# Where the local cloud's trust script finds what it installs (its shared directory there).
+TRUST_FILES_DIR = "/var/tmp/acme-stand-in"
 UNRESOLVED_DOMAIN = "nowhere.camphub.test"
 STAGING_DIRECTORY_URL = "https://acme-staging-v02.api.letsencrypt.org/directory"
 WARNING = "WARNING: no certificate from Let's Encrypt yet: "
+STAGING = ("--letsencrypt-ca", "staging")
 CA_START_TIMEOUT_SECONDS = 30
 SERVED_CERT_TIMEOUT_SECONDS = 20
 
@@ -66,10 +68,13 @@ def unit_state(hub, unit: str) -> tuple[str, str]:
 
 
 def trust_acme_server(hub, ca: acme_test_server.AcmeTestServer) -> None:
-    """What the local cloud does on its hub: certbot asks the test CA, and trusts its HTTPS."""
-    hub.write(TRUSTED_CA, ca.ca_certificate)
-    hub.run("update-ca-certificates")
-    hub.write(CERTBOT_SETTINGS, f"server = {acme_test_server.DIRECTORY_URL}\n")
+    """What the local cloud does on its instances, with its own script: certbot asks the test
+    CA (its staging name for --test-cert), and the machine trusts the CA's HTTPS."""
+    files = acme_stand_in.trust_files(ca.ca_certificate, acme_test_server.DIRECTORY_URL)
+    for name, text in files.items():
+        hub.write(f"{TRUST_FILES_DIR}/{name}", text)
+    command = acme_stand_in.trust_command(TRUST_FILES_DIR, acme_test_server.STAGING_DIRECTORY_URL)
+    hub.run(*command, stdin=acme_stand_in.TRUST_SCRIPT.read_text())
 
 
 @pytest.fixture(scope="module")
@@ -157,8 +162,7 @@ class TestACertificateThatComesLate:
     def test_a_certificate_from_the_other_ca_is_replaced(self, hub):
         """A rehearsal's staging certificate, the camp then wanting production: certbot's
         renewal settings name the CA that issued it (here rewritten to staging's)."""
-        renewal = f"/etc/letsencrypt/renewal/{DOMAIN}.conf"
-        hub.run("sed", "-i", f"s|^server = .*|server = {STAGING_DIRECTORY_URL}|", renewal)
+        hub.run("sed", "-i", f"s|^server = .*|server = {STAGING_DIRECTORY_URL}|", RENEWAL)
         before = served_certificate(hub, "-serial")
         assert f"Let's Encrypt certificate for {DOMAIN}" in configure(hub).stdout
         wait_for(
@@ -166,7 +170,7 @@ class TestACertificateThatComesLate:
             timeout=SERVED_CERT_TIMEOUT_SECONDS,
             what="nginx serving the replacing certificate",
         )
-        assert f"server = {acme_test_server.DIRECTORY_URL}" in hub.read(renewal)
+        assert f"server = {acme_test_server.DIRECTORY_URL}" in hub.read(RENEWAL)
 
     def test_a_rerun_with_the_certificate_changes_nothing(self, hub):
         assert configure(hub).stdout == "configure-nginx: nothing changed\n"
@@ -181,3 +185,17 @@ class TestACertificateThatComesLate:
         finally:
             restored = configure(hub).stdout
         assert f"{RETRY_TIMER} off" in restored
+
+    def test_staging_asks_the_stand_ins_staging_name_and_is_kept(self, hub):
+        """letsEncryptStaging (--test-cert) on a machine the local cloud trusts the stand-in
+        on: certbot's wrapper asks the staging name, which configure-nginx then recognises, so a
+        rerun keeps the certificate."""
+        before = served_certificate(hub, "-serial")
+        assert f"Let's Encrypt certificate for {DOMAIN}" in configure(hub, *STAGING).stdout
+        assert f"server = {acme_test_server.STAGING_DIRECTORY_URL}" in hub.read(RENEWAL)
+        wait_for(
+            lambda: served_certificate(hub, "-serial") not in ("", before),
+            timeout=SERVED_CERT_TIMEOUT_SECONDS,
+            what="nginx serving the staging certificate",
+        )
+        assert configure(hub, *STAGING).stdout == "configure-nginx: nothing changed\n"
