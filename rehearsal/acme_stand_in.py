@@ -250,6 +250,9 @@ class AcmeStandIn:
         return requests.get(url, verify=self.directory / "ca.pem", timeout=REQUEST_TIMEOUT_SECONDS)
 
     def set_a(self, host: str, addresses: list[str]) -> None:
+        """`host`'s A records are `addresses`, as a Route 53 UPSERT sets them (challtestsrv's
+        add-a adds to those it has)."""
+        self.clear_a(host)
         self._manage("add-a", {"host": _fqdn(host), "addresses": addresses})
 
     def clear_a(self, host: str) -> None:
@@ -298,13 +301,22 @@ def query_a(server: str, port: int, host: str) -> list[str]:
     answer_id, _, _, count, _, _ = struct.unpack(">HHHHHH", answer[:12])
     if answer_id != query_id:
         raise OSError(f"DNS answer from {server}:{port} is not to our query")
-    offset = 12 + len(packet) - 12  # the question, echoed
+    offset = len(packet)  # past the header and the question, echoed
     addresses = []
     for _ in range(count):
-        offset += 2  # a compressed pointer to the name
+        offset = _past_name(answer, offset)
         kind, _, _, length = struct.unpack(">HHIH", answer[offset : offset + 10])
         offset += 10
         if kind == 1 and length == 4:
             addresses.append(socket.inet_ntoa(answer[offset : offset + 4]))
         offset += length
     return addresses
+
+
+def _past_name(message: bytes, offset: int) -> int:
+    """The offset after the name at `offset`: labels ending in a zero, or in a pointer."""
+    while message[offset] != 0:
+        if message[offset] >= 0xC0:  # a pointer to a name elsewhere: two bytes, and it ends
+            return offset + 2
+        offset += 1 + message[offset]
+    return offset + 1
