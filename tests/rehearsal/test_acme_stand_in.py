@@ -20,19 +20,11 @@ from rehearsal.substitutions import ACME_SUBDIR
 
 pytestmark = pytest.mark.live
 
+LOCAL_CLOUD = "test-acme"  # the name of its local cloud (conftest.py); the stand-in's containers
+# carry its label, so they go with it
 DOMAIN = "hub.camp.rehearsal.test"
 PEBBLE_TIMEOUT_SECONDS = 30
 INSTANCE_INPUTS = {"instanceType": "t3.small", "subnetId": "subnet-a", "tags": {}, "userData": ""}
-
-
-@pytest.fixture(scope="module")
-def local_cloud(tmp_path_factory):
-    local = cloud.LocalCloud("test-acme", tmp_path_factory.mktemp("local-cloud"))
-    local.ensure_network()
-    local.ensure_shared_dir(images=())
-    yield local
-    acme_stand_in.AcmeStandIn(local).remove()
-    local.remove_all()
 
 
 @pytest.fixture(scope="module")
