@@ -3,7 +3,7 @@ challtestsrv on a rehearsal's public network; the Route 53 record the engine pla
 DNS and leaves it; an instance the engine launches trusts Pebble's HTTPS and has certbot pointed
 at it; Pebble can be made unreachable and reachable again; a second `ensure` changes nothing.
 (Issuing a certificate with the real certbot and configure-nginx: tests/payload/
-test_certificates.py; on a rehearsed camp: tests/e2e/test_lets_encrypt.py.)"""
+test_certificates.py; on a rehearsed camp: tests/e2e/test_lets_encrypt_stand_in.py.)"""
 
 import subprocess
 
