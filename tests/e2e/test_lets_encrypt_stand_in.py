@@ -1,7 +1,8 @@
 """A rehearsed camp with a domain gets its certificate from the local cloud's Let's Encrypt (Pebble,
 rehearsal/acme_stand_in.py) as a camp on AWS gets one from Let's Encrypt, through the same
 program: the Route 53 record lands in the stand-in's DNS, Pebble validates on the hub's Elastic
-IP, and the hub trusts Pebble as it trusts Let's Encrypt.
+IP, and the hub trusts Pebble as it trusts Let's Encrypt. The step's report is read from the
+rehearsal's state: `up` repeats its WARNING from there (infra/remote.py warn_about).
 
 In file order: with the CA unreachable, `up` with a domain succeeds, the hub serves its
 self-signed certificate and the step's report (which `up` repeats as a warning) says why; once the
@@ -59,9 +60,14 @@ def nginx_master_pid(camp) -> str:
 @pytest.fixture(scope="module")
 def acme(camp):
     """The rehearsal's Let's Encrypt, made as `up` makes it for a stack with a domain, then
-    stopped: unreachable, as Let's Encrypt behind a blocked network. `up` leaves it stopped."""
+    stopped: unreachable, as Let's Encrypt behind a blocked network. `up` leaves it stopped.
+    A certificate for DOMAIN that an earlier run left on the hub's volume (a camp kept with
+    CAMPHUB_E2E_KEEP=1) is deleted first: this module watches a first one come."""
     stand_in = acme_stand_in.AcmeStandIn(camp.rehearsal.cloud).ensure()
     stand_in.stop()
+    renewal = f"{layout.LETSENCRYPT_DIR}/renewal/{DOMAIN}.conf"
+    camp.run(f"sudo sh -c 'if [ -e {renewal} ]; then "
+             f"certbot delete --non-interactive --cert-name {DOMAIN}; fi'")  # fmt: skip
     return stand_in
 
 
