@@ -71,9 +71,9 @@ def _openssl(*args: str) -> None:
     subprocess.run(["openssl", *args], capture_output=True, check=True)
 
 
-def write_tls_files(directory: Path, host_names: tuple[str, ...], address: str = "") -> None:
+def write_tls_files(directory: Path, address: str) -> None:
     """Pebble's TLS files in `directory`: a CA (ca.pem; made once, kept) and, signed by it,
-    Pebble's certificate (cert.pem, key.pem) for `host_names` and `address`; and its config."""
+    Pebble's certificate (cert.pem, key.pem) for its names and `address`; and its config."""
     ca_key, ca_cert = directory / "ca-key.pem", directory / "ca.pem"
     key, request, cert = directory / "key.pem", directory / "request.pem", directory / "cert.pem"
     if not ca_cert.exists():
@@ -84,9 +84,9 @@ def write_tls_files(directory: Path, host_names: tuple[str, ...], address: str =
         )  # fmt: skip
     _openssl(
         "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-subj", f"/CN={host_names[0]}", "-keyout", str(key), "-out", str(request),
+        "-subj", f"/CN={PRODUCTION_HOST}", "-keyout", str(key), "-out", str(request),
     )  # fmt: skip
-    names = [f"DNS:{name}" for name in host_names] + ([f"IP:{address}"] if address else [])
+    names = [f"DNS:{PRODUCTION_HOST}", f"DNS:{STAGING_HOST}", f"IP:{address}"]
     extensions = directory / "extensions.cnf"
     extensions.write_text(f"subjectAltName={','.join(names)}\nextendedKeyUsage=serverAuth\n")
     _openssl(
@@ -116,12 +116,13 @@ def directory_url(host: str = PRODUCTION_HOST) -> str:
     return f"https://{host}:{ACME_PORT}{DIRECTORY_PATH}"
 
 
-def trust_files(ca_certificate: str, server: str = directory_url()) -> dict[str, str]:
+def trust_files(ca_certificate: str) -> dict[str, str]:
     """What trust-acme-stand-in installs from the directory it is given, by name: the CA of
-    Pebble's HTTPS endpoint (PEM), certbot's settings naming `server`, and certbot's wrapper."""
+    Pebble's HTTPS endpoint (PEM), certbot's settings naming Pebble's directory, and certbot's
+    wrapper."""
     settings = (
         "# The local cloud's ACME stand-in plays Let's Encrypt (rehearsal/acme_stand_in.py).\n"
-        f"server = {server}\n"
+        f"server = {directory_url()}\n"
     )
     return {
         "ca.crt": ca_certificate,
@@ -130,8 +131,9 @@ def trust_files(ca_certificate: str, server: str = directory_url()) -> dict[str,
     }
 
 
-def trust_command(shared: str, staging_server: str = directory_url(STAGING_HOST)) -> list[str]:
+def trust_command(shared: str) -> list[str]:
     """The command (its script on stdin: TRUST_SCRIPT) that installs trust_files from `shared`."""
+    staging_server = directory_url(STAGING_HOST)
     return ["bash", "-s", "--", shared, TRUSTED_CA, CERTBOT_SETTINGS, staging_server]
 
 
@@ -159,7 +161,7 @@ class AcmeStandIn:
         elif not self._running(self.dns_container):
             cloud.docker("start", self.dns_container)
         if not cloud.exists("container", self.pebble_container):
-            write_tls_files(self.directory, (PRODUCTION_HOST, STAGING_HOST), self.address)
+            write_tls_files(self.directory, self.address)
             self._run_pebble(image)
         self._share_trust()
         return self
@@ -193,8 +195,13 @@ class AcmeStandIn:
         in the directory the local cloud shares into the instances."""
         shared = self.local.shared_dir / substitutions.ACME_SUBDIR
         shared.mkdir(parents=True, exist_ok=True)
-        for name, text in trust_files((self.directory / "ca.pem").read_text()).items():
+        for name, text in trust_files(self.ca_certificate).items():
             (shared / name).write_text(text)
+
+    @property
+    def ca_certificate(self) -> str:
+        """The CA of Pebble's HTTPS endpoint (PEM), which the machines trust."""
+        return (self.directory / "ca.pem").read_text()
 
     def remove(self) -> None:
         cloud.docker("rm", "--force", self.pebble_container, self.dns_container, check=False)

@@ -72,7 +72,7 @@ def unit_state(hub, unit: str) -> tuple[str, str]:
 def trust_acme_server(hub, ca: acme_stand_in.AcmeStandIn) -> None:
     """What the local cloud does on its instances, with its own script: certbot asks the
     stand-in (its staging name for --test-cert), and the machine trusts the stand-in's HTTPS."""
-    files = acme_stand_in.trust_files((ca.directory / "ca.pem").read_text())
+    files = acme_stand_in.trust_files(ca.ca_certificate)
     for name, text in files.items():
         hub.write(f"{TRUST_FILES_DIR}/{name}", text)
     command = acme_stand_in.trust_command(TRUST_FILES_DIR)
