@@ -51,6 +51,8 @@ TLS_DAYS = 365  # the HTTPS endpoint's CA and certificate: a rehearsal lives day
 # What Pebble logs for each certificate it issues (ca/ca.go).
 ISSUED_LINE = "Issued certificate serial"
 REQUEST_TIMEOUT_SECONDS = 10
+# The stand-in's entry in the local cloud's book of public addresses (rehearsal/cloud.py).
+ADDRESS_ALLOCATION = "acme-stand-in"
 # On the instances (rehearsal/acme/trust-acme-stand-in installs them): the CA in the system's trust
 # store, and certbot's user configuration. Not /etc/letsencrypt/cli.ini: on the hub that
 # directory is a link onto the hub's own volume (scripts/mount-hub-state --link), whose files
@@ -155,8 +157,7 @@ class AcmeStandIn:
         self.directory.mkdir(parents=True, exist_ok=True)
         if not cloud.exists("container", self.dns_container):
             self._run_dns(image)
-            # Pebble lives in the DNS server's network namespace: a new one needs a new Pebble,
-            # and a new address a certificate that names it.
+            # Pebble lives in the DNS server's network namespace: a new one needs a new Pebble.
             cloud.docker("rm", "--force", self.pebble_container, check=False)
         elif not self._running(self.dns_container):
             cloud.docker("start", self.dns_container)
@@ -170,11 +171,14 @@ class AcmeStandIn:
         return ("--label", f"{cloud.PREFIX}.stack={self.local.stack}")
 
     def _run_dns(self, image: str) -> None:
+        # At a fixed address, booked as an Elastic IP is: Pebble's certificate names it, and a
+        # container Docker restarts could otherwise come back at another one.
         # Only DNS and its management API: no challenge servers, and no answer for a name
         # nobody added (its default would answer every name with 127.0.0.1).
         cloud.docker(
             "run", "--detach", "--name", self.dns_container, *self._labels(),
             "--restart=unless-stopped", "--network", self.local.public_network,
+            "--ip", self.local.allocate_address(ADDRESS_ALLOCATION),
             "--network-alias", PRODUCTION_HOST, "--network-alias", STAGING_HOST,
             "--entrypoint", "/usr/bin/pebble-challtestsrv", image,
             "-defaultIPv4", "", "-defaultIPv6", "", "-http01", "", "-https01", "",
