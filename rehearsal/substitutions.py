@@ -97,8 +97,8 @@ SUBSTITUTIONS = (
     Substitution(
         production="Route 53: the hub's A record in the camp's hosted zone",
         rehearsal="the A record set in the ACME stand-in's DNS (challtestsrv), the Elastic IP "
-        "being the hub's address on the public network; the zone is looked up as any zone "
-        "named; without a domain nothing is recorded",
+        "being the hub's address on the public network, and cleared when the record is "
+        "deleted; the zone look-up answers for any zone named",
         piece="rehearsal/route53.py, rehearsal/engine.py (the zone look-up)",
     ),
     Substitution(
