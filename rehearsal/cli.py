@@ -5,7 +5,8 @@
                                                  --replace, make that resource anew (a
                                                  name, type::name or URN) and rerun what
                                                  depends on it, as `pulumi up --replace`
-    bin/rehearse status [--stack dev]            the machines, their state, the Google stand-in
+    bin/rehearse status [--stack dev]            the machines, their state, the Google and
+                                                 Let's Encrypt stand-ins
     bin/rehearse down [--stack dev] [--keep-going]  delete steps, then everything it made
     bin/rehearse substitutions                   what differs from AWS, and why
 
@@ -20,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-from rehearsal import google_stand_in
+from rehearsal import acme_stand_in, google_stand_in
 from rehearsal.camp import (
     SECRET_KEYS,
     class_list,
@@ -75,6 +76,10 @@ def status(rehearsal: Rehearsal) -> None:
     if google is not None:
         state = f"running (pid {google.pid})" if google.answers() else "STOPPED (`up` restarts it)"
         print(f"google   stand-in     {google.base_url:<28} {state}")
+    acme = acme_stand_in.recorded(rehearsal.cloud)
+    if acme is not None:
+        state = f"running, {acme.issued_count()} issued" if acme.answers() else "STOPPED"
+        print(f"acme     stand-in     {acme_stand_in.directory_url():<28} {state}")
     outputs = rehearsal.outputs()
     if "hubUrl" in outputs:
         print(f"\nhub: {outputs['hubUrl']['value']}")

@@ -76,9 +76,14 @@ def tree_hash(directory: Path, extra: str = "") -> str:
 
 def ensure_instance_image() -> str:
     """Builds the instance image unless one of the same content exists; returns its tag."""
+    return ensure_local_image(INSTANCE_IMAGE_DIR, f"{PREFIX}/instance")
+
+
+def ensure_local_image(context: Path, name: str) -> str:
+    """Builds `context` on the local base image as `name`, tagged by the content of both,
+    unless that tag exists already; returns the tag."""
     base_id = docker("image", "inspect", "--format", "{{.Id}}", BASE_IMAGE)
-    tag = f"{PREFIX}/instance:{tree_hash(INSTANCE_IMAGE_DIR, base_id)}"
-    return build_image(INSTANCE_IMAGE_DIR, tag)
+    return build_image(context, f"{name}:{tree_hash(context, base_id)}")
 
 
 def build_image(context: Path, tag: str) -> str:
@@ -243,9 +248,7 @@ class LocalCloud:
 
     def _ensure_apt_cache_image(self, instance_image: str) -> str:
         del instance_image
-        context = INSTANCE_IMAGE_DIR.parent / "apt-cache"
-        base_id = docker("image", "inspect", "--format", "{{.Id}}", BASE_IMAGE)
-        return build_image(context, f"{PREFIX}/apt-cache:{tree_hash(context, base_id)}")
+        return ensure_local_image(INSTANCE_IMAGE_DIR.parent / "apt-cache", f"{PREFIX}/apt-cache")
 
     # Instances.
 

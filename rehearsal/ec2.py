@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from rehearsal import acme_stand_in
 from rehearsal.cloud import Instance
 from rehearsal.environment import ZONE, Environment, Handler, short
 from rehearsal.moto_stand_in import ACCOUNT_ID, REGION, Credentials
@@ -249,6 +250,7 @@ def _instance(env: Environment, args, previous):
     if change.how == STOP_AND_START:
         env.cloud.stop_and_start(args.name, _user_data(args.inputs), made["address"])
     _grant_role(env, args.inputs, made)  # a changed instance profile applies in place
+    _trust_acme_stand_in(env, made)
     return previous.id, previous.outputs, made
 
 
@@ -292,6 +294,7 @@ def _launch(env: Environment, args, changes: list[dict[str, Any]]):
         "changes": changes,
     }
     _install_credentials(env, made, role, credentials)
+    _trust_acme_stand_in(env, made)
     return instance_id, outputs, made
 
 
@@ -306,6 +309,7 @@ def _instance_still_there(env: Environment, record: Record) -> bool:
         except RuntimeError:
             return False
     _grant_role(env, record.inputs, record.made)
+    _trust_acme_stand_in(env, record.made)
     return True
 
 
@@ -348,6 +352,15 @@ def _install_credentials(
     env.cloud.put_private_files(made["resource"], ROLE_CREDENTIALS_DIR, files)
     made["role"] = role
     made["roleAccessKeyId"] = credentials.access_key_id
+
+
+def _trust_acme_stand_in(env: Environment, made: dict[str, Any]) -> None:
+    """What an EC2 machine has of Let's Encrypt, the local cloud's ACME stand-in gives the
+    instance, if the rehearsal has one (a stack with a domain): its CA trusted, certbot pointed
+    at it. At every launch, and on every `up` for machines launched before it existed."""
+    stand_in = acme_stand_in.recorded(env.cloud)
+    if stand_in is not None:
+        stand_in.trust_on(made["container"])
 
 
 def _recorded(env: Environment, type_: str, resource_id: str) -> Record:

@@ -9,6 +9,7 @@ pool, after each resource's inputs resolved. What plays what:
 - rehearsal/s3_iam.py: an S3 bucket and its settings and an instance role's policy are played by
   moto (rehearsal/moto_stand_in.py);
 - rehearsal/commands.py: a remote command runs over SSH, a copy goes over SFTP;
+- rehearsal/route53.py: a DNS record is set in the DNS of the ACME stand-in (Let's Encrypt's);
 - rehearsal/random_tls.py: random values and keys are generated here;
 everything else is recorded with a plausible id. A resource whose inputs did not change since
 the last run gets its recorded outputs back and nothing runs, as with Pulumi itself; one no
@@ -32,7 +33,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import rpc
 
-from rehearsal import commands, ec2, random_tls, s3_iam
+from rehearsal import commands, ec2, random_tls, route53, s3_iam
 from rehearsal.environment import ZONE, Environment, Handler, plausible_id, short
 from rehearsal.moto_stand_in import ACCOUNT_ID, REGION
 from rehearsal.state import Record, digest_of, plain, record_key
@@ -42,6 +43,7 @@ HANDLERS: dict[str, Handler] = {
     **commands.HANDLERS,
     **s3_iam.HANDLERS,
     **random_tls.HANDLERS,
+    **route53.HANDLERS,
 }
 
 

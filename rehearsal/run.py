@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from rehearsal import cloud, google_stand_in, ssh
+from rehearsal import acme_stand_in, cloud, google_stand_in, ssh
 from rehearsal.commands import DeleteStepFailed
 from rehearsal.engine import run_delete
 from rehearsal.environment import Environment
@@ -108,9 +108,10 @@ class Rehearsal:
         """Deploys (or updates) the stack; returns its outputs as {name: {value, secret}}.
 
         `images` (built on this machine) are loaded into every instance's Docker next to the
-        base image, as a registry would serve them. `replace` names resources of the last run
-        to make anew, as `pulumi up --replace` does: by URN, by `type::name`, or by name alone
-        where no other resource has it."""
+        base image, as a registry would serve them. A stack with a domain gets Let's Encrypt's
+        stand-in (rehearsal/acme_stand_in.py) before the program runs. `replace` names
+        resources of the last run to make anew, as `pulumi up --replace` does: by URN, by
+        `type::name`, or by name alone where no other resource has it."""
         replaced = replacement_keys(self._records(), replace)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.work_dir, 0o700)
@@ -121,6 +122,9 @@ class Rehearsal:
             self.cloud.ensure_shared_dir((cloud.BASE_IMAGE, *images))
             self.cloud.ensure_apt_cache(image)
             self.aws.ensure_running(self.cloud.gateway())
+        if config.get(f"{self.project}:domain"):
+            with phase("ACME stand-in (Let's Encrypt: Pebble and its DNS)", self.timings):
+                acme_stand_in.AcmeStandIn(self.cloud).ensure()
         plan = {
             "program_dir": str(self.program_dir),
             "project": self.project,
@@ -205,6 +209,7 @@ class Rehearsal:
         with phase("containers, volumes, network", self.timings):
             # Before the network: the Google stand-in listens on its gateway.
             google_stand_in.stop_recorded(self.work_dir)
+            acme_stand_in.AcmeStandIn(self.cloud).remove()  # before the public network
             self.cloud.remove_all()
             for leftover in ("state.json", "outputs.json", "plan.json"):
                 (self.work_dir / leftover).unlink(missing_ok=True)

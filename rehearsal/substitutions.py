@@ -81,7 +81,28 @@ SUBSTITUTIONS = (
         piece="rehearsal/moto_stand_in.py, rehearsal/s3_iam.py, rehearsal/ec2.py",
     ),
     Substitution(
-        production="security groups, IAM, Elastic IPs, Route 53",
+        production="Let's Encrypt (production and staging) and the internet's DNS, for a stack "
+        "with a domain",
+        rehearsal="Pebble, Let's Encrypt's ACME test server, and pebble-challtestsrv as the DNS "
+        "Pebble asks, on the stack's public network, started by `up` (a Pebble stopped on "
+        "purpose stays stopped) and removed by `down`; every instance trusts Pebble's HTTPS "
+        "CA (made once per rehearsal) in its system store and has certbot's user settings "
+        "(/root/.config/letsencrypt/cli.ini) name Pebble's directory; certbot is diverted to "
+        "a wrapper that turns --test-cert (which refuses any server but Let's Encrypt's "
+        "staging one) into Pebble's staging name. Pebble issues under a new root at every "
+        "start",
+        piece="rehearsal/acme_stand_in.py, rehearsal/acme/ (image, trust script, certbot "
+        "wrapper), rehearsal/ec2.py (at launch and every `up`)",
+    ),
+    Substitution(
+        production="Route 53: the hub's A record in the camp's hosted zone",
+        rehearsal="the A record set in the ACME stand-in's DNS (challtestsrv), the Elastic IP "
+        "being the hub's address on the public network, and cleared when the record is "
+        "deleted; the zone look-up answers for any zone named",
+        piece="rehearsal/route53.py, rehearsal/engine.py (the zone look-up)",
+    ),
+    Substitution(
+        production="security groups, IAM, Elastic IPs",
         rehearsal="recorded with plausible ids, not enforced; an Elastic IP is a fixed address on "
         "the stack's public network, connected to its instance's container",
         piece="rehearsal/engine.py (recorded), rehearsal/ec2.py (Elastic IPs)",
@@ -93,6 +114,7 @@ SHARED_DIR_IN_INSTANCE = "/var/lib/rehearsal/shared"
 IMAGES_SUBDIR = "images"  # <name>.tar archives of locally built base images
 NFS_SUBDIR = "nfs"  # <server address>: "major:minor" of the volume that server exports
 DEVICES_SUBDIR = "devices"  # <instance id>: "name major minor" lines of attached volumes
+ACME_SUBDIR = "acme"  # the ACME stand-in's CA, certbot's settings and wrapper (acme_stand_in.py)
 
 # Block devices played by loop devices (major 7) may be created and used inside instances.
 LOOP_DEVICE_CGROUP_RULE = "b 7:* rmw"

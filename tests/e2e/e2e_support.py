@@ -47,15 +47,18 @@ class Camp:
         """Deploys the camp; `notebook` overrides the stack's notebook settings for this run
         (e.g. {"internet": False}), as `pulumi config set --path camphub:notebook.<key>` would,
         and `settings` any object setting's members (e.g. {"workers": {"instanceType": ...}}),
-        over what `configure` set; `replace` names resources to make anew, as
+        over what `configure` set, or a plain setting's value (e.g. {"domain": ...}), for this
+        run only; `replace` names resources to make anew, as
         `pulumi up --replace` (a machine: "hub")."""
         config = program_config(self.rehearsal, workers=workers, userlist=self.userlist)
         config[f"{NAMESPACE}:materialsDir"] = str(self.materials_dir)
         for changes in (self.configured, {"notebook": notebook, **(settings or {})}):
             for name, members in changes.items():
-                if members:
-                    key = f"{NAMESPACE}:{name}"
+                key = f"{NAMESPACE}:{name}"
+                if isinstance(members, dict) and members:
                     config[key] = json.dumps(json.loads(config.get(key, "{}")) | members)
+                elif isinstance(members, str | bool | int):
+                    config[key] = members if isinstance(members, str) else json.dumps(members)
         with phase("hub, proxy and notebook images, built here", self.rehearsal.timings):
             images = prebuilt_images()
         outputs = self.rehearsal.up(config, SECRET_KEYS, images, replace=replace)

@@ -4,7 +4,7 @@ ones)."""
 
 import pulumi
 
-from rehearsal import commands, ec2, engine, random_tls, s3_iam
+from rehearsal import commands, ec2, engine, random_tls, route53, s3_iam
 from rehearsal.cloud import LocalCloud
 from rehearsal.environment import Environment, Handler, plausible_id
 from rehearsal.state import State, record_key
@@ -31,9 +31,10 @@ def declare(env: Environment, type_: str, name: str, inputs: dict, mocks=None) -
 
 
 def test_each_resource_type_is_played_by_one_handler_module():
-    modules = (ec2, s3_iam, commands, random_tls)
+    modules = (ec2, s3_iam, commands, random_tls, route53)
     assert sum(len(module.HANDLERS) for module in modules) == len(engine.HANDLERS)
-    assert {ec2.INSTANCE, s3_iam.BUCKET, commands.COMMAND, UUID} <= engine.HANDLERS.keys()
+    played = {ec2.INSTANCE, s3_iam.BUCKET, commands.COMMAND, UUID, route53.RECORD}
+    assert played <= engine.HANDLERS.keys()
 
 
 def test_an_unchanged_resource_gets_its_recorded_outputs_back_in_the_next_run(tmp_path):

@@ -17,6 +17,7 @@ from rehearsal.state import State
 
 pytestmark = pytest.mark.live
 
+LOCAL_CLOUD = "test-instance-changes"  # the name of its local cloud (conftest.py)
 MARKER = "/etc/camphub-test-marker"
 # Written at every boot by cloud-init itself: a new one shows that cloud-init ran on this boot.
 BOOT_FINISHED = "/var/lib/cloud/instance/boot-finished"
@@ -33,15 +34,6 @@ MADE = {
     "userData": user_data("first"),
 }
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def local_cloud(tmp_path_factory):
-    local = cloud.LocalCloud("test-instance-changes", tmp_path_factory.mktemp("local-cloud"))
-    local.ensure_network()
-    local.ensure_shared_dir(images=())
-    yield local
-    local.remove_all()
 
 
 class Machine:

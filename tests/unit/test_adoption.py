@@ -96,10 +96,15 @@ def refusal(base_config, volume, running_on=(), **settings) -> str:
     return str(error.value)
 
 
+def homes(deployment, type_: str) -> list:
+    """The homes volume's resources of `type_` (the hub has a volume of its own)."""
+    return [r for r in deployment.of_type(type_) if r.name.endswith("-homes")]
+
+
 def test_the_kept_volume_is_attached_and_never_declared_as_the_programs(base_config):
     deployment = adopting(base_config, kept_volume())
-    assert deployment.of_type(VOLUME) == [], "a declared volume could be deleted by a destroy"
-    (attachment,) = deployment.of_type(ATTACHMENT)
+    assert homes(deployment, VOLUME) == [], "a declared volume could be deleted by a destroy"
+    (attachment,) = homes(deployment, ATTACHMENT)
     assert attachment.inputs["volumeId"] == KEPT
     assert attachment.inputs["instanceId"] == deployment.named("nfs").id
     export = deployment.named("nfs-export-homes").inputs["create"]
@@ -125,7 +130,7 @@ def test_the_kept_volume_is_backed_up_daily_by_a_tag_the_destroy_removes(base_co
 
 def test_a_second_up_accepts_the_volume_its_own_nfs_server_holds(base_config):
     attached = kept_volume(state="in-use", attachedTo={"camphub:role": "nfs"})
-    (attachment,) = adopting(base_config, attached).of_type(ATTACHMENT)
+    (attachment,) = homes(adopting(base_config, attached), ATTACHMENT)
     assert attachment.inputs["volumeId"] == KEPT
 
 
@@ -199,6 +204,6 @@ def test_without_the_setting_nothing_is_looked_up_and_a_new_volume_is_made(base_
             return super().call(args)
 
     deployment = deploy(base_config, mocks=NoLookUps(None))
-    (volume,) = deployment.of_type(VOLUME)
+    (volume,) = homes(deployment, VOLUME)
     assert volume.retain_on_delete
     assert deployment.outputs["homesVolumeId"] == volume.id
