@@ -111,10 +111,13 @@ def run_first_cell(page: Page, source: str) -> str:
     """Open a new launcher, from it a new Python notebook, run `source` in its first cell and
     return the cell's output text (it travels over the kernel websocket)."""
     refused = _record_websocket_errors(page)
-    # A returning student's restored workspace may open a dialog over the page (a kernel to
-    # choose for the notebook they had open, whose server was started again): they accept it.
-    dialog = page.locator(".jp-Dialog")
-    page.add_locator_handler(dialog, lambda: dialog.locator(".jp-mod-accept").first.click())
+    # A returning student's restored workspace may open dialogs over the page, one after the
+    # other (a kernel to choose for each notebook they had open, whose server started again):
+    # they accept each.
+    dialog = page.locator(".jp-Dialog").first
+    page.add_locator_handler(
+        dialog, lambda: dialog.locator(".jp-mod-accept").click(), no_wait_after=True
+    )
     # As a student would whose workspace reopened a notebook rather than a launcher.
     page.get_by_role("button", name=re.compile(r"^New Launcher")).first.click()
     page.locator('.jp-LauncherCard[data-category="Notebook"]:visible').first.click()
