@@ -8,26 +8,15 @@ import pulumi
 import pytest
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
+from test_engine import SECURITY_GROUP, environment
 
 from rehearsal import ec2, engine
-from rehearsal.cloud import LocalCloud
 from rehearsal.detached import free_port
 from rehearsal.environment import ZONE, Environment
 from rehearsal.run import PROJECT_DIR, Rehearsal
 from rehearsal.state import Record, State
 
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 HOMES_TAGS = {"Name": "camphub-homes", "camphub:stack": "dev"}
-
-
-def environment(work_dir) -> Environment:
-    return Environment(
-        cloud=LocalCloud("test", work_dir),
-        state=State(work_dir / "state.json"),
-        instance_image="",
-        vpc_cidr="10.0.0.0/16",
-        log_dir=work_dir / "logs",
-    )
 
 
 @pytest.fixture
