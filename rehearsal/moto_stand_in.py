@@ -262,7 +262,9 @@ class AwsStandIn:
         try:
             iam.get_user(UserName=name)
         except iam.exceptions.NoSuchEntityException:
-            iam.create_user(UserName=name)
+            # The engine's threads may make it at once (the role's policy, an instance's key).
+            with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+                iam.create_user(UserName=name)
 
     def aws_files(self, credentials: Credentials) -> dict[str, str]:
         """What stands in for the instance metadata service's role credentials: the AWS SDK's
