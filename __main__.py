@@ -3,6 +3,7 @@
 import pulumi
 
 from infra.admin_key import declare_admin_key
+from infra.adoption import adopted_homes_volume
 from infra.archive import HomesArchive, HomesArchiveArgs
 from infra.capacity import capacity_warning, homes_overcommit_warning
 from infra.config import load_config
@@ -19,8 +20,11 @@ for warning in (capacity_warning(config), homes_overcommit_warning(config)):
     if warning:
         pulumi.log.warn(warning)
 ami_id = debian_ami_id(config.ami)
+# A destroyed camp's kept homes volume, checked before anything is declared; the camp goes to
+# its zone.
+adopted = adopted_homes_volume(config)
 
-network = Network("camphub", NetworkArgs.of(config))
+network = Network("camphub", NetworkArgs.of(config, homes_zone=adopted and adopted.zone))
 admin_key = declare_admin_key("camphub", config.admin_ssh_key, parent=network)
 hub = Hub("hub", HubArgs(config=config, network=network, admin_key=admin_key, ami_id=ami_id))
 nfs = NfsServer(
@@ -31,6 +35,7 @@ nfs = NfsServer(
         admin_key=admin_key,
         ami_id=ami_id,
         jump_host=hub.jump_host,
+        adopted=adopted,
     ),
 )
 workers = SwarmWorkerPool(

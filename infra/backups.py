@@ -87,13 +87,17 @@ def backup_policy(region: str, account: str, volume_id: str, tag_value: str) -> 
 
 
 def back_up_daily(
-    name: str, volume: aws.ebs.Volume, config: CampConfig, parent: pulumi.Resource
+    name: str,
+    volume_id: pulumi.Input[str],
+    tag_value: pulumi.Input[str],
+    config: CampConfig,
+    parent: pulumi.Resource,
 ) -> aws.dlm.LifecyclePolicy | None:
-    """DLM's daily snapshots of `volume`, which carries homes_backup_tags (None: backups off)."""
+    """DLM's daily snapshots of the volume, which carries the tag BACKUP_TAG: `tag_value`
+    (None: backups off)."""
     keep_days = config.nfs.backup_keep_days
     if keep_days == 0:
         return None
-    tag_value = volume.tags.apply(lambda tags: (tags or {})[BACKUP_TAG])
     role = aws.iam.Role(
         f"{name}-backup-role",
         assume_role_policy=trust_policy("dlm.amazonaws.com"),
@@ -101,7 +105,7 @@ def back_up_daily(
     )
     identity = aws.get_caller_identity_output()
     region = current_region()
-    document = pulumi.Output.all(region, identity.account_id, volume.id, tag_value).apply(
+    document = pulumi.Output.all(region, identity.account_id, volume_id, tag_value).apply(
         lambda v: json.dumps(backup_policy(*v))
     )
     grant = aws.iam.RolePolicy(

@@ -38,6 +38,9 @@ from infra.payload import PROGRAM_PAYLOAD
 from infra.userlist import ClassList, is_email, read_class_list
 
 NAMESPACE = "camphub"
+# The setting that brings a destroyed camp's homes back (infra/adoption.py).
+ADOPT_KEY = f"{NAMESPACE}:nfs.adoptHomesVolume"
+ADOPT_RUNBOOK = 'README.md, "Bring back a destroyed camp"'
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT])$")
 _SIZE_FACTORS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -45,6 +48,7 @@ _HOSTNAME_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _AMI_ID = re.compile(r"^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 _GIT_REF = re.compile(r"^[A-Za-z0-9._/][A-Za-z0-9._/-]*$")
+_VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 _ZONE = re.compile(r"^[a-z]{2}(?:-[a-z0-9]+)+[a-z]$")
 # RFC 2606: names for documentation; RFC 5737 and RFC 3849: address ranges for documentation.
 _EXAMPLE_DOMAINS = ("example.com", "example.net", "example.org", "example")
@@ -75,6 +79,8 @@ class NfsSpec:
     snapshot_keep_hourly: int  # the newest N snapshots are kept
     snapshot_keep_daily: int  # and the newest of each of the last N days
     backup_keep_days: int  # daily EBS snapshots of the homes volume kept (0: none taken)
+    # A kept homes volume to attach instead of a new one (None: a new, empty volume).
+    adopt_homes_volume: str | None = None
 
 
 @dataclass(frozen=True)
@@ -259,8 +265,9 @@ def _section(reader: Any, name: str, problems: _Problems) -> dict[str, Any]:
     if not isinstance(given, Mapping):
         problems.add(name, f"expected an object set with `pulumi config set --path {name}.<key>`.")
         return dict(defaults)
-    for key in sorted(set(given) - set(defaults)):
-        problems.add(f"{name}.{key}", f"unknown setting. Known: {', '.join(sorted(defaults))}.")
+    known = members(name)
+    for key in sorted(set(given) - set(known)):
+        problems.add(f"{name}.{key}", f"unknown setting. Known: {', '.join(sorted(known))}.")
     return {**defaults, **given}
 
 
@@ -487,6 +494,13 @@ def _nfs(section: Mapping[str, Any], problems: _Problems) -> NfsSpec:
         snapshot_keep_hourly=whole("snapshotKeepHourly"),
         snapshot_keep_daily=whole("snapshotKeepDaily"),
         backup_keep_days=whole("backupKeepDays"),
+        adopt_homes_volume=_of_form(
+            section.get("adoptHomesVolume"),
+            _VOLUME_ID,
+            "nfs.adoptHomesVolume",
+            "an EBS volume id like vol-0123456789abcdef0 (the homesVolumeId output)",
+            problems,
+        ),
     )
     if spec.home_quota_gb > spec.volume_size_gb:
         problems.add(

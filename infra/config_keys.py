@@ -208,6 +208,14 @@ SETTINGS: tuple[Setting, ...] = (
         default=7,
         bounds=(0, MAX_BACKUP_DAYS),
     ),
+    # After `pulumi destroy` (which keeps the homes volume): the camp comes back with every home.
+    Setting(
+        "nfs.adoptHomesVolume",
+        "EBS volume id",
+        "attach this kept homes volume (a destroyed camp's) instead of a new, empty one",
+        "_nfs",
+        unset="none (a new volume)",
+    ),
     Setting("notebook.memLimit", "size", "each student's memory limit", "_byte_size", "2G"),
     Setting("notebook.memGuarantee", "size", "each student's memory guarantee", "_byte_size", "1G"),
     Setting(

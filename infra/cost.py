@@ -8,6 +8,7 @@ is named in the estimate instead of being guessed.
 from dataclasses import dataclass
 
 from infra.config import CampConfig
+from infra.hub import HUB_VOLUME_GB
 from infra.machine import ROOT_VOLUME_GB
 
 HOURS_PER_WEEK = 7 * 24
@@ -74,7 +75,7 @@ def weekly_cost(config: CampConfig, region: str) -> WeeklyCost:
     }
     lines: dict[str, float] = {}
     unpriced = []
-    volume_gb = config.nfs.volume_size_gb
+    volume_gb = config.nfs.volume_size_gb + HUB_VOLUME_GB
     for role, (count, instance_type) in machines.items():
         hourly = table["instance_hour"].get(instance_type)
         if hourly is None:

@@ -1,9 +1,13 @@
 """Hub: the machine students reach, the swarm's manager, and the jump host to every other machine.
 
 Its Elastic IP is the camp's address: it survives a replaced instance, so the URL and the OAuth
-callback registered with Google stay valid all week.
+callback registered with Google stay valid all week. So does its own small volume: what a new hub
+instance cannot rebuild from the program's truth, or should not (JupyterHub's database, so
+students stay signed in and the admin's changes stay; the TLS certificates and Let's Encrypt's
+account, so a new hub asks for no certificate and students' browsers see the same one).
 """
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +21,11 @@ from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.network import Network
 from infra.payload import HUB_IMAGE, NGINX, PROXY_IMAGE, SCRIPTS
 from infra.remote import Step, StepTarget, run_step, script_line
+
+HUB_VOLUME_GB = 1
+# Where the hub's volume is attached; Nitro instances show it as an NVMe device named by the
+# volume id, which mount-hub-state finds by that id.
+HUB_VOLUME_DEVICE = "/dev/xvdf"
 
 
 @dataclass(frozen=True)
@@ -49,14 +58,15 @@ class SwarmManager:
 
 @dataclass(frozen=True)
 class HubSite:
-    """The site JupyterHub serves on the hub: a step runner on the hub machine, the public URL
-    and host name students reach it by, and the swarm its students' servers run in, once it
-    exists."""
+    """The site JupyterHub serves on the hub: a step runner on the hub machine (its steps run
+    once the hub's volume is mounted), the public URL and host name students reach it by, the
+    swarm its students' servers run in, once it exists, and the hub's own volume."""
 
     machine: StepTarget
     url: pulumi.Output[str]  # https://host_name
     host_name: pulumi.Output[str]  # the camp's domain, else the Elastic IP
     swarm: pulumi.Resource  # the initialised swarm and its overlay network
+    state_volume_id: pulumi.Output[str]  # where JupyterHub's state and the certificates are
 
 
 def dns_record(domain: str, address: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -157,6 +167,7 @@ class Hub(pulumi.ComponentResource):
             ),
             parent=self,
         )
+        state_volume, kept = self._keep_state(name, args.config, network)
         self.jump_host = JumpHost(address=self.public_ip, ready=self.machine.ready)
         self.swarm_manager = SwarmManager(
             machine=self.machine,
@@ -165,7 +176,11 @@ class Hub(pulumi.ComponentResource):
             initialised=self.swarm,
         )
         self.site = HubSite(
-            machine=self.machine, url=self.url, host_name=self.host_name, swarm=self.swarm
+            machine=dataclasses.replace(self.machine, ready=[*self.machine.ready, kept]),
+            url=self.url,
+            host_name=self.host_name,
+            swarm=self.swarm,
+            state_volume_id=state_volume.id,
         )
         self.register_outputs(
             {
@@ -175,6 +190,50 @@ class Hub(pulumi.ComponentResource):
                 "instanceId": self.instance.id,
             }
         )
+
+    def _keep_state(
+        self, name: str, config: CampConfig, network: Network
+    ) -> tuple[aws.ebs.Volume, pulumi.Resource]:
+        """The hub's own volume, and the step that mounts it on the hub's current instance."""
+        volume = aws.ebs.Volume(
+            f"{name}-state",
+            availability_zone=network.availability_zone,
+            size=HUB_VOLUME_GB,
+            type="gp3",
+            encrypted=True,
+            tags={"Name": "camphub-hub-state", "camphub:stack": config.stack},
+            # A moved subnet must not swap it for an empty one (a new certificate, signed out).
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["availabilityZone"]),
+        )
+        attachment = aws.ec2.VolumeAttachment(
+            f"{name}-state",
+            device_name=HUB_VOLUME_DEVICE,
+            volume_id=volume.id,
+            instance_id=self.instance.id,
+            # The database and certbot's files are on the volume before it is detached.
+            stop_instance_before_detaching=True,
+            # A volume is attached to one instance at a time: a new instance gets it only
+            # once the old one has let it go.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        mounted = run_step(
+            self.machine,
+            Step(
+                "mount-state",
+                script_line(
+                    "mount-hub-state",
+                    "--volume-id",
+                    volume.id,
+                    "--mount-point",
+                    layout.HUB_VOLUME_DIR,
+                    "--link",
+                    layout.LETSENCRYPT_DIR,
+                ),
+                depends_on=[attachment],
+            ),
+            parent=self,
+        )
+        return volume, mounted
 
     def _record_for_organizer(self, config: CampConfig) -> pulumi.Output[str] | None:
         """With a domain outside Route 53 the organizer makes its record: say which, loudly."""

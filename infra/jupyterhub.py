@@ -90,8 +90,10 @@ class JupyterHubService(pulumi.ComponentResource):
                 "start-hub",
                 self._start_hub_line(hub_image, proxy_image),
                 stdin=settings,
-                # New secrets take effect by restarting the hub; the value stays encrypted.
-                triggers=[secrets_json],
+                # New secrets take effect by restarting the hub; the value stays encrypted. The
+                # hub binds the homes and its state as it starts: a new NFS server's mount-homes
+                # or a new hub volume's mount-hub-state stops it, and this starts it again.
+                triggers=[secrets_json, args.homes.server_ip, hub.state_volume_id],
                 depends_on=[
                     mounted,
                     secrets,
@@ -164,6 +166,9 @@ class JupyterHubService(pulumi.ComponentResource):
                     str(layout.HUB_PORT),
                     "--template",
                     NGINX_SITE_TEMPLATE,
+                    # On the hub's volume: a new hub serves the certificate students accepted.
+                    "--tls-dir",
+                    layout.HUB_TLS_DIR,
                     *lets_encrypt_options(self._args.config.domain),
                 ),
                 # A changed site template is applied, not only delivered.

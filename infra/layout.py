@@ -21,7 +21,13 @@ HUB_ETC_DIR = "/etc/camphub"
 HUB_SETTINGS_FILE = f"{HUB_ETC_DIR}/hub-settings.json"
 USERLIST_FILE = f"{HUB_ETC_DIR}/userlist.json"
 SECRETS_DIR = f"{HUB_ETC_DIR}/secrets"
-HUB_STATE_DIR = "/var/lib/camphub/hub"
+# The hub's own volume (infra/hub.py), which a replaced hub instance finds as its predecessor left
+# it: JupyterHub's state (its sqlite database), nginx's self-signed certificate, and certbot's
+# directory (accounts and certificates), linked from where certbot and nginx look for it.
+HUB_VOLUME_DIR = "/var/lib/camphub"
+HUB_STATE_DIR = f"{HUB_VOLUME_DIR}/hub"
+HUB_TLS_DIR = f"{HUB_VOLUME_DIR}/tls"
+LETSENCRYPT_DIR = "/etc/letsencrypt"  # certbot's default, where its timer and configure-nginx look
 
 # Student homes: the NFS server's data volume, and where every other node mounts it.
 NFS_EXPORT_DIR = "/srv/nfs/homes"

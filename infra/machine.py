@@ -24,6 +24,9 @@ from infra.payload import SCRIPTS, PayloadTree
 from infra.remote import FIRST_CONTACT, StepTarget, ssh_connection
 from infra.userdata import render_user_data
 
+# Which machine of the camp an instance is (hub, worker, nfs); infra/adoption.py asks for it.
+ROLE_TAG = "camphub:role"
+
 DEBIAN_OWNER = "136693071363"
 DEBIAN_13_AMI_NAME = "debian-13-amd64-*"
 ROOT_VOLUME_GB = {"hub": 30, "worker": 40, "nfs": 10}
@@ -84,7 +87,7 @@ def declare_instance(name: str, args: InstanceArgs, parent: pulumi.Resource) -> 
             volume_size=ROOT_VOLUME_GB[args.role],
             delete_on_termination=True,
         ),
-        tags={"Name": name, "camphub:role": args.role},
+        tags={"Name": name, ROLE_TAG: args.role},
         opts=pulumi.ResourceOptions(
             parent=parent,
             # Every step reaches the machine after it: a changed sshAllowedCidrs holds first.
@@ -136,7 +139,8 @@ def bring_up(
     jump_host: pulumi.Input[str] | None = None,
 ) -> StepTarget:
     """Waits for cloud-init on `instance` (reached at `host` once `after` exist), then delivers
-    `payload`; returns where its bootstrap steps run."""
+    `payload`; returns where its bootstrap steps run. A new instance is waited for and given the
+    payload again, as every step on it reruns (infra/remote.py)."""
     connection = ssh_connection(host, private_key, jump_host)
     booted = command.remote.Command(
         f"{name}-cloud-init",
@@ -151,9 +155,11 @@ def bring_up(
             connection=connection,
             source=pulumi.FileArchive(str(tree.local_dir)),
             remote_path=tree.remote_parent,
-            triggers=[tree.content_hash()],
+            triggers=[instance.id, tree.content_hash()],
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[booted]),
         )
         for tree in payload
     ]
-    return StepTarget(name=name, connection=connection, ready=[booted, *deliveries])
+    return StepTarget(
+        name=name, connection=connection, ready=[booted, *deliveries], instance_id=instance.id
+    )

@@ -19,8 +19,9 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import layout
-from infra.config import CampConfig
-from infra.zones import choose_zone, offered_types
+from infra.config import ADOPT_KEY, ADOPT_RUNBOOK, CampConfig
+from infra.errors import ConfigError
+from infra.zones import ZONE_KEY, choose_zone, offered_types
 
 WORLD_IPV4 = "0.0.0.0/0"
 WORLD_IPV6 = "::/0"
@@ -31,10 +32,15 @@ class NetworkArgs:
     ssh_allowed_cidrs: tuple[str, ...]
     instance_types: Mapping[str, str]  # {setting: type}: the camp's zone offers every one
     availability_zone: str | None = None  # pinned by the organizer; None: chosen
+    # An adopted homes volume's zone (infra/adoption.py): a volume attaches only in its own zone,
+    # so the camp goes there.
+    homes_zone: str | None = None
 
     @classmethod
-    def of(cls, config: CampConfig) -> "NetworkArgs":
-        return cls(config.ssh_allowed_cidrs, config.instance_types, config.availability_zone)
+    def of(cls, config: CampConfig, homes_zone: str | None = None) -> "NetworkArgs":
+        return cls(
+            config.ssh_allowed_cidrs, config.instance_types, config.availability_zone, homes_zone
+        )
 
 
 class Network(pulumi.ComponentResource):
@@ -157,16 +163,28 @@ def _camp_subnet(args: NetworkArgs) -> aws.ec2.GetSubnetResult:
         subnet = aws.ec2.get_subnet(id=subnet_id)
         by_zone.setdefault(subnet.availability_zone, subnet)
     zones = list(by_zone)
+    pinned, pinned_by = _pinned_zone(args)
     zone = choose_zone(
-        zones,
-        offered_types(args.instance_types.values()),
-        args.instance_types,
-        args.availability_zone,
+        zones, offered_types(args.instance_types.values()), args.instance_types, pinned, pinned_by
     )
-    if args.availability_zone is None and zone != zones[0]:
+    if pinned is None and zone != zones[0]:
         pulumi.log.warn(
             f"The camp runs in {zone}: {zones[0]} does not offer every instance type it uses. "
             f"Pin the zone (`pulumi config set camphub:availabilityZone {zone}`) so that a later "
             "change of instance type can never move the camp, which would replace every machine."
         )
     return by_zone[zone]
+
+
+def _pinned_zone(args: NetworkArgs) -> tuple[str | None, str]:
+    """The zone the camp must be in, if any, and the setting that says so."""
+    if args.homes_zone is None:
+        return args.availability_zone, ZONE_KEY
+    if args.availability_zone not in (None, args.homes_zone):
+        raise ConfigError(
+            f"{ADOPT_KEY}: the volume is in {args.homes_zone}, but {ZONE_KEY} pins the camp to "
+            f"{args.availability_zone}, where it cannot be attached. Pin its zone "
+            f"(`pulumi config set {ZONE_KEY} {args.homes_zone}`), or adopt a volume made from "
+            f"its snapshot in {args.availability_zone} ({ADOPT_RUNBOOK})."
+        )
+    return args.homes_zone, f"{ADOPT_KEY} (the volume's zone)"

@@ -1,7 +1,9 @@
 """NfsServer: the machine that holds every student's home, on its own encrypted EBS volume.
 
 The homes volume outlives everything else: Pulumi never deletes it (not on `destroy`, not on a
-replaced server), and the export step formats it only when it has no filesystem yet.
+replaced server), and the export step formats it only when it has no filesystem yet. A camp
+brought back after `pulumi destroy` adopts the kept volume instead of making one
+(infra/adoption.py).
 """
 
 from dataclasses import dataclass
@@ -11,7 +13,8 @@ import pulumi_aws as aws
 
 from infra import layout
 from infra.admin_key import AdminKey
-from infra.backups import back_up_daily, homes_backup_tags
+from infra.adoption import HOMES_VOLUME_NAME, STACK_TAG, KeptVolume
+from infra.backups import BACKUP_TAG, back_up_daily, homes_backup_tags
 from infra.config import CampConfig
 from infra.homes import HomesServer, HomesShare, make_homes, schedule_snapshots
 from infra.hub import JumpHost
@@ -34,6 +37,7 @@ class NfsServerArgs:
     admin_key: AdminKey
     ami_id: pulumi.Input[str]
     jump_host: JumpHost
+    adopted: KeptVolume | None = None  # a kept homes volume to attach (infra/adoption.py)
 
 
 class NfsServer(pulumi.ComponentResource):
@@ -69,37 +73,20 @@ class NfsServer(pulumi.ComponentResource):
             ),
             parent=self,
         )
-        volume = aws.ebs.Volume(
-            f"{name}-homes",
-            availability_zone=network.availability_zone,
-            size=args.config.nfs.volume_size_gb,
-            type="gp3",
-            encrypted=True,
-            tags={
-                "Name": "camphub-homes",
-                "camphub:stack": args.config.stack,
-                **homes_backup_tags(name, args.config.stack, parent=self),
-            },
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                # Students' work: `pulumi destroy` leaves the volume in the account (its id is a
-                # stack output), and a moved subnet must not swap it for a new, empty one.
-                retain_on_delete=True,
-                ignore_changes=["availabilityZone"],
-            ),
-        )
-        back_up_daily(name, volume, args.config, parent=self)
+        volume_id = self._homes_volume(name, args)
         attachment = aws.ec2.VolumeAttachment(
             f"{name}-homes",
             device_name=HOMES_DEVICE,
-            volume_id=volume.id,
+            volume_id=volume_id,
             instance_id=instance.id,
             # Unmount cleanly: stop the server before the volume is detached.
             stop_instance_before_detaching=True,
-            opts=pulumi.ResourceOptions(parent=self),
+            # A volume is attached to one instance at a time: a new server gets it only once
+            # the old one has let it go.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         self.private_ip = instance.private_ip
-        self.homes_volume_id = volume.id
+        self.homes_volume_id = volume_id
         machine = bring_up(
             name,
             instance,
@@ -117,7 +104,7 @@ class NfsServer(pulumi.ComponentResource):
                 script_line(
                     "nfs-export",
                     "--volume-id",
-                    volume.id,
+                    volume_id,
                     "--export-dir",
                     layout.NFS_EXPORT_DIR,
                     "--client",
@@ -131,7 +118,7 @@ class NfsServer(pulumi.ComponentResource):
         self.share = HomesShare(self.private_ip, layout.NFS_EXPORT_DIR, exported)
         self.server = HomesServer(
             machine=machine,
-            volume_id=volume.id,
+            volume_id=volume_id,
             in_place=[attachment, exported],
             role_id=role.id,
         )
@@ -148,7 +135,47 @@ class NfsServer(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "privateIp": self.private_ip,
-                "homesVolumeId": volume.id,
+                "homesVolumeId": volume_id,
                 "exportDir": layout.NFS_EXPORT_DIR,
             }
         )
+
+    def _homes_volume(self, name: str, args: NfsServerArgs) -> pulumi.Output[str]:
+        """The homes volume's id: the adopted one's, or a new, empty volume's. Either is backed
+        up daily when backups are on."""
+        if args.adopted is not None:
+            volume_id = pulumi.Output.from_input(args.adopted.id)
+            backup_tag = self._tag_for_backups(name, args.adopted.id, args.config)
+            back_up_daily(name, volume_id, backup_tag, args.config, parent=self)
+            return volume_id
+        tags = homes_backup_tags(name, args.config.stack, parent=self)
+        volume = aws.ebs.Volume(
+            f"{name}-homes",
+            availability_zone=args.network.availability_zone,
+            size=args.config.nfs.volume_size_gb,
+            type="gp3",
+            encrypted=True,
+            tags={"Name": HOMES_VOLUME_NAME, STACK_TAG: args.config.stack, **tags},
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Students' work: `pulumi destroy` leaves the volume in the account (its id is a
+                # stack output), and a moved subnet must not swap it for a new, empty one.
+                retain_on_delete=True,
+                ignore_changes=["availabilityZone"],
+            ),
+        )
+        back_up_daily(name, volume.id, tags[BACKUP_TAG], args.config, parent=self)
+        return volume.id
+
+    def _tag_for_backups(self, name: str, volume_id: str, config: CampConfig) -> pulumi.Output[str]:
+        """Gives the adopted volume this camp's backup tag, which its daily backups target. Only
+        the tag is the program's: `pulumi destroy` removes it and keeps the volume."""
+        value = homes_backup_tags(name, config.stack, parent=self)[BACKUP_TAG]
+        tag = aws.ec2.Tag(
+            f"{name}-adopted-homes-backup-tag",
+            resource_id=volume_id,
+            key=BACKUP_TAG,
+            value=value,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return tag.value

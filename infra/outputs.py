@@ -10,7 +10,7 @@ import pulumi
 from infra import layout
 from infra.admin_key import AdminKey
 from infra.archive import HomesArchive
-from infra.config import CampConfig
+from infra.config import ADOPT_KEY, CampConfig
 from infra.cost import weekly_cost
 from infra.hub import Hub
 from infra.hub_settings import OAUTH_CALLBACK_PATH
@@ -42,6 +42,12 @@ def ssh_config(hub_ip: str, worker_ips: list[str], nfs_ip: str, identity_file: s
     return "\n\n".join(blocks) + "\n"
 
 
+def adopt_command(volume_id: str) -> str:
+    """What brings a destroyed camp back with every home (README.md, "Bring back a destroyed
+    camp")."""
+    return f"pulumi config set --path {ADOPT_KEY} {volume_id} && pulumi up"
+
+
 def export_outputs(
     config: CampConfig,
     network: Network,
@@ -64,6 +70,8 @@ def export_outputs(
     pulumi.export("workerPrivateIps", workers.private_ips)
     pulumi.export("nfsPrivateIp", nfs.private_ip)
     pulumi.export("homesVolumeId", nfs.homes_volume_id)
+    # Kept with the archive's outputs before `pulumi destroy`: what brings the camp back.
+    pulumi.export("homesAdoptCommand", nfs.homes_volume_id.apply(adopt_command))
     # Filled by `pulumi destroy`; the bucket stays after it.
     pulumi.export("homesArchive", archive.location)
     pulumi.export("homesArchiveLinksCommand", archive.links_command)

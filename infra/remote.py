@@ -4,8 +4,17 @@ Every step is a script under scripts/, delivered to the machine and run as root.
 never secret; secrets travel on stdin and outputs that could hold one are marked secret and kept
 out of the logs. A step reruns in place when its command or stdin changes (its update is its
 create); a change to one of its triggers replaces it instead, which runs the create again and then
-the old step's delete action. So a step with a delete action has no triggers, and that action runs
-only when the step itself goes away.
+the old step's delete action. So a step with a delete action is triggered only by what that action
+undoes (a worker's swarm node: a new node means the old one is removed), and otherwise that action
+runs only when the step itself goes away.
+
+A new instance of a machine (`pulumi up --replace`, or one AWS retired and `pulumi refresh` let go)
+is a blank machine at possibly the same address: every step on it must run again. So every step
+is triggered by its machine's current instance too, but a step with a delete action: replacing it
+for that would run the action against the new machine's work (the archive of the homes, say). Such
+a step names the instance in its inputs instead: the archive reaches the NFS server at the
+instance's private address (a new one updates it in place), and a worker's membership names the
+worker's swarm node, which a new worker or a new swarm changes.
 """
 
 import shlex
@@ -47,11 +56,13 @@ LATER_STEPS = DialBudget(error_limit=8, seconds_per_dial=5)
 @dataclass(frozen=True)
 class StepTarget:
     """A machine as its bootstrap steps see it: the prefix of their resource names, how to reach
-    it over SSH, and what must exist before a step runs there (made by infra.machine.bring_up)."""
+    it over SSH, what must exist before a step runs there, and the id of its current instance,
+    which every step reruns for (made by infra.machine.bring_up)."""
 
     name: str
     connection: command.remote.ConnectionArgs
     ready: Sequence[pulumi.Resource]
+    instance_id: pulumi.Input[str]
 
 
 def ssh_connection(
@@ -111,7 +122,9 @@ class Step:
 
 
 def run_step(machine: StepTarget, step: Step, parent: pulumi.Resource) -> command.remote.Command:
-    """Declares `step` on `machine`; it waits for the machine to be ready."""
+    """Declares `step` on `machine`; it waits for the machine to be ready, and runs again on a new
+    instance of it (see the module's docstring)."""
+    triggers = list(step.triggers) if step.delete else [machine.instance_id, *step.triggers]
     return command.remote.Command(
         f"{machine.name}-{step.name}",
         connection=machine.connection,
@@ -120,7 +133,7 @@ def run_step(machine: StepTarget, step: Step, parent: pulumi.Resource) -> comman
         update=step.create,
         delete=step.delete,
         stdin=step.stdin,
-        triggers=list(step.triggers) or None,
+        triggers=triggers or None,
         add_previous_output_in_env=False,
         logging=command.remote.Logging.NONE if step.secret_output else None,
         opts=pulumi.ResourceOptions(

@@ -138,7 +138,8 @@ class SwarmWorkerPool(pulumi.ComponentResource):
     def _track_membership(self, name: str, joined) -> pulumi.Resource:
         """A step on the swarm manager that confirms the node joined; its delete drains and
         removes the node before the worker's instance goes away (Pulumi deletes dependents
-        first)."""
+        first). A new node (a new instance of the worker, or the worker joining a new hub's
+        swarm) replaces the step, so the old step's delete removes the old node, never the new."""
         node_id = joined.stdout.apply(lambda out: (out or "").strip())
         return run_step(
             self._args.manager.machine,
@@ -148,6 +149,7 @@ class SwarmWorkerPool(pulumi.ComponentResource):
                     "sudo docker node inspect --format '{{{{.Status.State}}}}' {0}", node_id
                 ),
                 delete=script_line("swarm-remove-node", "--node-id", node_id),
+                triggers=[node_id],
                 depends_on=[joined],
             ),
             parent=self,

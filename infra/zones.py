@@ -24,8 +24,10 @@ def choose_zone(
     offered: Mapping[str, Collection[str]],
     wanted: Mapping[str, str],
     pinned: str | None = None,
+    pinned_by: str = ZONE_KEY,
 ) -> str:
-    """The pinned zone, or the first of `zones` where every type in `wanted` ({setting: type})
+    """The pinned zone (`pinned_by` names the setting that pinned it), or the first of `zones`
+    where every type in `wanted` ({setting: type})
     is `offered` ({zone: types}); raises ConfigError naming each type and the zones that have it.
 
     The order of `zones` is the caller's preference: a camp made before zones were chosen keeps
@@ -35,7 +37,7 @@ def choose_zone(
     if pinned is not None:
         if pinned in fitting:
             return pinned
-        raise ConfigError(_pinned_problem(pinned, zones, offered, wanted, fitting))
+        raise ConfigError(_pinned_problem(pinned, pinned_by, zones, offered, wanted, fitting))
     if fitting:
         return fitting[0]
     raise ConfigError(
@@ -47,6 +49,7 @@ def choose_zone(
 
 def _pinned_problem(
     pinned: str,
+    pinned_by: str,
     zones: Sequence[str],
     offered: Mapping[str, Collection[str]],
     wanted: Mapping[str, str],
@@ -54,13 +57,13 @@ def _pinned_problem(
 ) -> str:
     if pinned not in zones:
         return (
-            f"{ZONE_KEY}: {pinned} is not a zone of the camp's network in this region; "
+            f"{pinned_by}: {pinned} is not a zone of the camp's network in this region; "
             f"these are: {', '.join(zones)}."
         )
     missing = {s: t for s, t in wanted.items() if t not in offered.get(pinned, ())}
     others = f"zones offering every type: {', '.join(fitting)}" if fitting else "no zone offers all"
     return (
-        f"{ZONE_KEY}: {pinned} does not offer {_where_offered(zones, offered, missing)}; "
+        f"{pinned_by}: {pinned} does not offer {_where_offered(zones, offered, missing)}; "
         f"{others}. Pin one of them, remove the setting, or choose another type."
     )
 

@@ -1,8 +1,12 @@
 """`rehearse`: camphub's real program on the local cloud, for a newcomer without an AWS account.
 
-    bin/rehearse up [--stack dev] [--workers N] [--prebuilt-images]
-                                                 deploy, or update what changed
-    bin/rehearse status [--stack dev]            the machines, their state, the Google stand-in
+    bin/rehearse up [--stack dev] [--workers N] [--prebuilt-images] [--replace NAME]...
+                                                 deploy, or update what changed; with
+                                                 --replace, make that resource anew (a
+                                                 name, type::name or URN) and rerun what
+                                                 depends on it, as `pulumi up --replace`
+    bin/rehearse status [--stack dev]            the machines, their state, the Google and
+                                                 Let's Encrypt stand-ins
     bin/rehearse down [--stack dev] [--keep-going]  delete steps, then everything it made
     bin/rehearse substitutions                   what differs from AWS, and why
 
@@ -17,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-from rehearsal import google_stand_in
+from rehearsal import acme_stand_in, google_stand_in
 from rehearsal.camp import (
     SECRET_KEYS,
     class_list,
@@ -29,13 +33,14 @@ from rehearsal.run import PROJECT_DIR, Rehearsal, RehearsalError, phase
 from rehearsal.substitutions import SUBSTITUTIONS
 
 
-def up(rehearsal: Rehearsal, workers: int | None, prebuilt: bool) -> None:
+def up(rehearsal: Rehearsal, workers: int | None, prebuilt: bool, replace: list[str]) -> None:
     began = time.monotonic()
     images = ()
     if prebuilt:
         with phase("hub, proxy and notebook images, built here", rehearsal.timings):
             images = prebuilt_images()
-    outputs = rehearsal.up(program_config(rehearsal, workers), SECRET_KEYS, images)
+    config = program_config(rehearsal, workers)
+    outputs = rehearsal.up(config, SECRET_KEYS, images, replace=replace)
     let_hub_reach_google(rehearsal, outputs)
     print(f"\nrehearsal up in {time.monotonic() - began:.0f}s; phases:")
     for title, seconds in rehearsal.timings.items():
@@ -71,6 +76,10 @@ def status(rehearsal: Rehearsal) -> None:
     if google is not None:
         state = f"running (pid {google.pid})" if google.answers() else "STOPPED (`up` restarts it)"
         print(f"google   stand-in     {google.base_url:<28} {state}")
+    acme = acme_stand_in.recorded(rehearsal.cloud)
+    if acme is not None:
+        state = f"running, {acme.issued_count()} issued" if acme.answers() else "STOPPED"
+        print(f"acme     stand-in     {acme_stand_in.directory_url():<28} {state}")
     outputs = rehearsal.outputs()
     if "hubUrl" in outputs:
         print(f"\nhub: {outputs['hubUrl']['value']}")
@@ -94,6 +103,14 @@ def main(argv: list[str]) -> int:
         "instead of building them on every machine",
     )
     parser.add_argument(
+        "--replace",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="up: make this resource of the last run anew (e.g. hub, workers-0, nfs: the "
+        "machine), and everything that depends on it runs again, as `pulumi up --replace`",
+    )
+    parser.add_argument(
         "--keep-going",
         action="store_true",
         help="down: delete everything even when a delete step (the archive) fails",
@@ -105,7 +122,7 @@ def main(argv: list[str]) -> int:
     rehearsal = Rehearsal(PROJECT_DIR, args.stack)
     try:
         if args.action == "up":
-            up(rehearsal, args.workers, args.prebuilt_images)
+            up(rehearsal, args.workers, args.prebuilt_images, args.replace)
         elif args.action == "status":
             status(rehearsal)
         else:

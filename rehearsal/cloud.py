@@ -9,6 +9,7 @@ import ipaddress
 import json
 import shutil
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,9 +76,14 @@ def tree_hash(directory: Path, extra: str = "") -> str:
 
 def ensure_instance_image() -> str:
     """Builds the instance image unless one of the same content exists; returns its tag."""
+    return ensure_local_image(INSTANCE_IMAGE_DIR, f"{PREFIX}/instance")
+
+
+def ensure_local_image(context: Path, name: str) -> str:
+    """Builds `context` on the local base image as `name`, tagged by the content of both,
+    unless that tag exists already; returns the tag."""
     base_id = docker("image", "inspect", "--format", "{{.Id}}", BASE_IMAGE)
-    tag = f"{PREFIX}/instance:{tree_hash(INSTANCE_IMAGE_DIR, base_id)}"
-    return build_image(INSTANCE_IMAGE_DIR, tag)
+    return build_image(context, f"{name}:{tree_hash(context, base_id)}")
 
 
 def build_image(context: Path, tag: str) -> str:
@@ -116,16 +122,22 @@ class LocalCloud:
     def ensure_network(self) -> str:
         """Creates the stack's private and public networks; returns the private subnet (the
         VPC's CIDR)."""
-        label = f"--label={PREFIX}.stack={self.stack}"
-        if not exists("network", self.name):
-            docker("network", "create", label, self.name)
-        if not exists("network", self.public_network):
-            # Fixed addresses need a subnet given explicitly: take the one Docker picks as free.
-            docker("network", "create", label, self.public_network)
-            subnet = self._subnet(self.public_network)
-            docker("network", "rm", self.public_network)
-            docker("network", "create", label, f"--subnet={subnet}", self.public_network)
+        for network in (self.name, self.public_network):
+            if not exists("network", network):
+                self._create_network(network)
         return str(self._subnet(self.name))
+
+    def _create_network(self, network: str) -> None:
+        # Fixed addresses (Elastic IPs, an instance's own) need a subnet given explicitly: take
+        # the one, and the gateway, Docker picks as free.
+        label = f"--label={PREFIX}.stack={self.stack}"
+        docker("network", "create", label, network)
+        picked = _ipam(network)
+        docker("network", "rm", network)
+        docker(
+            "network", "create", label, f"--subnet={picked['Subnet']}",
+            f"--gateway={picked['Gateway']}", network,
+        )  # fmt: skip
 
     def public_subnet(self) -> str:
         return str(self._subnet(self.public_network))
@@ -137,6 +149,20 @@ class LocalCloud:
     @staticmethod
     def _subnet(network: str) -> ipaddress.IPv4Network:
         return ipaddress.ip_network(_ipam(network)["Subnet"])
+
+    def new_private_address(self) -> str:
+        """An address on the private network that no instance of this stack had before: a new
+        EC2 instance gets a new private address, so a replaced machine's peers must follow it."""
+        with _ADDRESS_BOOK_LOCK:  # the engine boots machines from several threads at once
+            return self._book_private_address()
+
+    def _book_private_address(self) -> str:
+        book_file = self.work_dir / "private-addresses.json"
+        handed_out = set(json.loads(book_file.read_text())) if book_file.exists() else set()
+        taken = handed_out | _addresses_in_use(self.name) | {self.gateway()}
+        address = next(str(ip) for ip in self._subnet(self.name).hosts() if str(ip) not in taken)
+        book_file.write_text(json.dumps(sorted(handed_out | {address}), indent=1))
+        return address
 
     # Elastic IPs: an address on the public network, given to the instance it is associated with.
 
@@ -222,9 +248,7 @@ class LocalCloud:
 
     def _ensure_apt_cache_image(self, instance_image: str) -> str:
         del instance_image
-        context = INSTANCE_IMAGE_DIR.parent / "apt-cache"
-        base_id = docker("image", "inspect", "--format", "{{.Id}}", BASE_IMAGE)
-        return build_image(context, f"{PREFIX}/apt-cache:{tree_hash(context, base_id)}")
+        return ensure_local_image(INSTANCE_IMAGE_DIR.parent / "apt-cache", f"{PREFIX}/apt-cache")
 
     # Instances.
 
@@ -251,10 +275,12 @@ class LocalCloud:
             "public-keys": public_keys,
         }
         (seed_dir / "meta-data").write_text(yaml.safe_dump(meta_data))
+        address = self.new_private_address()  # while the old machine still holds its own
         self.remove(resource_name)
         docker(
             "run", "--detach", "--name", container, "--hostname", resource_name,
-            "--network", self.name, "--label", f"{PREFIX}.stack={self.stack}",
+            "--network", self.name, "--ip", address,
+            "--label", f"{PREFIX}.stack={self.stack}",
             *SYSTEMD_CONTAINER_FLAGS,
             "--volume", f"{container}-docker:/var/lib/docker",
             "--volume", f"{seed_dir}:/var/lib/cloud/seed/nocloud:ro",
@@ -393,6 +419,16 @@ def _ipam(network: str) -> dict[str, str]:
     """The network's first IPAM configuration: its subnet and gateway."""
     config = json.loads(docker("network", "inspect", "--format", "{{json .IPAM.Config}}", network))
     return config[0]
+
+
+_ADDRESS_BOOK_LOCK = threading.Lock()
+
+
+def _addresses_in_use(network: str) -> set[str]:
+    containers = json.loads(
+        docker("network", "inspect", "--format", "{{json .Containers}}", network)
+    )
+    return {c["IPv4Address"].split("/")[0] for c in (containers or {}).values()}
 
 
 def _run(*command: str) -> str:

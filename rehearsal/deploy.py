@@ -4,10 +4,12 @@
 
 PLAN.json (written by rehearsal.run) names the program directory, stack, configuration, the
 local cloud's work directory and instance image. The program runs as `pulumi up` would run it:
-its `__main__.py` with the stack's configuration, every resource created for real by the mocks.
-Afterwards resources of the previous run that the program no longer declares are deleted, last
-declared first. The stack outputs are written to <work dir>/outputs.json (root only: some are
-secrets). A fresh process per run because Pulumi's runtime settings are process-wide.
+its `__main__.py` with the stack's configuration, every resource created for real by the mocks,
+those named in the plan's `replace` made anew (`pulumi up --replace`). Afterwards resources of
+the previous run that the program no longer declares, and the old ones of those replaced, are
+deleted, last declared first. The stack outputs are written to <work dir>/outputs.json (root
+only: some are secrets). A fresh process per run because Pulumi's runtime settings are
+process-wide.
 """
 
 import asyncio
@@ -46,7 +48,7 @@ def main(plan_path: str) -> int:
         vpc_cidr=plan["vpc_cidr"],
         log_dir=log_dir,
     )
-    mocks = RehearsalMocks(env)
+    mocks = RehearsalMocks(env, replace=plan["replace"])
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.set_default_executor(ThreadPoolExecutor(max_workers=MOCK_THREADS))
@@ -66,7 +68,7 @@ def main(plan_path: str) -> int:
     except Exception as error:
         print(f"deployment failed: {error!r}", file=sys.stderr)
         return 1
-    for record in reversed(env.state.orphans()):
+    for record in mocks.left_behind():
         began = time.monotonic()
         run_delete(env, record)
         env.state.forget(record)

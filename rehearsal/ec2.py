@@ -17,9 +17,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from rehearsal import acme_stand_in
 from rehearsal.cloud import Instance
 from rehearsal.environment import ZONE, Environment, Handler, short
-from rehearsal.moto_stand_in import ACCOUNT_ID, REGION
+from rehearsal.moto_stand_in import ACCOUNT_ID, REGION, Credentials
 from rehearsal.state import Record, plain
 
 INSTANCE = "aws:ec2/instance:Instance"
@@ -30,6 +31,9 @@ EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
 KEY_PAIR = "aws:ec2/keyPair:KeyPair"
 INSTANCE_PROFILE = "aws:iam/instanceProfile:InstanceProfile"
 OFFERINGS = "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings"
+EBS_VOLUMES = "aws:ebs/getEbsVolumes:getEbsVolumes"
+GET_VOLUME = "aws:ebs/getVolume:getVolume"
+GET_INSTANCES = "aws:ec2/getInstances:getInstances"
 # Where an instance with an instance profile finds its role's credentials (the SDK's shared
 # files of the root user, who runs the bootstrap steps), in place of the metadata service.
 ROLE_CREDENTIALS_DIR = "/root/.aws"
@@ -127,6 +131,71 @@ def offerings(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Look-ups of volumes and the machines they are attached to. A volume's attributes are moto's;
+# whether it is attached is the local cloud's (its attachments are not made in moto, which
+# holds no instances), from the attachments the state records.
+
+
+def look_up(env: Environment, token: str, args: dict[str, Any]) -> dict[str, Any] | None:
+    """EC2's answer to a volume or instance look-up (None: not one of them)."""
+    if token == EBS_VOLUMES:
+        return {"id": REGION, "ids": [v["VolumeId"] for v in _volumes(env, args)]}
+    if token == GET_VOLUME:
+        volumes = _volumes(env, args)
+        if not volumes:
+            raise LookupError("Your query returned no results")  # as the provider says it
+        return _volume_result(volumes[-1])
+    if token == GET_INSTANCES:
+        return {"id": REGION, "ids": _instances_holding(env, args)}
+    return None
+
+
+def _filters(args: dict[str, Any]) -> dict[str, list[str]]:
+    return {f["name"]: list(f["values"]) for f in args.get("filters") or []}
+
+
+def _volumes(env: Environment, args: dict[str, Any]) -> list[dict[str, Any]]:
+    filters = _filters(args)
+    states = filters.pop("status", None)
+    found = env.aws.volumes([{"Name": k, "Values": v} for k, v in filters.items()])
+    attached = {r.made["volume"] for r in env.state.records() if r.type == VOLUME_ATTACHMENT}
+    return [
+        v
+        for v in found
+        if states is None or ("in-use" if v["VolumeId"] in attached else "available") in states
+    ]
+
+
+def _volume_result(volume: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": volume["VolumeId"],
+        "volumeId": volume["VolumeId"],
+        "availabilityZone": volume["AvailabilityZone"],
+        "size": volume["Size"],
+        "encrypted": volume["Encrypted"],
+        "volumeType": volume["VolumeType"],
+        "tags": {t["Key"]: t["Value"] for t in volume.get("Tags", [])},
+        "arn": f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:volume/{volume['VolumeId']}",
+    }
+
+
+def _instances_holding(env: Environment, args: dict[str, Any]) -> list[str]:
+    """The instances the asked volumes are attached to, with every asked tag."""
+    volumes = set(_filters(args).get("block-device-mapping.volume-id", []))
+    wanted = (args.get("instanceTags") or {}).items()
+    records = env.state.records()
+    holding = {
+        r.made["instance"]
+        for r in records
+        if r.type == VOLUME_ATTACHMENT and r.made["volume"] in volumes
+    }
+    return sorted(
+        r.id
+        for r in records
+        if r.type == INSTANCE and r.id in holding and wanted <= (r.inputs.get("tags") or {}).items()
+    )
+
+
 def instance_change(old: dict[str, Any], new: dict[str, Any]) -> InstanceChange:
     """`old` and `new` as the state keeps inputs (rehearsal.state.plain)."""
     changed = changed_inputs(old, new)
@@ -168,6 +237,7 @@ def _instance(env: Environment, args, previous):
     if previous is None:
         return _launch(env, args, changes=[])
     if not env.cloud.exists(previous.made["resource"]):  # gone: a new one, as after a refresh
+        _revoke_role(env, previous.made)
         return _launch(env, args, previous.made.get("changes", []))
     change = instance_change(previous.inputs, plain(args.inputs))
     if change.how is None:  # the same inputs, the machine not running: as it is
@@ -180,6 +250,7 @@ def _instance(env: Environment, args, previous):
     if change.how == STOP_AND_START:
         env.cloud.stop_and_start(args.name, _user_data(args.inputs), made["address"])
     _grant_role(env, args.inputs, made)  # a changed instance profile applies in place
+    _trust_acme_stand_in(env, made)
     return previous.id, previous.outputs, made
 
 
@@ -199,6 +270,9 @@ def _launch(env: Environment, args, changes: list[dict[str, Any]]):
     """A new instance, booted from the resource's inputs."""
     instance_id = "i-" + secrets.token_hex(9)[:17]
     public_keys = _public_keys(env, args.inputs.get("keyName"))
+    # Asked for before the boot, which takes the old machine's place: a refused key leaves the
+    # old machine running, as a launch EC2 refuses does.
+    role, credentials = _role_credentials(env, args.inputs, {})
     instance = env.cloud.boot(
         args.name, instance_id, _user_data(args.inputs), public_keys, env.instance_image
     )
@@ -219,7 +293,8 @@ def _launch(env: Environment, args, changes: list[dict[str, Any]]):
         "address": instance.address,
         "changes": changes,
     }
-    _grant_role(env, args.inputs, made)
+    _install_credentials(env, made, role, credentials)
+    _trust_acme_stand_in(env, made)
     return instance_id, outputs, made
 
 
@@ -234,26 +309,58 @@ def _instance_still_there(env: Environment, record: Record) -> bool:
         except RuntimeError:
             return False
     _grant_role(env, record.inputs, record.made)
+    _trust_acme_stand_in(env, record.made)
     return True
 
 
 def _remove_instance(env: Environment, record: Record) -> None:
     env.cloud.remove(record.made["resource"])
+    _revoke_role(env, record.made)
+
+
+def _revoke_role(env: Environment, made: dict[str, Any]) -> None:
+    """A terminated instance's role credentials are no longer served: its key goes with it
+    (else a role's replaced machines would exhaust IAM's two keys per user)."""
+    if "roleAccessKeyId" in made:
+        env.aws.revoke_role_credentials(made["role"], made["roleAccessKeyId"])
 
 
 def _grant_role(env: Environment, inputs: dict[str, Any], made: dict[str, Any]) -> None:
     """What EC2's metadata service gives an instance with an instance profile: its role's
     credentials (moto_stand_in.AwsStandIn.aws_files), renewed when no longer valid. The
     access key's id is kept in `made`."""
+    _install_credentials(env, made, *_role_credentials(env, inputs, made))
+
+
+def _role_credentials(
+    env: Environment, inputs: dict[str, Any], made: dict[str, Any]
+) -> tuple[str, Credentials | None]:
+    """The instance profile's role, and a new key for it unless `made` holds a valid one."""
     profile = inputs.get("iamInstanceProfile")
     if not profile:
-        return
+        return "", None
     role = _recorded(env, INSTANCE_PROFILE, profile).inputs["role"]
-    credentials = env.aws.role_credentials(role, made.get("roleAccessKeyId", ""))
-    if credentials is not None:
-        files = env.aws.aws_files(credentials)
-        env.cloud.put_private_files(made["resource"], ROLE_CREDENTIALS_DIR, files)
-        made["roleAccessKeyId"] = credentials.access_key_id
+    return role, env.aws.role_credentials(role, made.get("roleAccessKeyId", ""))
+
+
+def _install_credentials(
+    env: Environment, made: dict[str, Any], role: str, credentials: Credentials | None
+) -> None:
+    if credentials is None:
+        return
+    files = env.aws.aws_files(credentials)
+    env.cloud.put_private_files(made["resource"], ROLE_CREDENTIALS_DIR, files)
+    made["role"] = role
+    made["roleAccessKeyId"] = credentials.access_key_id
+
+
+def _trust_acme_stand_in(env: Environment, made: dict[str, Any]) -> None:
+    """What an EC2 machine has of Let's Encrypt, the local cloud's ACME stand-in gives the
+    instance, if the rehearsal has one (a stack with a domain): its CA trusted, certbot pointed
+    at it. At every launch, and on every `up` for machines launched before it existed."""
+    stand_in = acme_stand_in.recorded(env.cloud)
+    if stand_in is not None:
+        stand_in.trust_on(made["container"])
 
 
 def _recorded(env: Environment, type_: str, resource_id: str) -> Record:
@@ -325,6 +432,7 @@ def _volume(env: Environment, args, previous):
             args.inputs.get("availabilityZone") or ZONE,
             size,
             bool(args.inputs.get("encrypted")),
+            args.inputs.get("tags"),
         )
     )
     env.cloud.create_volume(volume_id, size)

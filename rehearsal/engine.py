@@ -9,31 +9,41 @@ pool, after each resource's inputs resolved. What plays what:
 - rehearsal/s3_iam.py: an S3 bucket and its settings and an instance role's policy are played by
   moto (rehearsal/moto_stand_in.py);
 - rehearsal/commands.py: a remote command runs over SSH, a copy goes over SFTP;
+- rehearsal/route53.py: a DNS record is set in the DNS of the ACME stand-in (Let's Encrypt's);
 - rehearsal/random_tls.py: random values and keys are generated here;
 everything else is recorded with a plausible id. A resource whose inputs did not change since
 the last run gets its recorded outputs back and nothing runs, as with Pulumi itself; one no
 longer declared is deleted by `run_delete`. An input the resource names in `ignore_changes`
 keeps its recorded value once the resource exists, as Pulumi's engine keeps it.
+
+`pulumi up --replace <urn>`: a resource named in `replace` is made anew from the program's
+inputs (ignore_changes too, as Pulumi makes it) even though they did not change, and what depends
+on it sees its new outputs (a new instance's id and address) and runs again as it would on AWS;
+the old one is deleted after the run, with the ones no longer declared, unless the local cloud
+made the new one in its place (an instance's container is named after its resource), which took
+the old one away already.
 """
 
 import hashlib
 import threading
 import time
+from collections.abc import Collection
 from typing import Any
 
 import pulumi
 from pulumi.runtime import rpc
 
-from rehearsal import commands, ec2, random_tls, s3_iam
+from rehearsal import commands, ec2, random_tls, route53, s3_iam
 from rehearsal.environment import ZONE, Environment, Handler, plausible_id, short
 from rehearsal.moto_stand_in import ACCOUNT_ID, REGION
-from rehearsal.state import Record, digest_of, plain
+from rehearsal.state import Record, digest_of, plain, record_key
 
 HANDLERS: dict[str, Handler] = {
     **ec2.HANDLERS,
     **commands.HANDLERS,
     **s3_iam.HANDLERS,
     **random_tls.HANDLERS,
+    **route53.HANDLERS,
 }
 
 
@@ -64,15 +74,19 @@ class RehearsalMonitor(pulumi.runtime.mocks.MockMonitor):
     def RegisterResource(self, request):
         self._mocks.secret_outputs.names = list(request.additionalSecretOutputs)
         self._mocks.ignored_inputs.names = list(request.ignoreChanges)
+        self._mocks.retained.value = request.retainOnDelete
         return super().RegisterResource(request)
 
 
 class RehearsalMocks(pulumi.runtime.Mocks):
-    def __init__(self, env: Environment):
+    def __init__(self, env: Environment, replace: Collection[str] = ()):
         self.env = env
         self._print_lock = threading.Lock()
         self.secret_outputs = threading.local()
         self.ignored_inputs = threading.local()
+        self.replace = set(replace)  # record keys (rehearsal.state.record_key)
+        self.replaced: list[Record] = []  # the old records of those made anew, to delete
+        self.retained = threading.local()
 
     # The runtime's entry points.
 
@@ -80,11 +94,16 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         if not args.custom:
             return args.name, {}
         previous = self.env.state.previous(args.typ, args.name)
+        replaced = previous if record_key(args.typ, args.name) in self.replace else None
+        if replaced is not None:
+            previous = None
         ignored = getattr(self.ignored_inputs, "names", ())
         declared = with_ignored_inputs_kept(args.inputs, previous, ignored)
         args.inputs = reveal(declared)
         digest = digest_of(args.inputs)
+        retained = bool(getattr(self.retained, "value", False))
         if previous is not None and previous.digest == digest and self._still_there(previous):
+            previous.retained = retained  # the options of this run count, as in Pulumi's state
             self.env.state.put(previous)
             return previous.id, self._state(declared, previous.outputs)
         handler = HANDLERS.get(args.typ)
@@ -92,10 +111,18 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         began = time.monotonic()
         resource_id, outputs, made = create(self.env, args, previous)
         record = Record(args.typ, args.name, resource_id, digest, plain(args.inputs), outputs, made)
+        record.retained = retained
         self.env.state.put(record)
-        verb = "created" if previous is None else "updated"
+        if replaced is not None and not _made_in_place_of(record, replaced):
+            self.replaced.append(replaced)
+        verb = "replaced" if replaced else "created" if previous is None else "updated"
         self.progress(f"{verb} {short(args.typ)} {args.name}", time.monotonic() - began)
         return resource_id, self._state(declared, outputs)
+
+    def left_behind(self) -> list[Record]:
+        """What to delete once the program ran, in order: the records it no longer declared and
+        the old ones of the resources it replaced, last declared first."""
+        return [*reversed(self.env.state.orphans()), *reversed(self.replaced)]
 
     def _state(self, declared: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any]:
         """The resource's state: its inputs as declared (secrets still wrapped) and its
@@ -108,6 +135,9 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         """The lookups the program makes; anything else returns nothing, as the unit tests'."""
         if args.token == ec2.OFFERINGS:
             return ec2.offerings(args.args)
+        found = ec2.look_up(self.env, args.token, args.args)
+        if found is not None:
+            return found
         ami_id = "ami-" + hashlib.sha256(self.env.instance_image.encode()).hexdigest()[:17]
         vpc = {"id": "vpc-rehearsal", "cidrBlock": self.env.vpc_cidr}
         answers = {
@@ -166,6 +196,13 @@ def with_ignored_inputs_kept(
         else:
             kept.pop(name, None)
     return kept
+
+
+def _made_in_place_of(record: Record, old: Record) -> bool:
+    """Whether the local cloud made `record` where `old` was (the same container), so that
+    deleting `old` would delete the new one."""
+    resource = record.made.get("resource")
+    return resource is not None and resource == old.made.get("resource")
 
 
 def _record(env: Environment, args, previous):

@@ -1,8 +1,9 @@
 """What every resource handler of the rehearsal is given, and what they share.
 
 A handler plays one resource type (rehearsal/ec2.py, rehearsal/s3_iam.py, rehearsal/commands.py,
-rehearsal/random_tls.py); the engine (rehearsal/engine.py) calls it with the `Environment`, the
-resource's arguments and its record from the last run, and keeps what it returns.
+rehearsal/random_tls.py, rehearsal/route53.py); the engine (rehearsal/engine.py) calls it with
+the `Environment`, the resource's arguments and its record from the last run, and keeps what it
+returns.
 """
 
 import hashlib

@@ -11,6 +11,7 @@ camp is up, the next `up` starts an empty one and makes the bucket again, but th
 is not made again (its data is the loop device's), so the archive's snapshot then fails.
 """
 
+import contextlib
 import json
 import os
 import socket
@@ -202,11 +203,24 @@ class AwsStandIn:
     def has_bucket(self, name: str) -> bool:
         return name in {b["Name"] for b in self.client("s3").list_buckets()["Buckets"]}
 
-    def create_volume(self, zone: str, size_gb: int, encrypted: bool) -> str:
+    def create_volume(
+        self, zone: str, size_gb: int, encrypted: bool, tags: dict[str, str] | None = None
+    ) -> str:
+        tagged = [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
+        # EC2 refuses a tag specification without tags.
+        tagging = {"TagSpecifications": [{"ResourceType": "volume", "Tags": tagged}]}
         volume = self.client("ec2").create_volume(
-            AvailabilityZone=zone, Size=size_gb, Encrypted=encrypted, VolumeType="gp3"
+            AvailabilityZone=zone,
+            Size=size_gb,
+            Encrypted=encrypted,
+            VolumeType="gp3",
+            **(tagging if tagged else {}),
         )
         return volume["VolumeId"]
+
+    def volumes(self, filters: list[dict]) -> list[dict]:
+        """EC2's DescribeVolumes with `filters` ([{"Name", "Values"}])."""
+        return self.client("ec2").describe_volumes(Filters=filters)["Volumes"]
 
     def put_role_policy(self, role: str, name: str, document: str) -> None:
         """The role's policy on the user standing for the role. Moto checks S3 actions against
@@ -237,12 +251,20 @@ class AwsStandIn:
         key = iam.create_access_key(UserName=role)["AccessKey"]
         return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
 
+    def revoke_role_credentials(self, role: str, access_key_id: str) -> None:
+        iam = self.client("iam")
+        # Revoked already: a teardown run again.
+        with contextlib.suppress(iam.exceptions.NoSuchEntityException):
+            iam.delete_access_key(UserName=role, AccessKeyId=access_key_id)
+
     def _ensure_user(self, name: str) -> None:
         iam = self.client("iam")
         try:
             iam.get_user(UserName=name)
         except iam.exceptions.NoSuchEntityException:
-            iam.create_user(UserName=name)
+            # The engine's threads may make it at once (the role's policy, an instance's key).
+            with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+                iam.create_user(UserName=name)
 
     def aws_files(self, credentials: Credentials) -> dict[str, str]:
         """What stands in for the instance metadata service's role credentials: the AWS SDK's

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +17,12 @@ from typing import Any
 
 import yaml
 
-from rehearsal import cloud, google_stand_in, ssh
+from rehearsal import acme_stand_in, cloud, google_stand_in, ssh
 from rehearsal.commands import DeleteStepFailed
 from rehearsal.engine import run_delete
 from rehearsal.environment import Environment
 from rehearsal.moto_stand_in import AwsStandIn
-from rehearsal.state import State
+from rehearsal.state import Record, State, record_key
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -57,6 +58,23 @@ def stack_config(program_dir: Path, stack: str) -> dict[str, Any]:
     return config
 
 
+def replacement_keys(records: Sequence[Record], wanted: Sequence[str]) -> list[str]:
+    """The record keys of the resources `wanted` names, each by its URN (urn:pulumi:<stack>::
+    <project>::<parent types$>type::name), its `type::name` key, or its name alone where no
+    other resource has it; anything else is refused before the run, as Pulumi refuses it."""
+    keys = []
+    for name in wanted:
+        if name.startswith("urn:pulumi:"):
+            *_, qualified_type, resource_name = name.split("::")
+            name = record_key(qualified_type.rsplit("$", 1)[-1], resource_name)
+        matches = [r.key for r in records if name in (r.key, r.name)]
+        if len(matches) != 1:
+            found = "no resource" if not matches else f"{len(matches)} resources ({matches})"
+            raise RehearsalError(f"--replace {name}: {found} by that name in the last run")
+        keys.append(matches[0])
+    return keys
+
+
 @dataclass
 class Rehearsal:
     """A program deployed as `stack` on the local cloud, its state under `work_dir`; its Docker
@@ -85,11 +103,16 @@ class Rehearsal:
         config: dict[str, Any],
         secret_keys: list[str],
         images: tuple[str, ...] = (),
+        replace: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Deploys (or updates) the stack; returns its outputs as {name: {value, secret}}.
 
         `images` (built on this machine) are loaded into every instance's Docker next to the
-        base image, as a registry would serve them."""
+        base image, as a registry would serve them. A stack with a domain gets Let's Encrypt's
+        stand-in (rehearsal/acme_stand_in.py) before the program runs. `replace` names
+        resources of the last run to make anew, as `pulumi up --replace` does: by URN, by
+        `type::name`, or by name alone where no other resource has it."""
+        replaced = replacement_keys(self._records(), replace)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.work_dir, 0o700)
         with phase("instance image", self.timings):
@@ -99,6 +122,9 @@ class Rehearsal:
             self.cloud.ensure_shared_dir((cloud.BASE_IMAGE, *images))
             self.cloud.ensure_apt_cache(image)
             self.aws.ensure_running(self.cloud.gateway())
+        if config.get(f"{self.project}:domain"):
+            with phase("ACME stand-in (Let's Encrypt: Pebble and its DNS)", self.timings):
+                acme_stand_in.AcmeStandIn(self.cloud).ensure()
         plan = {
             "program_dir": str(self.program_dir),
             "project": self.project,
@@ -109,6 +135,7 @@ class Rehearsal:
             "work_dir": str(self.work_dir),
             "instance_image": image,
             "vpc_cidr": vpc_cidr,
+            "replace": replaced,
         }
         plan_file = self.work_dir / "plan.json"
         plan_file.write_text(json.dumps(plan, indent=1))
@@ -133,13 +160,17 @@ class Rehearsal:
         outputs_file = self.work_dir / "outputs.json"
         return json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
 
+    def _records(self) -> list[Record]:
+        """What the last run left, as its state file records it."""
+        state_file = self.work_dir / "state.json"
+        return State(state_file).records() if state_file.exists() else []
+
     def status(self) -> list[str]:
         """The machines (address, running or not), the volumes and addresses, and how many
         bootstrap steps and recorded resources the last run left."""
-        state_file = self.work_dir / "state.json"
-        if not state_file.exists():
+        records = self._records()
+        if not records:
             return []
-        records = State(state_file).records()
         lines = []
         for record in records:
             short = record.type.rsplit(":", 1)[-1]
@@ -178,13 +209,29 @@ class Rehearsal:
         with phase("containers, volumes, network", self.timings):
             # Before the network: the Google stand-in listens on its gateway.
             google_stand_in.stop_recorded(self.work_dir)
+            acme_stand_in.AcmeStandIn(self.cloud).remove()  # before the public network
             self.cloud.remove_all()
             for leftover in ("state.json", "outputs.json", "plan.json"):
                 (self.work_dir / leftover).unlink(missing_ok=True)
 
-    def _delete_all(self, state: State, keep_going: bool) -> None:
+    def destroy(self) -> None:
+        """`pulumi destroy`: every delete step, then every resource, last declared first, as
+        `down` does; but what the program declared retain_on_delete stays (the homes volume's
+        data, the archive bucket), and so do the AWS stand-in and the networks, as an AWS
+        account stays: a later `up` may bring the camp back. A delete step that fails stops it
+        there, nothing else deleted."""
+        state_file = self.work_dir / "state.json"
+        with phase("destroy: delete steps, then all but what is retained", self.timings):
+            if state_file.exists():
+                self._delete_all(State(state_file), keep_going=False, keep_retained=True)
+        (self.work_dir / "outputs.json").unlink(missing_ok=True)
+
+    def _delete_all(self, state: State, keep_going: bool, keep_retained: bool = False) -> None:
         env = Environment(self.cloud, state, "", "", self.work_dir / "logs")
         for record in reversed(state.records()):
+            if keep_retained and record.retained:
+                state.forget(record)
+                continue
             began = time.monotonic()
             try:
                 run_delete(env, record)

@@ -30,6 +30,8 @@ class Record:
     outputs: dict[str, Any]
     # What the local cloud made for it (container, loop device, ...), for deleting it later.
     made: dict[str, Any] = field(default_factory=dict)
+    # Declared retain_on_delete: `destroy` leaves what it made in place, as Pulumi leaves it.
+    retained: bool = False
 
     @property
     def key(self) -> str:
@@ -93,9 +95,11 @@ class State:
             self._save()
 
     def forget(self, record: Record) -> None:
+        """Drops `record`, but not a newer record of the same resource (one that replaced it)."""
         with self._lock:
-            self._previous.pop(record.key, None)
-            self._current.pop(record.key, None)
+            for records in (self._previous, self._current):
+                if records.get(record.key) == record:
+                    del records[record.key]
             self._save()
 
     def records(self) -> list[Record]:

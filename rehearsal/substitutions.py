@@ -24,11 +24,19 @@ SUBSTITUTIONS = (
         piece="rehearsal/instance/Dockerfile, rehearsal/cloud.py, rehearsal/ec2.py",
     ),
     Substitution(
-        production="an encrypted EBS data volume attached to the NFS server",
+        production="encrypted EBS data volumes attached to the NFS server (the homes) and to "
+        "the hub (its own)",
         rehearsal="a sparse file on the host behind a loop device, its node created in the "
         "instance under the attachment's device name; at boot the same unit mounts fstab's "
         "entry for it (systemd skips fstab's block devices in a container)",
         piece="rehearsal/cloud.py (attach_volume), rehearsal-attached-volumes.service",
+    ),
+    Substitution(
+        production="a replaced EC2 instance (`pulumi up --replace`): the new one is made first "
+        "and the old one terminated at the end of the update",
+        rehearsal="the old instance's container is removed as the new one boots under the same "
+        "name, as when AWS retired it: every step of the new one runs without the old machine",
+        piece="rehearsal/cloud.py (boot), rehearsal/engine.py (replace)",
     ),
     Substitution(
         production="kernel NFS: nfs-kernel-server exports the volume, nodes `mount -t nfs`",
@@ -62,7 +70,9 @@ SUBSTITUTIONS = (
         rehearsal="moto's server (S3, EC2, IAM), started by the rehearsal on its network's "
         "gateway, checking every request's signature and permissions; the bucket, its "
         "versioning, encryption and public access block and the homes volume are made in it "
-        "(moto's ids); the bucket's TLS-only policy is recorded, not applied (moto would apply "
+        "(moto's ids, the volume with its tags, so a kept volume is looked up there; whether "
+        "it is attached is the local cloud's, from its recorded attachments, as moto holds no "
+        "instances); the bucket's TLS-only policy is recorded, not applied (moto would apply "
         "its Deny without the condition, and speaks plain HTTP); in place of IMDS, the NFS "
         "server gets in /root/.aws the endpoint and the key of a moto user holding exactly the "
         "role's policies (EC2 statements widened to '*': moto gives EC2 actions no resource); "
@@ -71,7 +81,28 @@ SUBSTITUTIONS = (
         piece="rehearsal/moto_stand_in.py, rehearsal/s3_iam.py, rehearsal/ec2.py",
     ),
     Substitution(
-        production="security groups, IAM, Elastic IPs, Route 53",
+        production="Let's Encrypt (production and staging) and the internet's DNS, for a stack "
+        "with a domain",
+        rehearsal="Pebble, Let's Encrypt's ACME test server, and pebble-challtestsrv as the DNS "
+        "Pebble asks, on the stack's public network, started by `up` (a Pebble stopped on "
+        "purpose stays stopped) and removed by `down`; every instance trusts Pebble's HTTPS "
+        "CA (made once per rehearsal) in its system store and has certbot's user settings "
+        "(/root/.config/letsencrypt/cli.ini) name Pebble's directory; certbot is diverted to "
+        "a wrapper that turns --test-cert (which refuses any server but Let's Encrypt's "
+        "staging one) into Pebble's staging name. Pebble issues under a new root at every "
+        "start",
+        piece="rehearsal/acme_stand_in.py, rehearsal/acme/ (image, trust script, certbot "
+        "wrapper), rehearsal/ec2.py (at launch and every `up`)",
+    ),
+    Substitution(
+        production="Route 53: the hub's A record in the camp's hosted zone",
+        rehearsal="the A record set in the ACME stand-in's DNS (challtestsrv), the Elastic IP "
+        "being the hub's address on the public network, and cleared when the record is "
+        "deleted; the zone look-up answers for any zone named",
+        piece="rehearsal/route53.py, rehearsal/engine.py (the zone look-up)",
+    ),
+    Substitution(
+        production="security groups, IAM, Elastic IPs",
         rehearsal="recorded with plausible ids, not enforced; an Elastic IP is a fixed address on "
         "the stack's public network, connected to its instance's container",
         piece="rehearsal/engine.py (recorded), rehearsal/ec2.py (Elastic IPs)",
@@ -83,6 +114,7 @@ SHARED_DIR_IN_INSTANCE = "/var/lib/rehearsal/shared"
 IMAGES_SUBDIR = "images"  # <name>.tar archives of locally built base images
 NFS_SUBDIR = "nfs"  # <server address>: "major:minor" of the volume that server exports
 DEVICES_SUBDIR = "devices"  # <instance id>: "name major minor" lines of attached volumes
+ACME_SUBDIR = "acme"  # the ACME stand-in's CA, certbot's settings and wrapper (acme_stand_in.py)
 
 # Block devices played by loop devices (major 7) may be created and used inside instances.
 LOOP_DEVICE_CGROUP_RULE = "b 7:* rmw"

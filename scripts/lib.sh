@@ -63,10 +63,13 @@ install_if_changed() {
 # docker.service waits for the homes mount unit (user-data), and a stale unit would mislead mount.
 set_fstab_entry() {
   local mount_point=$1 entry=$2
-  {
-    awk -v mp="$mount_point" '$2 != mp' /etc/fstab
-    printf '%s\n' "$entry"
-  } | install_if_changed /etc/fstab 0644 || return 1
+  # In place: an entry moved to the end would rewrite the file on every run while another
+  # managed mount comes after it.
+  awk -v mp="$mount_point" -v entry="$entry" '
+    $2 == mp { if (!done) print entry; done = 1; next }
+    { print }
+    END { if (!done) print entry }
+  ' /etc/fstab | install_if_changed /etc/fstab 0644 || return 1
   systemctl daemon-reload
 }
 
@@ -101,4 +104,52 @@ apt_install() {
   # cloud-init's own package run may still hold the lock on a fresh machine.
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
     --no-install-recommends "$@" >&2
+}
+
+# An EBS volume's block device: the paths volume $1 may appear under, most specific first. The
+# attachment's device name $2, when given (Xen guests see /dev/sdX as /dev/xvdX), then the link
+# by the volume's id that Nitro instances, which see it as NVMe, have under /dev/disk/by-id.
+ebs_device_candidates() {
+  local volume_id=$1 device=${2:-}
+  if [[ -n $device ]]; then
+    echo "$device"
+    [[ $device == /dev/sd* ]] && echo "/dev/xvd${device#/dev/sd}"
+  fi
+  echo "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volume_id//-/}"
+}
+
+# The block device of EBS volume $1 (attached as $2, when given), resolved; fails while absent.
+find_ebs_device() {
+  local candidate
+  while read -r candidate; do
+    if [[ -b $candidate ]]; then
+      readlink -f "$candidate"
+      return 0
+    fi
+  done < <(ebs_device_candidates "$@")
+  return 1
+}
+
+# True when blkid finds any filesystem, RAID member or partition table signature on $1. blkid says
+# "nothing found" with exit status 2; any other failure stops the script rather than risk a format.
+has_signature() {
+  local status=0
+  blkid -p "$1" >/dev/null 2>&1 || status=$?
+  case $status in
+    0) return 0 ;;
+    2) return 1 ;;
+    *) die "blkid could not probe $1 (exit status $status); refusing to format it" ;;
+  esac
+}
+
+# The running containers that bind directory $1 or something under it, one id a line: their mount
+# namespaces keep what was mounted there when they started.
+containers_binding() {
+  systemctl is-active --quiet docker.service || return 0
+  local id
+  for id in $(docker ps --quiet); do
+    docker inspect --format '{{range .Mounts}}{{println .Source}}{{end}}' "$id" |
+      awk -v dir="$1" '$0 == dir || index($0, dir "/") == 1 { found = 1 } END { exit !found }' &&
+      echo "$id"
+  done
 }

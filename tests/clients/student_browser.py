@@ -103,14 +103,24 @@ def wait_for_jupyterlab(page: Page, public_url: str, username: str) -> None:
         return bool(lab_url.search(page.url))
 
     wait_for(arrived, timeout=SPAWN_TIMEOUT_SECONDS, what=f"JupyterLab of {username}")
-    expect(page.locator(".jp-Launcher")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    # Its main area, not a launcher: a returning student's workspace reopens their tabs.
+    expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=UI_TIMEOUT_MS)
 
 
 def run_first_cell(page: Page, source: str) -> str:
-    """Open a new Python notebook from the launcher, run `source` in its first cell and
+    """Open a new launcher, from it a new Python notebook, run `source` in its first cell and
     return the cell's output text (it travels over the kernel websocket)."""
     refused = _record_websocket_errors(page)
-    page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
+    # A returning student's restored workspace may open dialogs over the page, one after the
+    # other (a kernel to choose for each notebook they had open, whose server started again):
+    # they accept each.
+    dialog = page.locator(".jp-Dialog").first
+    page.add_locator_handler(
+        dialog, lambda: dialog.locator(".jp-mod-accept").click(), no_wait_after=True
+    )
+    # As a student would whose workspace reopened a notebook rather than a launcher.
+    page.get_by_role("button", name=re.compile(r"^New Launcher")).first.click()
+    page.locator('.jp-LauncherCard[data-category="Notebook"]:visible').first.click()
     notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     expect(notebook.locator(".jp-Notebook")).to_be_visible(timeout=UI_TIMEOUT_MS)
     # Typing before the kernel is connected would run nothing: wait, as a person would, until

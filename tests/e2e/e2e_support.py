@@ -34,24 +34,46 @@ class Camp:
         self.rehearsal = rehearsal
         self.userlist = userlist
         self.materials_dir = materials_dir
+        # Object settings set for good ({"nfs": {"adoptHomesVolume": ...}}): in every later `up`.
+        self.configured: dict[str, dict] = {}
 
     def up(
-        self, workers: int = 2, notebook: dict | None = None, settings: dict | None = None
+        self,
+        workers: int = 2,
+        notebook: dict | None = None,
+        settings: dict | None = None,
+        replace: tuple[str, ...] = (),
     ) -> dict:
         """Deploys the camp; `notebook` overrides the stack's notebook settings for this run
         (e.g. {"internet": False}), as `pulumi config set --path camphub:notebook.<key>` would,
-        and `settings` any object setting's members (e.g. {"workers": {"instanceType": ...}})."""
+        and `settings` any object setting's members (e.g. {"workers": {"instanceType": ...}}),
+        over what `configure` set, or a plain setting's value (e.g. {"domain": ...}), for this
+        run only; `replace` names resources to make anew, as
+        `pulumi up --replace` (a machine: "hub")."""
         config = program_config(self.rehearsal, workers=workers, userlist=self.userlist)
         config[f"{NAMESPACE}:materialsDir"] = str(self.materials_dir)
-        for name, members in {"notebook": notebook, **(settings or {})}.items():
-            if members:
+        for changes in (self.configured, {"notebook": notebook, **(settings or {})}):
+            for name, members in changes.items():
                 key = f"{NAMESPACE}:{name}"
-                config[key] = json.dumps(json.loads(config.get(key, "{}")) | members)
+                if isinstance(members, dict) and members:
+                    config[key] = json.dumps(json.loads(config.get(key, "{}")) | members)
+                elif isinstance(members, str | bool | int):
+                    config[key] = members if isinstance(members, str) else json.dumps(members)
         with phase("hub, proxy and notebook images, built here", self.rehearsal.timings):
             images = prebuilt_images()
-        outputs = self.rehearsal.up(config, SECRET_KEYS, images)
+        outputs = self.rehearsal.up(config, SECRET_KEYS, images, replace=replace)
         let_hub_reach_google(self.rehearsal, outputs)
         return {name: output["value"] for name, output in outputs.items()}
+
+    def configure(self, name: str, members: dict) -> None:
+        """Sets an object setting's members for every later `up`, as `pulumi config set --path
+        camphub:<name>.<member>` stores them in the stack."""
+        self.configured[name] = self.configured.get(name, {}) | members
+
+    def destroy(self) -> None:
+        """`pulumi destroy`: the homes archived, every machine gone; what Pulumi keeps (the
+        homes volume, the archive bucket) stays, so a later `up` may bring the camp back."""
+        self.rehearsal.destroy()
 
     def add_to_class_list(self, *emails: str) -> None:
         """Appends the students not on the class list yet; the next `up` signs them up."""

@@ -84,3 +84,21 @@ def test_the_stand_in_restarts_only_when_it_is_not_running(aws):
     assert aws.ensure_running("127.0.0.1", int(endpoint.rsplit(":", 1)[1])) == endpoint
     assert (aws.dir / "moto.pid").read_text() == pid
     assert aws.has_bucket(BUCKET)
+
+
+def test_a_terminated_instances_key_is_revoked_so_replacements_never_exhaust_the_quota(aws):
+    # IAM allows two keys per user: the old instance's and its replacement's, while both run.
+    for _ in range(3):
+        old = aws.role_credentials("replaced-role")
+        new = aws.role_credentials("replaced-role")
+        aws.revoke_role_credentials("replaced-role", old.access_key_id)
+        aws.revoke_role_credentials("replaced-role", new.access_key_id)
+    revoked = boto3.client(
+        "s3",
+        endpoint_url=aws.endpoint,
+        region_name=REGION,
+        aws_access_key_id=new.access_key_id,
+        aws_secret_access_key=new.secret_access_key,
+    )
+    with pytest.raises(botocore.exceptions.ClientError, match="InvalidAccessKeyId"):
+        revoked.list_buckets()

@@ -80,16 +80,33 @@ def homes(tmp_path) -> Path:
     return homes
 
 
-def run_archive(homes: Path, moto_url: str, volume_id: str, bucket: str = BUCKET, mount=True):
-    """Runs the script as pulumi-command would; `mount` makes `homes` a mount point first."""
+# Less than alice's home: the NFS server's root disk next to 200 students' homes.
+SMALL_DISK = "1m"
+
+
+def run_archive(
+    homes: Path,
+    moto_url: str,
+    volume_id: str,
+    bucket: str = BUCKET,
+    mount=True,
+    small_disks=False,
+):
+    """Runs the script as pulumi-command would; `mount` makes `homes` a mount point first;
+    `small_disks` puts a SMALL_DISK filesystem on /var/tmp, where temporary files go (TMPDIR;
+    /tmp holds the test's homes)."""
     command = [sys.executable, str(SCRIPT), "--homes-dir", str(homes), "--bucket", bucket]
     command += ["--prefix", PREFIX, "--volume-id", volume_id, "--region", REGION]
     # S3's smallest parts, so alice's home (random bytes do not compress) takes several.
-    command += ["--staging-dir", str(homes.parent), "--part-mib", "5"]
+    command += ["--part-mib", "5"]
+    if small_disks:
+        command = ["sh", "-c", f"mount -t tmpfs -o size={SMALL_DISK} tmpfs /var/tmp && "
+                   'TMPDIR=/var/tmp exec "$@"', "small-disks", *command]  # fmt: skip
     if mount:
         # In a private mount namespace: the bind mount disappears with the process.
-        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                   'mount --bind "$0" "$0" && exec "$@"', str(homes), *command]  # fmt: skip
+        command = ["sh", "-c", 'mount --bind "$0" "$0" && exec "$@"', str(homes), *command]
+    if mount or small_disks:
+        command = ["unshare", "--mount", "--propagation", "private", *command]
     environment = {
         **os.environ,
         "AWS_ENDPOINT_URL": moto_url,
@@ -135,6 +152,16 @@ def test_every_file_of_every_home_is_archived_byte_for_byte(aws, homes, moto_url
     for home in ("alice-40example-2eorg", "bob-40example-2eorg"):
         restored = extract(s3, f"{PREFIX}/{home}.tar.gz", tmp_path / "restored" / home)
         assert files_under(restored / home) == files_under(homes / home), home
+
+
+def test_nothing_is_staged_on_a_disk_smaller_than_a_home(aws, homes, moto_url, tmp_path):
+    """A home larger than the server's free root disk: streamed, it reaches S3 whole."""
+    s3, _, volume_id = aws
+    result = run_archive(homes, moto_url, volume_id, small_disks=True)
+    assert result.returncode == 0, result.stderr
+    home = "alice-40example-2eorg"
+    restored = extract(s3, f"{PREFIX}/{home}.tar.gz", tmp_path / "restored")
+    assert files_under(restored / home) == files_under(homes / home)
 
 
 def test_the_manifest_lists_each_archive_with_its_checksum(aws, homes, moto_url):

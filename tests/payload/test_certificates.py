@@ -1,5 +1,7 @@
 """The hub's Let's Encrypt certificate never blocks the camp: the real configure-nginx and certbot
-on a Debian 13 machine (the payload checker) against Pebble, Let's Encrypt's test ACME server.
+on a Debian 13 machine (the payload checker) against Pebble, Let's Encrypt's test ACME server, as
+the local cloud runs it (rehearsal/acme_stand_in.py: Pebble asking its own DNS, where the test
+sets the hub's record as Route 53 would) and trusted as the local cloud has its machines trust it.
 
 While the CA cannot be reached the site serves the self-signed certificate, the step succeeds
 with a WARNING saying why, and the retry timer is on; once the CA answers, the retry service (what
@@ -9,13 +11,12 @@ same; then the timer is off and a rerun changes nothing.
 
 import re
 
-import acme_test_server
-import addressed_network
 import payload_checker
 import pytest
 from waiting import wait_for
 
 from infra import layout
+from rehearsal import acme_stand_in, cloud
 
 DOMAIN = "hub.camphub.test"
 EMAIL = "organizer@camphub.test"
@@ -23,12 +24,15 @@ TEMPLATE = f"{payload_checker.PROJECT_MOUNT}/nginx/camphub.conf.template"
 RETRY_SERVICE = "camphub-certificate.service"
 RETRY_TIMER = "camphub-certificate.timer"
 RETRY_SETTINGS = "/etc/camphub/certificate.env"
-# Where the local cloud points certbot at its ACME server, as this test does.
-CERTBOT_SETTINGS = "/etc/letsencrypt/cli.ini"
-TRUSTED_CA = "/usr/local/share/ca-certificates/camphub-test-acme.crt"
+DIRECTORY_URL = acme_stand_in.directory_url()
+STAGING_SERVER_URL = acme_stand_in.directory_url(acme_stand_in.STAGING_HOST)
+RENEWAL = f"/etc/letsencrypt/renewal/{DOMAIN}.conf"  # certbot's settings of the certificate
+# Where the local cloud's trust script finds what it installs (its shared directory there).
+TRUST_FILES_DIR = "/var/tmp/acme-stand-in"
 UNRESOLVED_DOMAIN = "nowhere.camphub.test"
 STAGING_DIRECTORY_URL = "https://acme-staging-v02.api.letsencrypt.org/directory"
 WARNING = "WARNING: no certificate from Let's Encrypt yet: "
+STAGING = ("--letsencrypt-ca", "staging")
 CA_START_TIMEOUT_SECONDS = 30
 SERVED_CERT_TIMEOUT_SECONDS = 20
 
@@ -65,29 +69,39 @@ def unit_state(hub, unit: str) -> tuple[str, str]:
     return enabled, active
 
 
-def trust_acme_server(hub, ca: acme_test_server.AcmeTestServer) -> None:
-    """What the local cloud does on its hub: certbot asks the test CA, and trusts its HTTPS."""
-    hub.write(TRUSTED_CA, ca.ca_certificate)
-    hub.run("update-ca-certificates")
-    hub.write(CERTBOT_SETTINGS, f"server = {acme_test_server.DIRECTORY_URL}\n")
+def trust_acme_server(hub, ca: acme_stand_in.AcmeStandIn) -> None:
+    """What the local cloud does on its instances, with its own script: certbot asks the
+    stand-in (its staging name for --test-cert), and the machine trusts the stand-in's HTTPS."""
+    files = acme_stand_in.trust_files(ca.ca_certificate)
+    for name, text in files.items():
+        hub.write(f"{TRUST_FILES_DIR}/{name}", text)
+    command = acme_stand_in.trust_command(TRUST_FILES_DIR)
+    hub.run(*command, stdin=acme_stand_in.TRUST_SCRIPT.read_text())
+
+
+def address_of(hub, network: str) -> str:
+    template = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
+    return payload_checker.docker("inspect", "--format", template, hub.name).stdout.strip()
 
 
 @pytest.fixture(scope="module")
 def camp(tmp_path_factory):
-    """The hub (reached as DOMAIN on the network), the CA (made, not started) and the first run."""
+    """The hub on a local cloud's public network, DOMAIN's record pointing at it in the
+    stand-in's DNS, the stand-in's Pebble stopped (the CA unreachable), and the first run."""
     payload_checker.build_image()
-    acme_test_server.build_image()
-    network = addressed_network.create(payload_checker.unique_name("acme"))
-    ca = acme_test_server.create(network.name, tmp_path_factory.mktemp("pebble"))
-    flags = ("--network", network.name, "--network-alias", DOMAIN)
+    local = cloud.LocalCloud(payload_checker.unique_name("acme"), tmp_path_factory.mktemp("acme"))
+    local.ensure_network()
+    ca = acme_stand_in.AcmeStandIn(local)
     try:
+        ca.ensure().stop()
+        flags = ("--network", local.public_network)
         with payload_checker.machine("hub", extra_flags=flags) as hub:
+            ca.set_a(DOMAIN, [address_of(hub, local.public_network)])
             trust_acme_server(hub, ca)
             yield hub, ca, configure(hub).stdout
     finally:
-        print(ca.logs())
-        payload_checker.docker("rm", "-f", ca.container, check=False)
-        payload_checker.docker("network", "rm", network.name, check=False)
+        print(payload_checker.docker("logs", ca.pebble_container, check=False).stdout)
+        local.remove_all()
 
 
 @pytest.fixture
@@ -127,7 +141,7 @@ class TestACertificateThatComesLate:
         master = nginx_master_pid(hub)
         ca.start()
         wait_for(
-            lambda: hub.run("curl", "-sf", acme_test_server.DIRECTORY_URL, check=False).stdout,
+            lambda: hub.run("curl", "-sf", DIRECTORY_URL, check=False).stdout,
             timeout=CA_START_TIMEOUT_SECONDS,
             what="Pebble answering on its directory URL",
         )
@@ -138,9 +152,11 @@ class TestACertificateThatComesLate:
             what="nginx serving Pebble's certificate",
         )
         assert nginx_master_pid(hub) == master, f"nginx was restarted, not reloaded ({issuer[0]})"
+        assert ca.issued_count() == 1
 
-    def test_the_served_chain_verifies_against_the_cas_root(self, hub):
-        hub.run("sh", "-c", f"curl -sf {acme_test_server.ROOT_URL} > /var/tmp/pebble-root.pem")
+    def test_the_served_chain_verifies_against_the_cas_root(self, camp):
+        hub, ca, _ = camp
+        hub.write("/var/tmp/pebble-root.pem", ca.root_certificate())
         handshake = hub.run(
             "sh",
             "-c",
@@ -157,8 +173,7 @@ class TestACertificateThatComesLate:
     def test_a_certificate_from_the_other_ca_is_replaced(self, hub):
         """A rehearsal's staging certificate, the camp then wanting production: certbot's
         renewal settings name the CA that issued it (here rewritten to staging's)."""
-        renewal = f"/etc/letsencrypt/renewal/{DOMAIN}.conf"
-        hub.run("sed", "-i", f"s|^server = .*|server = {STAGING_DIRECTORY_URL}|", renewal)
+        hub.run("sed", "-i", f"s|^server = .*|server = {STAGING_DIRECTORY_URL}|", RENEWAL)
         before = served_certificate(hub, "-serial")
         assert f"Let's Encrypt certificate for {DOMAIN}" in configure(hub).stdout
         wait_for(
@@ -166,10 +181,13 @@ class TestACertificateThatComesLate:
             timeout=SERVED_CERT_TIMEOUT_SECONDS,
             what="nginx serving the replacing certificate",
         )
-        assert f"server = {acme_test_server.DIRECTORY_URL}" in hub.read(renewal)
+        assert f"server = {DIRECTORY_URL}" in hub.read(RENEWAL)
 
-    def test_a_rerun_with_the_certificate_changes_nothing(self, hub):
+    def test_a_rerun_with_the_certificate_changes_nothing_and_asks_for_none(self, camp):
+        hub, ca, _ = camp
+        issued = ca.issued_count()
         assert configure(hub).stdout == "configure-nginx: nothing changed\n"
+        assert ca.issued_count() == issued
 
     def test_a_challenge_the_ca_refuses_is_warned_with_the_cas_own_reason(self, hub):
         """The CA answers but cannot validate (here: a name it cannot resolve, as a record not
@@ -181,3 +199,17 @@ class TestACertificateThatComesLate:
         finally:
             restored = configure(hub).stdout
         assert f"{RETRY_TIMER} off" in restored
+
+    def test_staging_asks_the_stand_ins_staging_name_and_is_kept(self, hub):
+        """letsEncryptStaging (--test-cert) on a machine the local cloud trusts the stand-in
+        on: certbot's wrapper asks the staging name, which configure-nginx then recognises, so a
+        rerun keeps the certificate."""
+        before = served_certificate(hub, "-serial")
+        assert f"Let's Encrypt certificate for {DOMAIN}" in configure(hub, *STAGING).stdout
+        assert f"server = {STAGING_SERVER_URL}" in hub.read(RENEWAL)
+        wait_for(
+            lambda: served_certificate(hub, "-serial") not in ("", before),
+            timeout=SERVED_CERT_TIMEOUT_SECONDS,
+            what="nginx serving the staging certificate",
+        )
+        assert configure(hub, *STAGING).stdout == "configure-nginx: nothing changed\n"

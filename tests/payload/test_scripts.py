@@ -12,6 +12,7 @@ import py_compile
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import payload_checker
@@ -284,6 +285,114 @@ class TestNfsExport:
         assert f"gave up after 5s waiting for the block device of {VOLUME_ID}" in result.stderr
 
 
+# mount-hub-state: hub machines taking turns with one loop device standing in for its volume.
+
+HUB_VOLUME_ID = "vol-0fedcba9876543210"
+# Where a Nitro instance finds the volume (infra/hub.py attaches it; the script looks it up).
+HUB_VOLUME_LINK = (
+    f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{HUB_VOLUME_ID.replace('-', '')}"
+)
+RENEWAL_HOOK = f"{layout.LETSENCRYPT_DIR}/renewal-hooks/deploy/camphub-reload-nginx"
+CERTIFICATE = f"{layout.LETSENCRYPT_DIR}/live/camp.example.org/fullchain.pem"
+DATABASE = f"{layout.HUB_STATE_DIR}/jupyterhub.sqlite"
+
+
+@contextmanager
+def hub_machine(device: str | None = None, extra_flags: tuple[str, ...] = ()):
+    """A fresh hub machine, as cloud-init leaves it (certbot's renewal hook in place), with the
+    hub's volume attached: `device` if given (the volume another hub had), else a new blank
+    one. Yields (machine, device)."""
+    payload_checker.build_image()
+    with payload_checker.machine("hub", (*LOOP_FLAGS, *extra_flags)) as machine:
+        machine.run("sh", "-c", MAKE_LOOP_NODES)
+        made_here = device is None
+        if made_here:
+            machine.run("truncate", "-s", "64M", "/var/tmp/hub-state.img")
+            device = machine.run("losetup", "--find", "--show", "/var/tmp/hub-state.img").stdout
+            device = device.strip()
+        machine.run("mkdir", "-p", "/dev/disk/by-id")
+        machine.run("ln", "-sfn", device, HUB_VOLUME_LINK)
+        machine.write(RENEWAL_HOOK, "#!/bin/sh\nsystemctl reload nginx\n")
+        try:
+            yield machine, device
+        finally:
+            machine.run("umount", layout.HUB_VOLUME_DIR, check=False)
+            if made_here:
+                machine.run("losetup", "-d", device, check=False)
+
+
+def mount_hub_state(machine, check: bool = True):
+    return machine.script(
+        "mount-hub-state", "--volume-id", HUB_VOLUME_ID, "--mount-point", layout.HUB_VOLUME_DIR,
+        "--link", layout.LETSENCRYPT_DIR, "--wait-seconds", "5", check=check,
+    )  # fmt: skip
+
+
+@pytest.mark.live
+class TestMountHubState:
+    def test_a_blank_volume_is_formatted_mounted_and_holds_certbots_directory(self):
+        with hub_machine() as (machine, device):
+            output = mount_hub_state(machine).stdout
+            assert f"formatted {device} ext4" in output
+            source = machine.run("findmnt", "-n", "-o", "SOURCE", layout.HUB_VOLUME_DIR).stdout
+            assert source.strip() == device
+            fstab = machine.read("/etc/fstab")
+            assert fstab.count(f" {layout.HUB_VOLUME_DIR} ") == 1
+            assert "nofail,x-systemd.before=docker.service,x-systemd.before=nginx.service" in fstab
+            kept = f"{layout.HUB_VOLUME_DIR}/letsencrypt"
+            assert machine.run("readlink", layout.LETSENCRYPT_DIR).stdout.strip() == kept
+            assert "systemctl reload nginx" in machine.read(
+                f"{kept}/renewal-hooks/deploy/camphub-reload-nginx"
+            )
+            assert mount_hub_state(machine).stdout == "mount-hub-state: nothing changed\n"
+
+    def test_a_new_hub_instance_finds_the_certificate_and_the_database_its_predecessor_left(self):
+        with hub_machine() as (old_hub, device):
+            mount_hub_state(old_hub)
+            old_hub.write(CERTIFICATE, "the certificate Let's Encrypt issued\n")
+            old_hub.write(DATABASE, "jupyterhub's users\n")
+            # Stopped before the volume is detached (infra/hub.py).
+            old_hub.run("umount", layout.HUB_VOLUME_DIR)
+            with hub_machine(device) as (new_hub, _):
+                output = mount_hub_state(new_hub).stdout
+                assert "formatted" not in output and "mounted" in output
+                assert new_hub.read(CERTIFICATE) == "the certificate Let's Encrypt issued\n"
+                assert new_hub.read(DATABASE) == "jupyterhub's users\n"
+                assert "systemctl reload nginx" in new_hub.read(RENEWAL_HOOK)
+
+    def test_a_hub_that_kept_its_state_on_the_root_disk_moves_it_onto_the_volume(self):
+        with hub_machine(extra_flags=DOCKER_FLAGS) as (machine, _):
+            machine.write(CERTIFICATE, "issued before the volume existed\n")
+            machine.write(DATABASE, "users from before\n")
+            machine.run("systemctl", "start", "docker.service")
+            load_base_image(machine)
+            state = f"{layout.HUB_STATE_DIR}:{layout.HUB_STATE_DIR}"
+            machine.run(
+                "docker", "run", "--detach", "--stop-timeout", "1", "--name", "hub",
+                "-v", state, "debian:trixie-slim", "sleep", "inf",
+            )  # fmt: skip
+            output = mount_hub_state(machine).stdout
+            assert f"stopped 1 containers that used {layout.HUB_VOLUME_DIR}" in output
+            assert f"what {layout.HUB_VOLUME_DIR} held copied onto the volume" in output
+            assert machine.run("mountpoint", "-q", layout.HUB_VOLUME_DIR).returncode == 0
+            assert machine.read(DATABASE) == "users from before\n"
+            assert machine.read(CERTIFICATE) == "issued before the volume existed\n"
+            # Started again (start-hub), the hub works on the volume's copy.
+            machine.run("docker", "start", "hub")
+            machine.run("docker", "exec", "hub", "sh", "-c", f"echo added >> {DATABASE}")
+            assert machine.read(DATABASE) == "users from before\nadded\n"
+            machine.run("docker", "rm", "--force", "hub")
+
+    def test_a_volume_with_another_filesystem_is_never_touched(self):
+        with hub_machine() as (machine, device):
+            machine.run("mkfs.ext2", "-q", "-L", "precious", device)
+            result = mount_hub_state(machine, check=False)
+            assert result.returncode != 0
+            assert "holds ext2, not ext4; refusing to touch it" in result.stderr
+            label = machine.run("blkid", "-s", "LABEL", "-o", "value", device).stdout.strip()
+            assert label == "precious"
+
+
 # nfs-homes and its timers, on a real btrfs volume made by nfs-export.
 
 STUDENTS = {"ada@camp.example.org": 64, "bo@camp.example.org": None}  # limit in MiB, None: none
@@ -368,6 +477,24 @@ class TestHomesWithLimits:
         # Deleting frees the space at once.
         machine.run("rm", f"{ada}/runaway")
         write_as_student(machine, f"{ada}/notebook.ipynb", 32)
+
+    def test_a_new_server_keeps_every_home_of_a_kept_volume_listed_or_not(self, nfs_machine):
+        """A destroyed camp's volume adopted (nfs.adoptHomesVolume): the new server has none of
+        the old one's setup, finds the filesystem, and every home stays as it was."""
+        machine, device = nfs_machine
+        nfs_export(machine, device)
+        make_homes(machine, STUDENTS)
+        ada, bo = home_dir("ada@camp.example.org"), home_dir("bo@camp.example.org")
+        write_as_student(machine, f"{bo}/week.ipynb", 1)
+        machine.run("umount", layout.NFS_EXPORT_DIR)
+        machine.run("sed", "-i", rf"\| {layout.NFS_EXPORT_DIR} |d", "/etc/fstab")
+        machine.run("rm", "/etc/exports.d/camphub.exports")
+        output = nfs_export(machine, device).stdout
+        assert "formatted" not in output and "fstab entry" in output and "mounted" in output
+        make_homes(machine, {"ada@camp.example.org": 64})  # bo is no longer on the class list
+        assert machine.run("stat", "-c", "%s", f"{bo}/week.ipynb").stdout.strip() == str(MIB)
+        assert machine.run("btrfs", "subvolume", "show", bo).returncode == 0
+        assert write_as_student(machine, f"{ada}/big", 100, check=False).returncode != 0
 
     def test_a_raised_limit_lets_the_writes_go_on_and_touches_no_file(self, homes_machine):
         machine = homes_machine
@@ -487,6 +614,12 @@ def test_mount_homes_replaces_its_fstab_entry_and_docker_waits_for_the_mount():
         files = yaml.safe_load(render_user_data("worker"))["write_files"]
         drop_in = next(entry for entry in files if entry["path"] == WORKER_DOCKER_DROP_IN)
         machine.write(WORKER_DOCKER_DROP_IN, drop_in["content"])
+        # Another managed mount after this one: the entry is replaced where it stands, so neither
+        # moves and a rerun of either script finds its entry unchanged.
+        later_mount = "UUID=0000 /srv/later ext4 defaults 0 2"
+        machine.write(
+            "/etc/fstab", f"10.9.9.0:/gone {layout.HOMES_MOUNT_DIR} nfs4 hard 0 0\n{later_mount}\n"
+        )
         for server in ("10.9.9.1", "10.9.9.2"):
             result = machine.script(
                 "mount-homes", "--server", server, "--export", layout.NFS_EXPORT_DIR,
@@ -495,17 +628,86 @@ def test_mount_homes_replaces_its_fstab_entry_and_docker_waits_for_the_mount():
             # This kernel has no NFS client: only what precedes the mount can be proven here.
             assert result.returncode != 0
             assert "gave up after 2s waiting for" in result.stderr
-        entries = [
-            line for line in machine.read("/etc/fstab").splitlines()
-            if f" {layout.HOMES_MOUNT_DIR} " in line
-        ]  # fmt: skip
         source = f"10.9.9.2:{layout.NFS_EXPORT_DIR}"
-        assert entries == [f"{source} {layout.HOMES_MOUNT_DIR} nfs4 hard,_netdev,noatime 0 0"]
+        assert machine.read("/etc/fstab").splitlines() == [
+            f"{source} {layout.HOMES_MOUNT_DIR} nfs4 hard,_netdev,noatime 0 0",
+            later_mount,
+        ]
         mount_unit = machine.run(
             "systemd-escape", "--path", "--suffix=mount", layout.HOMES_MOUNT_DIR
         )
         requires = machine.run("systemctl", "show", "--property=Requires", "docker.service")
         assert mount_unit.stdout.strip() in requires.stdout.split("=", 1)[1].split()
+
+
+# mount-homes moving to a replaced NFS server: mount.nfs played as the local cloud plays it (the
+# rehearsal's shim mounts the volume a server "exports"), one loop device per server.
+
+NFS_SHIM = (
+    f"{payload_checker.PROJECT_MOUNT}/rehearsal/instance/files/usr/local/sbin/rehearsal-mount-nfs"
+)
+SHIM_EXPORTS_DIR = "/var/lib/rehearsal/shared/nfs"
+OLD_SERVER, NEW_SERVER = "10.9.9.1", "10.9.9.2"
+
+
+def export_a_volume(machine, server: str, notes: str) -> None:
+    """A volume `server` exports, holding alice's notes."""
+    image = f"/var/tmp/{server}.img"
+    machine.run("truncate", "-s", "32M", image)
+    device = machine.run("losetup", "--find", "--show", image).stdout.strip()
+    machine.run("mkfs.ext4", "-q", device)
+    machine.run("mount", device, "/mnt")
+    machine.write("/mnt/alice/notes.txt", notes)
+    machine.run("umount", "/mnt")
+    number = machine.run("cat", f"/sys/block/{Path(device).name}/dev").stdout
+    machine.write(f"{SHIM_EXPORTS_DIR}/{server}", number)
+
+
+def mount_homes(machine, server: str) -> str:
+    return machine.script(
+        "mount-homes", "--server", server, "--export", layout.NFS_EXPORT_DIR,
+        "--mount-point", layout.HOMES_MOUNT_DIR, "--wait-seconds", "5",
+    ).stdout  # fmt: skip
+
+
+def is_running(machine, container: str) -> bool:
+    state = machine.run("docker", "inspect", "--format", "{{.State.Running}}", container).stdout
+    return state.strip() == "true"
+
+
+@pytest.mark.live
+def test_mount_homes_moves_to_a_new_server_and_stops_the_containers_bound_to_the_old_one():
+    payload_checker.build_image()
+    with payload_checker.machine("worker", (*LOOP_FLAGS, *DOCKER_FLAGS)) as machine:
+        machine.run("sh", "-c", MAKE_LOOP_NODES)
+        for tool in ("mount.nfs", "mount.nfs4"):
+            machine.run("ln", "-sf", NFS_SHIM, f"/usr/sbin/{tool}")
+        export_a_volume(machine, OLD_SERVER, "written on the old server\n")
+        export_a_volume(machine, NEW_SERVER, "the volume, now on the new server\n")
+        machine.run("systemctl", "start", "docker.service")
+        load_base_image(machine)
+        assert "mounted" in mount_homes(machine, OLD_SERVER)
+        run = ("docker", "run", "--detach", "--stop-timeout", "1")
+        home = f"{layout.HOMES_MOUNT_DIR}/alice:/home/student"
+        machine.run(*run, "--name", "student", "-v", home, "debian:trixie-slim", "sleep", "inf")
+        machine.run(*run, "--name", "elsewhere", "debian:trixie-slim", "sleep", "inf")
+        try:
+            output = mount_homes(machine, NEW_SERVER)
+            old, new = (f"{server}:{layout.NFS_EXPORT_DIR}" for server in (OLD_SERVER, NEW_SERVER))
+            assert f"unmounted {old}" in output and f"mounted {new}" in output
+            assert f"stopped 1 containers that bound the homes from {old}" in output
+            source = machine.run("findmnt", "-n", "-o", "SOURCE", layout.HOMES_MOUNT_DIR).stdout
+            assert source.strip() == new
+            assert f"{new} {layout.HOMES_MOUNT_DIR} nfs4 " in machine.read("/etc/fstab")
+            assert not is_running(machine, "student") and is_running(machine, "elsewhere")
+            # Started again (as the swarm starts a student's task), it binds the new mount.
+            machine.run("docker", "start", "student")
+            notes = machine.run("docker", "exec", "student", "cat", "/home/student/notes.txt")
+            assert notes.stdout == "the volume, now on the new server\n"
+            assert mount_homes(machine, NEW_SERVER) == "mount-homes: nothing changed\n"
+        finally:
+            machine.run("docker", "rm", "--force", "student", "elsewhere", check=False)
+            machine.run("umount", "--lazy", layout.HOMES_MOUNT_DIR, check=False)
 
 
 # The swarm scripts: two checker machines, each with its own Docker engine.
@@ -532,16 +734,21 @@ def swarm_machines():
         yield manager, worker
 
 
+def swarm_init_args(manager) -> tuple[str, ...]:
+    """swarm-init's arguments on `manager`, as the program passes them (infra/hub.py)."""
+    return (
+        "--advertise-addr", address_of(manager), "--network", layout.OVERLAY_NETWORK,
+        "--subnet", layout.OVERLAY_SUBNET, "--ip-range", layout.OVERLAY_AUTOMATIC_RANGE,
+    )  # fmt: skip
+
+
 @pytest.mark.live
 class TestSwarm:
     """In file order: init, token, join, a student service on the worker, removal."""
 
     def test_init_creates_the_swarm_and_the_network_once(self, swarm_machines):
         manager, _ = swarm_machines
-        args = (
-            "--advertise-addr", address_of(manager), "--network", layout.OVERLAY_NETWORK,
-            "--subnet", layout.OVERLAY_SUBNET, "--ip-range", layout.OVERLAY_AUTOMATIC_RANGE,
-        )  # fmt: skip
+        args = swarm_init_args(manager)
         first = manager.script("swarm-init", *args).stdout
         assert "swarm initialised" in first and "created" in first
         assert "SWMTKN" not in first
@@ -588,6 +795,29 @@ class TestSwarm:
         assert result.returncode != 0
         assert "stdin must carry a swarm join token" in result.stderr
 
+    def test_join_leaves_a_replaced_hubs_swarm_for_the_new_one_at_the_same_address(
+        self, swarm_machines
+    ):
+        # A new hub at its predecessor's address: a new swarm there, the worker still in the old.
+        manager, worker = swarm_machines
+        old_token = manager.script("swarm-join-token").stdout
+        manager.run("docker", "swarm", "leave", "--force")
+        manager.script("swarm-init", *swarm_init_args(manager))
+        token = manager.script("swarm-join-token").stdout
+        assert token != old_token
+        args = ("--manager", address_of(manager), "--advertise-addr", address_of(worker))
+        joined = worker.script("swarm-join", *args, stdin=token)
+        node_id = joined.stdout.strip()
+        assert "left a swarm other than the one at" in joined.stderr
+        nodes = manager.run("docker", "node", "ls", "--format", "{{.ID}} {{.Hostname}}").stdout
+        assert f"{node_id} worker" in nodes
+        again = worker.script("swarm-join", *args, stdin=token)
+        assert again.stdout.strip() == node_id
+        assert "left" not in again.stderr
+        # What the new hub's servers need: the worker's containers reach the manager's over the
+        # new swarm's overlay network.
+        assert overlay_reaches(worker, manager)
+
     def test_remove_node_moves_the_tasks_off_then_removes_it(self, swarm_machines):
         manager, worker = swarm_machines
         worker_id = worker.run("docker", "info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
@@ -608,6 +838,51 @@ class TestSwarm:
         assert worker_id not in manager.run("docker", "node", "ls", "-q").stdout
         again = manager.script("swarm-remove-node", "--node-id", worker_id).stdout
         assert again == f"swarm-remove-node: node {worker_id} is not in the swarm; nothing to do\n"
+
+    def test_remove_node_ends_once_a_machine_gone_mid_drain_is_down(self, swarm_machines):
+        # A worker AWS retired: its tasks' last reported states never change.
+        manager, worker = swarm_machines
+        worker.run("docker", "swarm", "leave", "--force")
+        token = manager.script("swarm-join-token").stdout
+        args = ("--manager", address_of(manager), "--advertise-addr", address_of(worker))
+        worker_id = worker.script("swarm-join", *args, stdin=token).stdout.strip()
+        wait_for(
+            lambda: worker.run("docker", "ps", "-q").stdout.strip(),
+            timeout=60,
+            what="the student service running on the worker again",
+        )
+        payload_checker.docker("pause", worker.name)
+        try:
+            removed = manager.script(
+                "swarm-remove-node", "--node-id", worker_id, "--wait-seconds", "90", check=False
+            )
+        finally:
+            payload_checker.docker("unpause", worker.name)
+        assert removed.stdout == f"swarm-remove-node: node {worker_id} drained and removed\n", (
+            removed.stderr
+        )
+
+
+def overlay_reaches(client, server) -> bool:
+    """Whether a container on `client` reaches one on `server` over the overlay network: a
+    connection to a closed port is refused at once by a reachable peer, and never answered
+    through an overlay whose peers the engine does not know."""
+    for machine in (client, server):
+        load_base_image(machine)
+    peer = server.run(
+        "docker", "run", "--detach", "--rm", "--network", layout.OVERLAY_NETWORK,
+        "debian:trixie-slim", "sleep", "120",
+    ).stdout.strip()  # fmt: skip
+    address = server.run(
+        "docker", "inspect", "--format",
+        f'{{{{(index .NetworkSettings.Networks "{layout.OVERLAY_NETWORK}").IPAddress}}}}', peer,
+    ).stdout.strip()  # fmt: skip
+    dialled = client.run(
+        "docker", "run", "--rm", "--network", layout.OVERLAY_NETWORK, "debian:trixie-slim",
+        "timeout", "10", "bash", "-c", f"echo > /dev/tcp/{address}/9", check=False,
+    )  # fmt: skip
+    server.run("docker", "rm", "--force", peer)
+    return "Connection refused" in dialled.stderr
 
 
 def load_base_image(machine) -> None:

@@ -4,13 +4,14 @@ ones)."""
 
 import pulumi
 
-from rehearsal import commands, ec2, engine, random_tls, s3_iam
+from rehearsal import commands, ec2, engine, random_tls, route53, s3_iam
 from rehearsal.cloud import LocalCloud
-from rehearsal.environment import Environment
-from rehearsal.state import State
+from rehearsal.environment import Environment, Handler, plausible_id
+from rehearsal.state import State, record_key
 
 UUID = "random:index/randomUuid:RandomUuid"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+MACHINE = "test:index:Machine"  # played by a handler of the test's own
 
 
 def environment(work_dir) -> Environment:
@@ -23,15 +24,17 @@ def environment(work_dir) -> Environment:
     )
 
 
-def declare(env: Environment, type_: str, name: str, inputs: dict) -> tuple[str, dict]:
+def declare(env: Environment, type_: str, name: str, inputs: dict, mocks=None) -> tuple[str, dict]:
+    """Declares a resource as the runtime does, to a run's `mocks` (a fresh run's by default)."""
     args = pulumi.runtime.MockResourceArgs(type_, name, inputs, None, None, True)
-    return engine.RehearsalMocks(env).new_resource(args)
+    return (mocks or engine.RehearsalMocks(env)).new_resource(args)
 
 
 def test_each_resource_type_is_played_by_one_handler_module():
-    modules = (ec2, s3_iam, commands, random_tls)
+    modules = (ec2, s3_iam, commands, random_tls, route53)
     assert sum(len(module.HANDLERS) for module in modules) == len(engine.HANDLERS)
-    assert {ec2.INSTANCE, s3_iam.BUCKET, commands.COMMAND, UUID} <= engine.HANDLERS.keys()
+    played = {ec2.INSTANCE, s3_iam.BUCKET, commands.COMMAND, UUID, route53.RECORD}
+    assert played <= engine.HANDLERS.keys()
 
 
 def test_an_unchanged_resource_gets_its_recorded_outputs_back_in_the_next_run(tmp_path):
@@ -47,3 +50,40 @@ def test_a_resource_no_handler_plays_is_recorded_and_its_deletion_does_nothing(t
     assert state == {"description": "hub", "arn": "arn:aws:rehearsal:::hub"}
     (record,) = env.state.records()
     engine.run_delete(env, record)
+
+
+def replacing(env: Environment, *keys: str) -> engine.RehearsalMocks:
+    """A run of `pulumi up --replace` of the resources with these `type::name` keys."""
+    return engine.RehearsalMocks(env, replace=set(keys))
+
+
+def test_a_replaced_resource_is_made_anew_and_its_old_record_deleted_after_the_run(tmp_path):
+    first = environment(tmp_path)
+    old_id, _ = declare(first, UUID, "hub-secret", {})
+    group_id, _ = declare(first, SECURITY_GROUP, "hub", {"description": "hub"})
+    second = environment(tmp_path)
+    mocks = replacing(second, record_key(UUID, "hub-secret"))
+    new_id, _ = declare(second, UUID, "hub-secret", {}, mocks)
+    assert new_id != old_id
+    assert declare(second, SECURITY_GROUP, "hub", {"description": "hub"}, mocks)[0] == group_id
+    (old,) = mocks.left_behind()
+    assert old.id == old_id
+    engine.run_delete(second, old)
+    second.state.forget(old)
+    assert {r.id for r in State(tmp_path / "state.json").records()} == {new_id, group_id}
+
+
+def test_what_the_local_cloud_made_in_the_old_ones_place_is_not_deleted_after(
+    tmp_path, monkeypatch
+):
+    # An instance's container is named after its resource: the new one took the old one's place.
+    def boot(env, args, previous):
+        return plausible_id(args.typ, args.name), {}, {"resource": args.name}
+
+    monkeypatch.setitem(engine.HANDLERS, MACHINE, Handler(boot))
+    old_id, _ = declare(environment(tmp_path), MACHINE, "hub", {})
+    second = environment(tmp_path)
+    mocks = replacing(second, record_key(MACHINE, "hub"))
+    new_id, _ = declare(second, MACHINE, "hub", {}, mocks)
+    assert new_id != old_id
+    assert mocks.left_behind() == []

@@ -17,6 +17,7 @@ from rehearsal.state import State
 
 pytestmark = pytest.mark.live
 
+LOCAL_CLOUD = "test-instance-changes"  # the name of its local cloud (conftest.py)
 MARKER = "/etc/camphub-test-marker"
 # Written at every boot by cloud-init itself: a new one shows that cloud-init ran on this boot.
 BOOT_FINISHED = "/var/lib/cloud/instance/boot-finished"
@@ -33,15 +34,6 @@ MADE = {
     "userData": user_data("first"),
 }
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def local_cloud(tmp_path_factory):
-    local = cloud.LocalCloud("test-instance-changes", tmp_path_factory.mktemp("local-cloud"))
-    local.ensure_network()
-    local.ensure_shared_dir(images=())
-    yield local
-    local.remove_all()
 
 
 class Machine:
@@ -74,6 +66,7 @@ class Machine:
             "started": started,
             "boot finished": self.run("cat", BOOT_FINISHED),
             "marker": self.run("cat", MARKER),
+            "address": self.local.address(self.name),
         }
 
     def run(self, *command: str) -> str:
@@ -114,6 +107,7 @@ def test_a_changed_type_and_user_data_restart_the_machine_without_applying_the_u
     ]
     after = machine.booted()
     assert after["container"] == before["container"]
+    assert after["address"] == before["address"]
     assert after["started"] != before["started"]
     assert after["boot finished"] != before["boot finished"]  # cloud-init ran on this boot...
     assert after["marker"] == "first"  # ...and did not apply the new user-data
@@ -131,3 +125,4 @@ def test_a_change_that_forces_replacement_boots_a_new_machine_with_the_current_u
     after = machine.booted()
     assert after["container"] != before["container"]
     assert after["marker"] == "second"
+    assert after["address"] != before["address"]  # a new instance, a new private address

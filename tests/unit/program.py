@@ -134,12 +134,16 @@ class Declared:
     dependencies: list[str]
     protect: bool
     retain_on_delete: bool
+    delete_before_replace: bool
     ignore_changes: list[str]
     additional_secret_outputs: list[str]
 
-    def is_secret(self, key: str) -> bool:
-        """Whether input `key` (or, for a list, each of its items) reaches the engine as secret."""
+    def is_secret(self, key: str, index: int | None = None) -> bool:
+        """Whether input `key` (or, for a list, each of its items, or the one at `index`) reaches
+        the engine as secret."""
         value = self.raw_inputs.get(key)
+        if index is not None:
+            return _is_wrapped_secret(value[index])
         if isinstance(value, list):
             return bool(value) and all(_is_wrapped_secret(v) for v in value)
         return _is_wrapped_secret(value)
@@ -184,6 +188,12 @@ class Deployment:
             todo.extend(self.by_urn(urn).dependencies)
         return False
 
+    def own_triggers(self, step: Declared) -> list:
+        """A step's triggers but its machine's instance id, which triggers every step without a
+        delete action (tests/unit/test_replaced_machines.py)."""
+        instance_ids = {i.id for i in self.of_type("aws:ec2/instance:Instance")}
+        return [t for t in step.inputs.get("triggers") or [] if t not in instance_ids]
+
     def output_is_secret(self, name: str) -> bool:
         return _is_wrapped_secret(self.raw_outputs.get(name))
 
@@ -212,6 +222,7 @@ class RecordingMonitor(MockMonitor):
                     dependencies=sorted(dependencies),
                     protect=request.protect,
                     retain_on_delete=request.retainOnDelete,
+                    delete_before_replace=request.deleteBeforeReplace,
                     ignore_changes=list(request.ignoreChanges),
                     additional_secret_outputs=list(request.additionalSecretOutputs),
                 )

@@ -67,7 +67,7 @@ def test_the_bucket_refuses_every_request_without_tls(deployment, bucket):
 def test_only_the_nfs_server_may_write_archives_and_only_under_the_prefix(deployment, bucket):
     grant = deployment.named("archive-nfs-server")
     assert grant.inputs["role"] == deployment.named("nfs-role").id
-    (volume,) = deployment.of_type("aws:ebs/volume:Volume")
+    volume = deployment.named("nfs-homes", "aws:ebs/volume:Volume")
     document = json.loads(grant.inputs["policy"])
     assert document == archive_policy(
         bucket.id, "homes/test", "us-east-1", "123456789012", volume.id
@@ -116,7 +116,7 @@ def test_the_nfs_server_runs_as_its_own_role(deployment):
 
 def test_destroy_archives_before_the_volume_or_the_server_goes(deployment, archive_step):
     # The engine deletes a resource only after everything that depends on it.
-    attachment = deployment.of_type("aws:ec2/volumeAttachment:VolumeAttachment")[0]
+    attachment = deployment.named("nfs-homes", "aws:ec2/volumeAttachment:VolumeAttachment")
     for resource in (attachment, deployment.named("nfs"), deployment.named("nfs-export-homes")):
         assert deployment.depends_on(archive_step, resource), resource.urn
     grant = deployment.named("archive-nfs-server")
@@ -133,7 +133,7 @@ def test_destroy_archives_while_the_hub_and_workers_still_run(deployment, archiv
 
 
 def test_the_archive_step_prepares_on_up_and_archives_on_destroy(deployment, bucket, archive_step):
-    (volume,) = deployment.of_type("aws:ebs/volume:Volume")
+    volume = deployment.named("nfs-homes", "aws:ebs/volume:Volume")
     create = archive_step.inputs["create"]
     assert "scripts/prepare-archive" in create
     assert f"--homes-dir {layout.NFS_EXPORT_DIR}" in create
@@ -163,7 +163,7 @@ def test_the_archive_location_and_the_links_command_are_outputs(deployment, buck
 def test_the_archive_runs_on_the_machine_that_holds_the_homes_once_they_are_in_place(deployment):
     # HomesArchive knows the NFS server only as the HomesServer it declares.
     on_nfs = deployment.named("nfs-export-homes").inputs["connection"]
-    attachment = deployment.of_type("aws:ec2/volumeAttachment:VolumeAttachment")[0]
+    attachment = deployment.named("nfs-homes", "aws:ec2/volumeAttachment:VolumeAttachment")
     for name in ("nfs-prepare-archive", "nfs-archive-homes"):
         step = deployment.named(name)
         assert step.inputs["connection"] == on_nfs, name

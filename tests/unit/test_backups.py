@@ -19,8 +19,10 @@ def policy(deployment):
 
 
 def test_only_the_homes_volume_is_backed_up_by_a_tag_no_other_volume_carries(deployment, policy):
-    (volume,) = deployment.of_type(VOLUME)
+    volume = deployment.named("nfs-homes", VOLUME)
     tag = volume.inputs["tags"][BACKUP_TAG]
+    others = [v for v in deployment.of_type(VOLUME) if v is not volume]
+    assert others and all(BACKUP_TAG not in v.inputs["tags"] for v in others)
     # The stack's name and a random part: a homes volume an earlier camp of the same stack left
     # in the account is never snapshotted again.
     assert tag.startswith("test-") and len(tag) > len("test-")
@@ -57,7 +59,7 @@ def test_dlm_acts_with_a_role_of_its_own_granted_before_the_policy(deployment, p
 def test_the_role_may_snapshot_only_the_homes_volume_and_delete_only_its_backups(
     deployment, policy
 ):
-    (volume,) = deployment.of_type(VOLUME)
+    volume = deployment.named("nfs-homes", VOLUME)
     tag = volume.inputs["tags"][BACKUP_TAG]
     document = json.loads(deployment.named("nfs-backup").inputs["policy"])
     assert document == backup_policy("us-east-1", "123456789012", volume.id, tag)

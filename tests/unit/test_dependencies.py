@@ -1,5 +1,7 @@
 """Bootstrap order: every step waits for what it really needs, and nothing more is assumed."""
 
+from infra import layout
+
 COMMAND = "command:remote:Command"
 
 
@@ -48,7 +50,7 @@ def test_mounts_wait_for_the_export(deployment):
 
 
 def test_the_export_waits_for_the_volume_attachment(deployment):
-    (attachment,) = deployment.of_type("aws:ec2/volumeAttachment:VolumeAttachment")
+    attachment = deployment.named("nfs-homes", "aws:ec2/volumeAttachment:VolumeAttachment")
     assert deployment.depends_on(deployment.named("nfs-export-homes"), attachment)
 
 
@@ -58,6 +60,16 @@ def test_the_hub_starts_after_secrets_mounts_image_and_workers(deployment):
         assert deployment.depends_on(start, deployment.named(needed)), needed
     for image in step(deployment, "-notebook-image"):
         assert deployment.depends_on(start, image), image.name
+
+
+def test_nginx_and_the_hub_start_once_the_hubs_volume_is_mounted(deployment):
+    mounted = deployment.named("hub-mount-state")
+    for needed_by in ("hub-configure-nginx", "hub-start-hub"):
+        assert deployment.depends_on(deployment.named(needed_by), mounted), needed_by
+    configure = deployment.named("hub-configure-nginx").inputs["create"]
+    assert f"--tls-dir {layout.HUB_TLS_DIR}" in configure
+    start = deployment.named("hub-start-hub").inputs["create"]
+    assert f"--state-dir {layout.HUB_STATE_DIR}" in start
 
 
 def test_the_class_list_syncs_after_the_hub_started(deployment):
@@ -92,12 +104,17 @@ def test_steps_rerun_in_place_rather_than_being_replaced(deployment):
         assert command.inputs["update"] == command.inputs["create"], command.name
 
 
-def test_a_step_with_a_delete_action_has_no_triggers(deployment):
-    # A changed trigger replaces the step, and replacing it runs the old step's delete action.
-    with_delete = [c for c in deployment.of_type(COMMAND) if c.inputs.get("delete")]
-    assert {c.name for c in with_delete} >= {"hub-workers-0-membership", "nfs-archive-homes"}
-    for command in with_delete:
-        assert not command.inputs.get("triggers"), command.name
+def test_a_step_with_a_delete_action_is_triggered_only_by_what_that_action_removes(deployment):
+    # A changed trigger replaces the step, and replacing it runs the old step's delete action:
+    # a membership's removes its node, so a new node replaces it; the archive has no trigger.
+    with_delete = {c.name: c for c in deployment.of_type(COMMAND) if c.inputs.get("delete")}
+    assert with_delete.keys() >= {"hub-workers-0-membership", "nfs-archive-homes"}
+    for name, command in with_delete.items():
+        if name.endswith("-membership"):
+            joined = name.removeprefix("hub-").replace("-membership", "-swarm-join")
+            assert command.inputs["triggers"] == [f"node-{joined}"], name
+        else:
+            assert not command.inputs.get("triggers"), name
 
 
 def test_a_worker_joins_only_once_it_can_serve_students(deployment):

@@ -3,7 +3,11 @@
 import pytest
 from components import AMI, base_of, deploy_component, hub_of
 
+from infra import layout
 from infra.userdata import render_user_data
+
+VOLUME = "aws:ebs/volume:Volume"
+ATTACHMENT = "aws:ec2/volumeAttachment:VolumeAttachment"
 
 
 @pytest.fixture
@@ -44,3 +48,30 @@ def test_the_swarm_is_initialised_on_the_private_address(hub):
     init = hub.named("hub-swarm-init")
     assert "swarm-init --advertise-addr 172.31." in init.inputs["create"]
     assert "--network camphub" in init.inputs["create"]
+
+
+def test_the_hub_keeps_its_state_on_a_small_encrypted_volume_of_its_own(hub):
+    volume = hub.named("hub-state", VOLUME)
+    assert volume.inputs["encrypted"] is True
+    assert volume.inputs["size"] == 1
+    assert volume.inputs["availabilityZone"] == "us-east-1a"
+    assert "availabilityZone" in volume.ignore_changes
+    attachment = hub.named("hub-state", ATTACHMENT)
+    assert attachment.inputs["volumeId"] == volume.id
+    assert attachment.inputs["instanceId"] == hub.named("hub").id
+    assert attachment.inputs["stopInstanceBeforeDetaching"] is True
+    # A replaced hub's new instance gets the volume once the old one has let it go.
+    assert attachment.delete_before_replace
+
+
+def test_the_volume_is_mounted_with_certbots_directory_linked_onto_it(hub):
+    mount = hub.named("hub-mount-state")
+    create = mount.inputs["create"]
+    assert f"mount-hub-state --volume-id {hub.named('hub-state', VOLUME).id} " in create
+    assert f"--mount-point {layout.HUB_VOLUME_DIR} --link {layout.LETSENCRYPT_DIR}" in create
+    assert hub.depends_on(mount, hub.named("hub-state", ATTACHMENT))
+
+
+def test_what_the_hub_keeps_lies_on_its_volume():
+    for kept in (layout.HUB_STATE_DIR, layout.HUB_TLS_DIR):
+        assert kept.startswith(f"{layout.HUB_VOLUME_DIR}/")

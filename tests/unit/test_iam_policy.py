@@ -12,6 +12,7 @@ import json
 
 import pytest
 from program import CampMocks, deploy
+from test_adoption import KEPT, KeptVolumeMocks, kept_volume
 
 from infra.layout import PROJECT_DIR
 
@@ -158,6 +159,8 @@ NEEDS: dict[str, list[str]] = {
         "s3:GetBucketPublicAccessBlock",
     ],
     "aws:s3/bucketPolicy:BucketPolicy": ["s3:PutBucketPolicy", "s3:GetBucketPolicy"],
+    # The backup tag on an adopted homes volume (nfs.adoptHomesVolume).
+    "aws:ec2/tag:Tag": [*_TAGS, "ec2:DescribeTags"],
     # Look-ups.
     "aws:ec2/getAmi:getAmi": ["ec2:DescribeImages"],
     "aws:ec2/getVpc:getVpc": ["ec2:DescribeVpcs"],
@@ -171,6 +174,10 @@ NEEDS: dict[str, list[str]] = {
         "route53:GetHostedZone",
         "route53:ListTagsForResource",
     ],
+    # An adopted homes volume, and the machine that holds it.
+    "aws:ebs/getEbsVolumes:getEbsVolumes": ["ec2:DescribeVolumes"],
+    "aws:ebs/getVolume:getVolume": ["ec2:DescribeVolumes"],
+    "aws:ec2/getInstances:getInstances": ["ec2:DescribeInstances"],
     "aws:index/getRegion:getRegion": [],  # the provider's own setting, asked of nobody
     "aws:index/getCallerIdentity:getCallerIdentity": ["sts:GetCallerIdentity"],
 }
@@ -187,10 +194,18 @@ class RecordingMocks(CampMocks):
         return super().call(args)
 
 
-@pytest.fixture(scope="module")
-def everything(tmp_path_factory):
-    """The program with every optional AWS part on: a domain in a Route 53 zone, the daily
-    backups (on by default), shared data; and the look-ups it made."""
+class RecordingAdoptionMocks(KeptVolumeMocks):
+    def __init__(self):
+        super().__init__(kept_volume())
+        self.invoked: set[str] = set()
+
+    def call(self, args):
+        self.invoked.add(args.token)
+        return super().call(args)
+
+
+def deploy_recorded(tmp_path_factory, mocks, **settings) -> tuple:
+    """The program run with the required settings and `settings`; and the look-ups it made."""
     class_list = tmp_path_factory.mktemp("class") / "userlist.txt"
     class_list.write_text("teacher@camp.test admin\nada@camp.test\n")
     config = {
@@ -198,14 +213,32 @@ def everything(tmp_path_factory):
         "oauthClientSecret": "secret",
         "sshAllowedCidrs": ["84.17.40.7/32"],
         "userlistFile": str(class_list),
-        "domain": "jupyter.camp.test",
-        "letsEncryptEmail": "organizer@camp.test",
-        "hostedZone": "camp.test",
-        "sharedData": True,
+        **settings,
     }
-    mocks = RecordingMocks()
     deployment = deploy(config, mocks=mocks)
     return deployment, mocks.invoked
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory):
+    """The program with every optional AWS part on: a domain in a Route 53 zone, the daily
+    backups (on by default), shared data; and the look-ups it made."""
+    return deploy_recorded(
+        tmp_path_factory,
+        RecordingMocks(),
+        domain="jupyter.camp.test",
+        letsEncryptEmail="organizer@camp.test",
+        hostedZone="camp.test",
+        sharedData=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def adopting(tmp_path_factory):
+    """The program bringing a destroyed camp back on its kept homes volume."""
+    return deploy_recorded(
+        tmp_path_factory, RecordingAdoptionMocks(), nfs={"adoptHomesVolume": KEPT}
+    )
 
 
 def allowed(action: str, resource: str) -> bool:
@@ -247,32 +280,53 @@ def arn_of(resource) -> str:
     return f"arn:aws:{service}:us-east-1:{ACCOUNT}:{resource.name}"
 
 
-def test_every_aws_type_and_look_up_of_the_program_has_its_actions_listed(everything):
-    deployment, invoked = everything
+def unlisted(deployment, invoked) -> set[str]:
+    """The AWS types and look-ups of a run whose actions NEEDS does not list."""
     declared = {r.type for r in deployment.resources if r.type.startswith("aws:")}
-    assert len(declared) >= 18
-    assert declared - set(NEEDS) == set()
-    assert {t for t in invoked if t.startswith("aws:")} - set(NEEDS) == set()
+    return (declared | {t for t in invoked if t.startswith("aws:")}) - set(NEEDS)
 
 
-def test_the_policy_allows_every_action_on_what_the_program_makes(everything):
-    deployment, _ = everything
-    denied = [
+def denied_on_resources(deployment) -> list[tuple[str, str, str]]:
+    return [
         (r.type, action, arn_of(r))
         for r in deployment.resources
         if r.type.startswith("aws:")
         for action in NEEDS[r.type]
         if not allowed(action, arn_of(r))
     ]
-    assert denied == []
+
+
+def denied_look_ups(invoked) -> list[tuple[str, str]]:
+    zone = "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ"
+    return [(t, a) for t in invoked for a in NEEDS[t] if not allowed(a, zone)]
+
+
+def test_every_aws_type_and_look_up_of_the_program_has_its_actions_listed(everything):
+    deployment, invoked = everything
+    assert len({r.type for r in deployment.resources if r.type.startswith("aws:")}) >= 18
+    assert unlisted(deployment, invoked) == set()
+
+
+def test_the_policy_allows_every_action_on_what_the_program_makes(everything):
+    deployment, _ = everything
+    assert denied_on_resources(deployment) == []
 
 
 def test_the_policy_allows_every_look_up_and_the_runbooks_links(everything):
     _, invoked = everything
-    zone = "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ"
-    denied = [(t, a) for t in invoked for a in NEEDS[t] if not allowed(a, zone)]
-    assert denied == []
+    assert denied_look_ups(invoked) == []
     assert all(allowed(action, resource) for action, resource in RUNBOOK)
+
+
+def test_the_policy_allows_bringing_a_destroyed_camp_back(adopting):
+    deployment, invoked = adopting
+    assert {"aws:ec2/tag:Tag", "aws:ebs/getVolume:getVolume"} <= {
+        *invoked,
+        *(r.type for r in deployment.resources),
+    }
+    assert unlisted(deployment, invoked) == set()
+    assert denied_on_resources(deployment) == []
+    assert denied_look_ups(invoked) == []
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,16 @@ def test_secrets_reach_the_hub_as_one_secret_json_on_stdin(deployment):
 
 def test_the_hub_restarts_when_a_secret_changes(deployment):
     start = deployment.named("hub-start-hub")
-    assert start.inputs["triggers"] == [deployment.named("hub-install-secrets").inputs["stdin"]]
-    assert start.is_secret("triggers")
+    secrets = deployment.named("hub-install-secrets").inputs["stdin"]
+    assert deployment.own_triggers(start)[0] == secrets
+    assert start.is_secret("triggers", index=1)
+
+
+def test_the_hub_starts_again_on_a_new_nfs_servers_homes_and_on_a_new_hub_volume(deployment):
+    start = deployment.named("hub-start-hub")
+    nfs_server = deployment.outputs["nfsPrivateIp"]
+    hub_volume = deployment.named("hub-state", "aws:ebs/volume:Volume").id
+    assert deployment.own_triggers(start)[1:] == [nfs_server, hub_volume]
 
 
 def test_the_hub_is_waited_for_longer_than_it_may_take_to_check_a_running_server(deployment):
@@ -97,7 +105,7 @@ def test_a_changed_nginx_template_reconfigures_nginx(deployment):
     from infra.payload import NGINX
 
     configure = deployment.named("hub-configure-nginx")
-    assert configure.inputs["triggers"] == [NGINX.content_hash()]
+    assert deployment.own_triggers(configure) == [NGINX.content_hash()]
 
 
 def test_the_service_runs_on_the_hub_site_alone(base_config):

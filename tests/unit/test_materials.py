@@ -27,7 +27,7 @@ def test_the_materials_folder_is_delivered_to_the_nfs_server_only(deployment):
     assert copy.inputs["source"].path == str(MATERIALS.local_dir)
     assert copy.inputs["remotePath"] == layout.PAYLOAD_DIR
     # A changed folder is delivered again on the next `pulumi up`.
-    assert copy.inputs["triggers"] == [MATERIALS.content_hash()]
+    assert deployment.own_triggers(copy) == [MATERIALS.content_hash()]
 
 
 def test_the_materials_are_published_after_delivery_and_export(deployment):
@@ -40,7 +40,7 @@ def test_the_materials_are_published_after_delivery_and_export(deployment):
     assert f"--materials-name {layout.MATERIALS_DIRNAME}" in create
     assert "--shared-data-name" not in create
     # The command line does not change with the files: their hash reruns the step.
-    assert publish.inputs["triggers"] == [MATERIALS.content_hash()]
+    assert deployment.own_triggers(publish) == [MATERIALS.content_hash()]
     assert not publish.inputs.get("delete")
 
 
@@ -78,8 +78,8 @@ def test_a_materials_folder_elsewhere_is_delivered_and_published(base_config, tm
     assert copy.inputs["source"].path == str(folder)
     version = materials_payload(folder).content_hash()
     assert version != MATERIALS.content_hash()
-    assert copy.inputs["triggers"] == [version]
-    assert deployment.named("nfs-publish-materials").inputs["triggers"] == [version]
+    assert deployment.own_triggers(copy) == [version]
+    assert deployment.own_triggers(deployment.named("nfs-publish-materials")) == [version]
 
 
 @pytest.mark.parametrize(
@@ -134,7 +134,7 @@ def test_a_materials_repo_is_checked_out_on_the_nfs_server_and_published(base_co
     assert deployment.depends_on(publish, fetch)
     assert f"--source {layout.MATERIALS_REPO_WORK_TREE} " in publish.inputs["create"]
     # A new ref publishes again; the command line alone would not change.
-    assert publish.inputs["triggers"] == [f"{REPO['url']}@v1.2"]
+    assert deployment.own_triggers(publish) == [f"{REPO['url']}@v1.2"]
 
 
 def test_without_a_repo_nothing_is_fetched(deployment):

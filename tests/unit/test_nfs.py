@@ -19,17 +19,19 @@ def nfs(base_config):
 
 
 def test_the_homes_volume_sits_beside_the_server(nfs):
-    (volume,) = nfs.of_type("aws:ebs/volume:Volume")
+    volume = nfs.named("nfs-homes", "aws:ebs/volume:Volume")
     assert volume.inputs["availabilityZone"] == "us-east-1a"
     assert volume.inputs["size"] == 100
     assert volume.inputs["type"] == "gp3"
-    (attachment,) = nfs.of_type("aws:ec2/volumeAttachment:VolumeAttachment")
+    attachment = nfs.named("nfs-homes", "aws:ec2/volumeAttachment:VolumeAttachment")
     assert attachment.inputs["volumeId"] == volume.id
     assert attachment.inputs["instanceId"] == nfs.named("nfs").id
+    # A replaced server's new instance gets the volume once the old one has let it go.
+    assert attachment.delete_before_replace
 
 
 def test_a_moved_subnet_never_swaps_the_homes_for_an_empty_volume(nfs):
-    (volume,) = nfs.of_type("aws:ebs/volume:Volume")
+    volume = nfs.named("nfs-homes", "aws:ebs/volume:Volume")
     assert volume.retain_on_delete
     assert "availabilityZone" in volume.ignore_changes
 
@@ -42,7 +44,7 @@ def test_the_server_is_reached_through_the_hub(nfs):
 
 def test_the_export_names_the_volume_and_the_subnet_and_trusts_no_client_as_root(nfs):
     create = nfs.named("nfs-export-homes").inputs["create"]
-    (volume,) = nfs.of_type("aws:ebs/volume:Volume")
+    volume = nfs.named("nfs-homes", "aws:ebs/volume:Volume")
     assert f"--volume-id {volume.id}" in create
     assert "--export-dir /srv/nfs/homes" in create
     assert "--client 172.31.0.0/20" in create

@@ -120,7 +120,7 @@ def test_instance_types_come_from_the_config(base_config):
         "workers-1": "m6i.2xlarge",
         "workers-2": "m6i.2xlarge",
     }
-    (homes,) = deployment.of_type("aws:ebs/volume:Volume")
+    homes = deployment.named("nfs-homes", "aws:ebs/volume:Volume")
     assert homes.inputs["size"] == 250
 
 
@@ -163,10 +163,10 @@ def test_the_weekly_cost_is_estimated_per_student(deployment):
     estimate = deployment.outputs["weeklyCostEstimate"]
     assert estimate["region"] == "us-east-1"
     assert estimate["pricesAsOf"]
-    # hub t3.medium + 2 x t3.xlarge + nfs t3.small for 168 h; 100 + 30 + 2 x 40 + 10 GB gp3;
-    # 4 public IPv4 addresses.
+    # hub t3.medium + 2 x t3.xlarge + nfs t3.small for 168 h; 100 (homes) + 1 (the hub's own)
+    # + 30 + 2 x 40 + 10 GB gp3; 4 public IPv4 addresses.
     instances = (0.0416 + 2 * 0.1664 + 0.0208) * 168
-    ebs = 220 * 0.08 * 168 / 730
+    ebs = 221 * 0.08 * 168 / 730
     addresses = 4 * 0.005 * 168
     assert estimate["totalUsd"] == round(instances + ebs + addresses, 2)
     assert estimate["perStudentUsd"] == round(estimate["totalUsd"] / 3, 2)

@@ -63,7 +63,7 @@ def test_ssh_from_addresses_only_from_the_allowed_cidrs(deployed):
 
 def test_the_homes_volume_survives_destroy(deployed):
     _, deployment = deployed
-    (homes,) = deployment.of_type("aws:ebs/volume:Volume")
+    homes = deployment.named("nfs-homes", "aws:ebs/volume:Volume")
     assert homes.retain_on_delete, "pulumi destroy would delete the students' homes"
 
 

@@ -50,9 +50,10 @@ def everywhere(types: list[str]) -> dict[str, list[str]]:
 def deployed_in(base_config, offered, **settings):
     deployment = deploy({**base_config, **settings}, mocks=ZoneMocks(SUBNETS, offered))
     instances = deployment.of_type(INSTANCE)
-    (volume,) = deployment.of_type(VOLUME)
+    volumes = deployment.of_type(VOLUME)
     assert len({i.inputs["subnetId"] for i in instances}) == 1, "one subnet for every machine"
-    return instances[0].inputs["subnetId"], volume.inputs["availabilityZone"]
+    assert len({v.inputs["availabilityZone"] for v in volumes}) == 1, "every volume in that zone"
+    return instances[0].inputs["subnetId"], volumes[0].inputs["availabilityZone"]
 
 
 def refusal(base_config, offered, **settings) -> str:
