@@ -142,6 +142,11 @@ has_signature() {
   esac
 }
 
+# The filesystem type blkid finds on $1, or nothing.
+filesystem_type() {
+  blkid -p -o value -s TYPE "$1" || true
+}
+
 # The running containers that bind directory $1 or something under it, one id a line: their mount
 # namespaces keep what was mounted there when they started.
 containers_binding() {
