@@ -22,13 +22,13 @@ in it, which is how configure-nginx tells a staging certificate from a productio
 """
 
 import json
-import random
 import shutil
-import socket
-import struct
 import subprocess
 from pathlib import Path
 
+import dns.message
+import dns.query
+import dns.rdatatype
 import requests
 
 from infra import layout
@@ -300,34 +300,12 @@ def _fqdn(host: str) -> str:
 
 
 def query_a(server: str, port: int, host: str) -> list[str]:
-    """The addresses of a DNS A query for `host` at server:port, over UDP (RFC 1035)."""
-    query_id = random.getrandbits(16)
-    question = b"".join(bytes([len(label)]) + label.encode() for label in host.split("."))
-    packet = struct.pack(">HHHHHH", query_id, 0x0100, 1, 0, 0, 0) + question + b"\0"
-    packet += struct.pack(">HH", 1, 1)  # type A, class IN
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(REQUEST_TIMEOUT_SECONDS)
-        sock.sendto(packet, (server, port))
-        answer = sock.recv(4096)
-    answer_id, _, _, count, _, _ = struct.unpack(">HHHHHH", answer[:12])
-    if answer_id != query_id:
-        raise OSError(f"DNS answer from {server}:{port} is not to our query")
-    offset = len(packet)  # past the header and the question, echoed
-    addresses = []
-    for _ in range(count):
-        offset = _past_name(answer, offset)
-        kind, _, _, length = struct.unpack(">HHIH", answer[offset : offset + 10])
-        offset += 10
-        if kind == 1 and length == 4:
-            addresses.append(socket.inet_ntoa(answer[offset : offset + 4]))
-        offset += length
-    return addresses
-
-
-def _past_name(message: bytes, offset: int) -> int:
-    """The offset after the name at `offset`: labels ending in a zero, or in a pointer."""
-    while message[offset] != 0:
-        if message[offset] >= 0xC0:  # a pointer to a name elsewhere: two bytes, and it ends
-            return offset + 2
-        offset += 1 + message[offset]
-    return offset + 1
+    """The addresses of a DNS A query for `host` at server:port, over UDP."""
+    query = dns.message.make_query(_fqdn(host), dns.rdatatype.A)
+    answer = dns.query.udp(query, server, port=port, timeout=REQUEST_TIMEOUT_SECONDS)
+    return [
+        record.address
+        for rrset in answer.answer
+        if rrset.rdtype == dns.rdatatype.A
+        for record in rrset
+    ]
