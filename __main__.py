@@ -12,6 +12,7 @@ from infra.jupyterhub import JupyterHubService, JupyterHubServiceArgs
 from infra.machine import debian_ami_id
 from infra.network import Network, NetworkArgs
 from infra.nfs import NfsServer, NfsServerArgs
+from infra.notebook_image import NotebookImage, NotebookImageArgs
 from infra.outputs import export_outputs
 from infra.workers import SwarmWorkerPool, SwarmWorkerPoolArgs
 
@@ -38,6 +39,12 @@ nfs = NfsServer(
         adopted=adopted,
     ),
 )
+notebook_image = NotebookImage(
+    "notebook",
+    NotebookImageArgs(
+        builder=hub.machine, builder_address=hub.private_ip, cluster_cidr=network.subnet_cidr
+    ),
+)
 workers = SwarmWorkerPool(
     "workers",
     SwarmWorkerPoolArgs(
@@ -48,6 +55,7 @@ workers = SwarmWorkerPool(
         jump_host=hub.jump_host,
         manager=hub.swarm_manager,
         homes=nfs.share,
+        notebook_image=notebook_image.shipped,
     ),
 )
 jupyterhub = JupyterHubService(

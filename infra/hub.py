@@ -19,7 +19,7 @@ from infra.admin_key import AdminKey
 from infra.config import CampConfig
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.network import Network
-from infra.payload import HUB_IMAGE, NGINX, PROXY_IMAGE, SCRIPTS
+from infra.payload import HUB_IMAGE, NGINX, NOTEBOOK_IMAGE, PROXY_IMAGE, SCRIPTS
 from infra.remote import Step, StepTarget, run_step, script_line
 
 HUB_VOLUME_GB = 1
@@ -137,7 +137,7 @@ class Hub(pulumi.ComponentResource):
             after=[association],
             private_key=args.admin_key.private_key,
             parent=self,
-            payload=(SCRIPTS, NGINX, HUB_IMAGE, PROXY_IMAGE),
+            payload=(SCRIPTS, NGINX, HUB_IMAGE, PROXY_IMAGE, NOTEBOOK_IMAGE),
         )
         self.swarm = run_step(
             self.machine,

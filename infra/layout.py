@@ -75,6 +75,13 @@ HUB_PORT = 8000  # the proxy's public port, published on 127.0.0.1 only; nginx i
 PROXY_API_PORT = 8001  # on the proxy's overlay address, for the hub
 HUB_API_PORT = 8081  # on the overlay network, for the students' servers
 
+# The images the hub builds for the workers (the notebook image), as archives that the hub's nginx
+# serves on its private address to the cluster's machines only (scripts/serve-images); each worker
+# loads the one it runs from there (scripts/fetch-image). On the hub's root disk: it is a cache,
+# built again by a new hub.
+IMAGES_DIR = "/var/cache/camphub/images"
+IMAGES_PORT = 8090
+
 # Ports the security groups open (swarm mode and NFSv4).
 SWARM_MANAGER_PORT = 2377
 SWARM_GOSSIP_PORT = 7946

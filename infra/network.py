@@ -3,7 +3,8 @@
 Three security groups that reference each other rather than address ranges:
 - `hub`: the hub alone. The world reaches 80/443 only; SSH only from the organizer's CIDRs.
 - `cluster`: the hub and the workers. Docker swarm's ports among members only; SSH from the hub,
-  the jump host for every other machine.
+  the jump host for every other machine. The hub's image archives (its `hub` group) from members
+  only.
 - `nfs`: the NFS server. NFS from cluster members only; SSH from the hub.
 Every machine may reach out (packages, Let's Encrypt, Google). No Docker TCP API is opened.
 The machines live in one subnet of the default VPC, in a zone that offers their instance types
@@ -72,6 +73,8 @@ class Network(pulumi.ComponentResource):
             self._allow("nfs", "ssh-from-hub", "tcp", layout.SSH_PORT, source="hub"),
         ]
         self._allow("nfs", "nfs-from-cluster", "tcp", layout.NFS_PORT, source="cluster")
+        # On the hub's own group, which holds the hub alone: no worker opens the port.
+        self._allow("hub", "images-from-cluster", "tcp", layout.IMAGES_PORT, source="cluster")
         for role in self.groups:
             self._allow_egress(role)
         self.register_outputs(

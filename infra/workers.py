@@ -1,7 +1,8 @@
 """SwarmWorkerPool: the machines that run the students' servers.
 
 Each worker is reachable only through the hub, mounts the homes, joins the swarm with the join
-token (on stdin, never logged) and builds the notebook image before it takes students. Removing a
+token (on stdin, never logged) and loads the notebook image the hub built (infra/notebook_image.py)
+before it takes students. Removing a
 worker first drains its swarm node on the manager (a step the pool declares there, through the
 hub's `SwarmManager`), so no student's server dies unannounced.
 """
@@ -18,7 +19,7 @@ from infra.homes import HomesShare, mount_homes
 from infra.hub import JumpHost, SwarmManager
 from infra.machine import InstanceArgs, bring_up, declare_instance
 from infra.network import Network
-from infra.payload import NOTEBOOK_IMAGE, SCRIPTS, image_tag
+from infra.notebook_image import ShippedImage
 from infra.remote import Step, StepTarget, run_step, script_line
 
 
@@ -31,19 +32,20 @@ class SwarmWorkerPoolArgs:
     jump_host: JumpHost
     manager: SwarmManager
     homes: HomesShare
+    notebook_image: ShippedImage
 
 
 class SwarmWorkerPool(pulumi.ComponentResource):
     private_ips: pulumi.Output[list[str]]
     notebook_image: str
-    ready: list[pulumi.Resource]  # one per worker: joined, homes mounted, image built
+    ready: list[pulumi.Resource]  # one per worker: joined, homes mounted, image loaded
 
     def __init__(
         self, name: str, args: SwarmWorkerPoolArgs, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("camphub:index:SwarmWorkerPool", name, None, opts)
         self._args = args
-        self.notebook_image = image_tag(NOTEBOOK_IMAGE)
+        self.notebook_image = args.notebook_image.tag
         self.instances = []
         self.ready = []
         for index in range(args.config.workers.count):
@@ -76,28 +78,33 @@ class SwarmWorkerPool(pulumi.ComponentResource):
             private_key=args.admin_key.private_key,
             jump_host=args.jump_host.address,
             parent=self,
-            payload=(SCRIPTS, NOTEBOOK_IMAGE),
         )
         mounted = mount_homes(machine, args.homes, parent=self)
-        image = self._build_notebook_image(machine)
+        image = self._load_notebook_image(machine)
         internet = self._set_student_internet(machine)
         # Join only once the worker can serve a student: swarm places servers on any member.
         joined = self._join_swarm(machine, instance, after=[mounted, image, internet])
         membership = self._track_membership(name, joined)
         self.ready.append(membership)
 
-    def _build_notebook_image(self, machine: StepTarget) -> pulumi.Resource:
+    def _load_notebook_image(self, machine: StepTarget) -> pulumi.Resource:
+        """The hub's build of the image, loaded and checked against its published ID: a new
+        build reaches every worker in the same `pulumi up`, an unchanged one runs nothing."""
+        image = self._args.notebook_image
         return run_step(
             machine,
             Step(
                 "notebook-image",
                 script_line(
-                    "build-image",
-                    "--context",
-                    NOTEBOOK_IMAGE.remote_dir,
+                    "fetch-image",
+                    "--url",
+                    image.url,
                     "--tag",
-                    self.notebook_image,
+                    image.tag,
+                    "--image-id",
+                    image.image_id,
                 ),
+                depends_on=image.published,
             ),
             parent=self,
         )

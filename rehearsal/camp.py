@@ -127,8 +127,9 @@ def _generated_secret(work_dir: Path) -> str:
 
 def prebuilt_images() -> tuple[str, ...]:
     """The hub, proxy and notebook images built here once, under the tags the program gives
-    them, so every instance finds them loaded and its build step has nothing to do (one build on
-    this machine instead of one per worker: what keeps the end-to-end suite inside CI's budget)."""
+    them, so the hub finds them loaded and its build steps have nothing to do; it ships the
+    notebook image to the workers as on AWS (a build here, with Docker's layer cache, is
+    what keeps the end-to-end suite inside CI's budget)."""
     return tuple(
         cloud.build_image(tree.local_dir, image_tag(tree))
         for tree in (HUB_IMAGE, PROXY_IMAGE, NOTEBOOK_IMAGE)

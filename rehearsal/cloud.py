@@ -262,9 +262,12 @@ class LocalCloud:
         user_data: str,
         public_keys: list[str],
         image: str,
+        builds_images: bool = False,
     ) -> Instance:
         """Starts a fresh instance whose cloud-init reads `user_data` and the key pair's
-        `public_keys` from the NoCloud seed, as from EC2's metadata service."""
+        `public_keys` from the NoCloud seed, as from EC2's metadata service. An instance that
+        `builds_images` finds the shared image archives loaded (what a registry would serve it);
+        any other gets its images as on AWS, from the hub."""
         container = self.container_name(resource_name)
         seed_dir = self._seed_dir(resource_name)
         seed_dir.mkdir(parents=True, exist_ok=True)
@@ -285,9 +288,16 @@ class LocalCloud:
             "--volume", f"{container}-docker:/var/lib/docker",
             "--volume", f"{seed_dir}:/var/lib/cloud/seed/nocloud:ro",
             "--volume", f"{self.shared_dir}:{substitutions.SHARED_DIR_IN_INSTANCE}:ro",
+            *self._image_archives(builds_images),
             image,
         )  # fmt: skip
         return Instance(container, instance_id, self.address(resource_name))
+
+    def _image_archives(self, builds_images: bool) -> tuple[str, ...]:
+        if not builds_images:
+            return ()
+        archives = self.shared_dir / substitutions.IMAGES_SUBDIR
+        return ("--volume", f"{archives}:{substitutions.IMAGE_ARCHIVES_IN_INSTANCE}:ro")
 
     def stop_and_start(self, resource_name: str, user_data: str, address: str) -> None:
         """What EC2 does to apply a changed instance type or user-data: the machine (at private

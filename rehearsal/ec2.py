@@ -17,11 +17,13 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from infra.machine import ROLE_TAG
 from rehearsal import acme_stand_in
 from rehearsal.cloud import Instance
 from rehearsal.environment import ZONE, Environment, Handler, short
 from rehearsal.moto_stand_in import ACCOUNT_ID, REGION, Credentials
 from rehearsal.state import Record, plain
+from rehearsal.substitutions import IMAGE_BUILDING_ROLES
 
 INSTANCE = "aws:ec2/instance:Instance"
 VOLUME = "aws:ebs/volume:Volume"
@@ -274,7 +276,12 @@ def _launch(env: Environment, args, changes: list[dict[str, Any]]):
     # old machine running, as a launch EC2 refuses does.
     role, credentials = _role_credentials(env, args.inputs, {})
     instance = env.cloud.boot(
-        args.name, instance_id, _user_data(args.inputs), public_keys, env.instance_image
+        args.name,
+        instance_id,
+        _user_data(args.inputs),
+        public_keys,
+        env.instance_image,
+        builds_images=(args.inputs.get("tags") or {}).get(ROLE_TAG) in IMAGE_BUILDING_ROLES,
     )
     outputs = {
         "id": instance_id,

@@ -51,9 +51,11 @@ SUBSTITUTIONS = (
         piece="none",
     ),
     Substitution(
-        production="base images pulled from a registry",
-        rehearsal="base images built locally from debootstrap, saved to the shared directory and "
-        "loaded into each instance's Docker right after it starts",
+        production="base images pulled from a registry by the hub, which builds camphub's images",
+        rehearsal="base images built locally from debootstrap (and, for `--prebuilt-images` and "
+        "the end-to-end suite, camphub's images built here once), saved to the shared directory "
+        "and loaded into the hub's Docker right after it starts; the workers get the notebook "
+        "image from the hub, as on AWS",
         piece="rehearsal-load-images (docker.service drop-in in the instance image)",
     ),
     Substitution(
@@ -112,6 +114,11 @@ SUBSTITUTIONS = (
 # Where the harness shares files into every instance (read-only), and what it puts there.
 SHARED_DIR_IN_INSTANCE = "/var/lib/rehearsal/shared"
 IMAGES_SUBDIR = "images"  # <name>.tar archives of locally built base images
+# Where the instances that build images (the hub) see IMAGES_SUBDIR; no other instance does.
+IMAGE_ARCHIVES_IN_INSTANCE = "/var/lib/rehearsal/images"
+# The roles whose machines build images: infra/notebook_image.py and infra/jupyterhub.py build
+# on the hub alone.
+IMAGE_BUILDING_ROLES = ("hub",)
 NFS_SUBDIR = "nfs"  # <server address>: "major:minor" of the volume that server exports
 DEVICES_SUBDIR = "devices"  # <instance id>: "name major minor" lines of attached volumes
 ACME_SUBDIR = "acme"  # the ACME stand-in's CA, certbot's settings and wrapper (acme_stand_in.py)

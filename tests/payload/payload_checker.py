@@ -101,6 +101,22 @@ class Machine:
         wait_for(booted, timeout=BOOT_TIMEOUT_SECONDS, what=f"systemd in {self.name} booted")
 
 
+def address_of(machine: Machine) -> str:
+    """The machine's address on Docker's default bridge, where the checkers reach each other."""
+    return docker(
+        "inspect", "--format", "{{.NetworkSettings.IPAddress}}", machine.name
+    ).stdout.strip()
+
+
+def load_base_image(machine: Machine) -> None:
+    """The Debian base image, from this engine into the machine's (no registry is reachable)."""
+    saved = subprocess.run(
+        f"docker save debian:trixie-slim | docker exec -i {machine.name} docker load -q",
+        shell=True, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert saved.returncode == 0, saved.stderr
+
+
 @contextmanager
 def machine(role: str, extra_flags: Sequence[str] = ()) -> Iterator[Machine]:
     """A checker container booted with systemd; removed (with its volumes) on exit."""

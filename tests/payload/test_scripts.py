@@ -18,7 +18,7 @@ from pathlib import Path
 import payload_checker
 import pytest
 import yaml
-from payload_checker import run_script
+from payload_checker import address_of, load_base_image, run_script
 from waiting import wait_for
 
 from infra import layout
@@ -715,12 +715,6 @@ def test_mount_homes_moves_to_a_new_server_and_stops_the_containers_bound_to_the
 DOCKER_FLAGS = ("-v", "/var/lib/docker")
 
 
-def address_of(machine) -> str:
-    return payload_checker.docker(
-        "inspect", "--format", "{{.NetworkSettings.IPAddress}}", machine.name
-    ).stdout.strip()
-
-
 @pytest.fixture(scope="module")
 def swarm_machines():
     """A manager-to-be and a worker-to-be, each running dockerd; yields (manager, worker)."""
@@ -883,12 +877,3 @@ def overlay_reaches(client, server) -> bool:
     )  # fmt: skip
     server.run("docker", "rm", "--force", peer)
     return "Connection refused" in dialled.stderr
-
-
-def load_base_image(machine) -> None:
-    """The student service's image, from this engine (no registry is reachable)."""
-    saved = subprocess.run(
-        f"docker save debian:trixie-slim | docker exec -i {machine.name} docker load -q",
-        shell=True, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert saved.returncode == 0, saved.stderr

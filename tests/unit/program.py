@@ -75,6 +75,7 @@ FAKE_PRIVATE_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nfake-admin-key\n-----END OPENSSH PRIVATE KEY-----\n"
 )
 FAKE_JOIN_TOKEN = "SWMTKN-1-fakejointoken"
+FAKE_IMAGE_ID = "sha256:" + "ab" * 32
 
 
 class CampMocks(pulumi.runtime.Mocks):
@@ -110,6 +111,8 @@ class CampMocks(pulumi.runtime.Mocks):
             return FAKE_JOIN_TOKEN + "\n"
         if name.endswith("swarm-join"):
             return f"node-{name}\n"
+        if name.endswith("publish-notebook-image"):
+            return f"{FAKE_IMAGE_ID} camphub-notebook-0123456789ab.tar\n"
         return ""
 
     def call(self, args: pulumi.runtime.MockCallArgs):

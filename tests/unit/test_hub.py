@@ -34,13 +34,14 @@ def test_the_hub_is_reached_on_its_elastic_ip(hub):
     assert "proxy" not in boot.inputs["connection"]
 
 
-def test_the_hub_receives_the_scripts_the_nginx_site_and_the_hub_and_proxy_images(hub):
+def test_the_hub_receives_the_scripts_the_nginx_sites_and_every_image_it_builds(hub):
     copies = {c.name: c.inputs["remotePath"] for c in hub.of_type("command:remote:CopyToRemote")}
     assert copies == {
         "hub-payload-scripts": "/opt/camphub",
         "hub-payload-nginx": "/opt/camphub",
         "hub-payload-hub": "/opt/camphub",
         "hub-payload-proxy": "/opt/camphub",
+        "hub-payload-notebook": "/opt/camphub",
     }
 
 

@@ -6,6 +6,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from program import deploy
 from ssh_keys import openssh_private_text, openssh_public_text
 
+from infra import layout
+
 # The URN prefix of the network's children (stack "test" under the mocks).
 UNDER_NETWORK = "urn:pulumi:test::camphub::camphub:index:Network$"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -37,7 +39,11 @@ def test_three_groups_in_the_default_vpc(network):
 
 def test_hub_takes_web_from_anywhere_and_ssh_from_admins(network):
     rules = rules_into(network, "hub")
-    ports = sorted((r["fromPort"], r.get("cidrIpv4") or r.get("cidrIpv6")) for r in rules.values())
+    ports = sorted(
+        (r["fromPort"], r.get("cidrIpv4") or r.get("cidrIpv6"))
+        for r in rules.values()
+        if not r.get("referencedSecurityGroupId")
+    )
     assert ports == [
         (22, "84.17.40.7/32"),
         (80, "0.0.0.0/0"),
@@ -60,6 +66,17 @@ def test_swarm_ports_open_only_among_cluster_members(network):
         (7946, "udp"): cluster,
         (4789, "udp"): cluster,
     }
+
+
+def test_the_hubs_image_archives_are_reachable_only_from_the_cluster(network):
+    images = [r for r in network.of_type(INGRESS) if r.inputs["fromPort"] == layout.IMAGES_PORT]
+    assert [(r.inputs["securityGroupId"], r.inputs["ipProtocol"]) for r in images] == [
+        (group_id(network, "hub"), "tcp")
+    ]
+    (rule,) = images
+    assert rule.inputs["toPort"] == layout.IMAGES_PORT
+    assert rule.inputs["referencedSecurityGroupId"] == group_id(network, "cluster")
+    assert "cidrIpv4" not in rule.inputs and "cidrIpv6" not in rule.inputs
 
 
 def test_workers_and_nfs_take_ssh_only_from_the_hub(network):

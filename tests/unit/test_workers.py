@@ -1,4 +1,4 @@
-"""SwarmWorkerPool, in the whole program: joins with the secret token, builds the notebook image."""
+"""SwarmWorkerPool, in the whole program: joins with the secret token, loads the notebook image."""
 
 import json
 
@@ -30,8 +30,8 @@ def test_workers_are_reached_through_the_hub_only(deployment):
 def test_the_notebook_image_is_tagged_by_the_content_of_its_build_context(deployment):
     tag = f"camphub/notebook:{content_hash(NOTEBOOK_IMAGE.local_dir)}"
     for index in (0, 1):
-        build = deployment.named(f"workers-{index}-notebook-image").inputs["create"]
-        assert f"--tag {tag}" in build
+        load = deployment.named(f"workers-{index}-notebook-image").inputs["create"]
+        assert f"--tag {tag}" in load
     settings = json.loads(deployment.named("hub-start-hub").inputs["stdin"])
     assert settings["notebook"]["image"] == tag
 
