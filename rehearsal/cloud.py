@@ -23,6 +23,10 @@ INSTANCE_IMAGE_DIR = Path(__file__).resolve().parent / "instance"
 BASE_IMAGE = "debian:trixie-slim"
 APT_CACHE_PORT = 3142
 APT_CACHE_VOLUME = f"{PREFIX}-apt-cache"
+BUILDS_IMAGES_LABEL = f"{PREFIX}.builds-images=true"
+LOAD_IMAGES_IF_DOCKER_RUNS = (
+    "! systemctl is-active --quiet docker.service || /usr/local/sbin/rehearsal-load-images"
+)
 # How long a stopping instance may take to shut down cleanly before it is killed, as EC2 forces
 # a stop that hangs.
 STOP_TIMEOUT_SECONDS = 120
@@ -297,7 +301,24 @@ class LocalCloud:
         if not builds_images:
             return ()
         archives = self.shared_dir / substitutions.IMAGES_SUBDIR
-        return ("--volume", f"{archives}:{substitutions.IMAGE_ARCHIVES_IN_INSTANCE}:ro")
+        return (
+            "--label", BUILDS_IMAGES_LABEL,
+            "--volume", f"{archives}:{substitutions.IMAGE_ARCHIVES_IN_INSTANCE}:ro",
+        )  # fmt: skip
+
+    def load_shared_images(self) -> None:
+        """Loads the shared archives into the running instances that build images now, not only
+        when their Docker starts: images built here for this run are there before the program's
+        build steps look for them, as if the hub had built them. An instance whose Docker is not
+        up yet loads them as it starts."""
+        running = docker(
+            "ps",
+            "--filter", f"label={PREFIX}.stack={self.stack}",
+            "--filter", f"label={BUILDS_IMAGES_LABEL}",
+            "--format", "{{.Names}}",
+        )  # fmt: skip
+        for container in running.split():
+            docker("exec", container, "sh", "-c", LOAD_IMAGES_IF_DOCKER_RUNS)
 
     def stop_and_start(self, resource_name: str, user_data: str, address: str) -> None:
         """What EC2 does to apply a changed instance type or user-data: the machine (at private

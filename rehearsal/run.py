@@ -120,6 +120,7 @@ class Rehearsal:
         with phase("network, shared directory, package cache, AWS stand-in", self.timings):
             vpc_cidr = self.cloud.ensure_network()
             self.cloud.ensure_shared_dir((cloud.BASE_IMAGE, *images))
+            self.cloud.load_shared_images()
             self.cloud.ensure_apt_cache(image)
             self.aws.ensure_running(self.cloud.gateway())
         if config.get(f"{self.project}:domain"):

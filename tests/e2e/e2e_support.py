@@ -9,6 +9,7 @@ from jupyter_api import HubClient, user_path
 from waiting import wait_for
 
 from infra import layout
+from infra.payload import NOTEBOOK_IMAGE, image_tag
 from infra.userlist import escaped_username as escaped  # the tests' name for it
 from rehearsal import ssh
 from rehearsal.camp import (
@@ -159,6 +160,25 @@ class Camp:
         """The bootstrap step (pulumi-command resource) called `name`, as last recorded."""
         (record,) = [r for r in self.records(COMMAND) if r.name == name]
         return record
+
+    def step_log(self, name: str) -> Path:
+        """The log of the last run of bootstrap step `name`: written each time the step runs."""
+        return self.rehearsal.work_dir / "logs" / f"{name}.log"
+
+    def image_id(self, tag: str, host: str | None = None) -> str:
+        """The ID of image `tag` on `host` (the hub by default); empty when it has none."""
+        return self.run(
+            f"sudo docker image inspect --format '{{{{.Id}}}}' {tag} 2>/dev/null || true", host=host
+        )
+
+    def notebook_image_ids(self) -> dict[str, str]:
+        """{machine: the ID of the notebook image of this tree} on the hub and every worker."""
+        tag = image_tag(NOTEBOOK_IMAGE)
+        workers = self.outputs["workerPrivateIps"]
+        return {
+            "hub": self.image_id(tag),
+            **{f"workers-{i}": self.image_id(tag, host) for i, host in enumerate(workers)},
+        }
 
     def start_server(self, user: str) -> str:
         """Starts `user`'s server through the API; returns the worker its container runs on."""

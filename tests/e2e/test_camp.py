@@ -22,7 +22,7 @@ from rehearsal.commands import COMMAND
 pytestmark = pytest.mark.live
 
 # What a bootstrap script says when a second run finds everything in place.
-UNCHANGED = re.compile(r"nothing changed|already built|nothing to do")
+UNCHANGED = re.compile(r"nothing changed|already built|already loaded|nothing to do")
 REPORT_LINE = re.compile(r"^[a-z][a-z-]+: ")
 
 

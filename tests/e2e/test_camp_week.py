@@ -20,6 +20,8 @@ from waiting import wait_for
 
 from infra import layout
 from infra.archive import archive_prefix
+from infra.notebook_image import publication
+from infra.payload import NOTEBOOK_IMAGE, image_tag
 from rehearsal.engine import run_delete
 from rehearsal.environment import Environment
 from rehearsal.state import State
@@ -149,10 +151,31 @@ def task_states(camp, user: str) -> list[str]:
     return listing.splitlines()
 
 
+def published_image_id(camp) -> str:
+    return publication(camp.step("hub-publish-notebook-image").outputs["stdout"])[0]
+
+
+def notebook_steps_last_run(camp) -> dict[str, float]:
+    """When each step of the notebook image (build, publish, each worker's load) last ran."""
+    names = ["hub-notebook-image", "hub-publish-notebook-image"]
+    names += [f"{worker}-notebook-image" for worker in sorted(SURVIVORS)]
+    return {name: camp.step_log(name).stat().st_mtime for name in names}
+
+
 def test_scaling_workers_up_and_back_down_drains_the_removed_worker_first(camp):
     student = "grace@camp.example.org"
+    before = notebook_steps_last_run(camp)
     camp.up(workers=3)
     assert camp.worker_names() == {*SURVIVORS, "workers-2"}
+    # The new worker loaded the hub's build, as the others did; nothing of the image ran again.
+    assert notebook_steps_last_run(camp) == before
+    assert set(camp.notebook_image_ids().values()) == {published_image_id(camp)}
+    new_worker = camp.outputs["workerPrivateIps"][2]
+    loaded = camp.step("workers-2-notebook-image").outputs["stdout"]
+    assert loaded.startswith("fetch-image: loaded camphub/notebook:"), loaded
+    # It could not have built it: no build context, no base image to build on.
+    assert camp.run(f"test -e {NOTEBOOK_IMAGE.remote_dir} || echo none", host=new_worker) == "none"
+    assert camp.run("sudo docker image ls --quiet debian", host=new_worker) == ""
     camp.hub_api(f"/users/{student}/server", method="DELETE")
     wait_for(
         lambda: not camp.server_node(student),
@@ -183,6 +206,38 @@ def test_scaling_workers_up_and_back_down_drains_the_removed_worker_first(camp):
     )
     if outcome == "moved":
         assert camp.in_server(student, "sh -c 'cat ~/before-scale-down.txt'") == "kept"
+
+
+# A changed notebook image, mid-week.
+
+ROLLOUT_FILE = "etc/camphub-rollout-check"  # in the build context; in the image under /etc
+
+
+@pytest.fixture
+def notebook_image_changed(camp):
+    """The notebook image's build context with one more file (a token), as an organizer's change
+    of the Dockerfile or the requirements changes it; put back, and rolled back, afterwards."""
+    added = NOTEBOOK_IMAGE.local_dir / ROLLOUT_FILE
+    token = secrets.token_hex(8)
+    added.write_text(f"{token}\n")
+    try:
+        yield token
+    finally:
+        added.unlink()
+        camp.up(workers=2)
+
+
+def test_a_changed_notebook_image_reaches_every_worker_in_one_up(camp, notebook_image_changed):
+    old_tag, old_id = image_tag(NOTEBOOK_IMAGE), published_image_id(camp)
+    camp.up(workers=2)
+    new_tag, new_id = image_tag(NOTEBOOK_IMAGE), published_image_id(camp)
+    assert new_tag != old_tag and new_id != old_id
+    assert camp.notebook_image_ids() == dict.fromkeys(["hub", *sorted(SURVIVORS)], new_id)
+    for address in camp.outputs["workerPrivateIps"]:
+        shipped = camp.run(f"sudo docker run --rm {new_tag} cat /{ROLLOUT_FILE}", host=address)
+        assert shipped == notebook_image_changed
+    settings = json.loads(camp.step("hub-start-hub").inputs["stdin"])
+    assert settings["notebook"]["image"] == new_tag
 
 
 # The end-of-week archive.

@@ -105,7 +105,7 @@ def test_a_worker_loads_the_hubs_image_under_its_id_once(hub_and_worker, publish
     label = worker.run("docker", "run", "--rm", tag, "cat", "/label").stdout
     assert label.startswith("first-")
     assert fetch(worker, url, tag, expected_id).stdout == (
-        f"fetch-image: {tag} is {expected_id} already\n"
+        f"fetch-image: {tag} already loaded ({expected_id})\n"
     )
 
 
