@@ -12,13 +12,10 @@ from e2e_support import Camp
 
 from bench.pool_size import WORKER_TYPE, PoolSize, host_memory_bytes, pool_for
 from infra.config import DEFAULTS
-from rehearsal import cloud
 from rehearsal.camp import SECRET_KEYS, let_hub_reach_google, prebuilt_images, program_config
 from rehearsal.run import PROJECT_DIR, Rehearsal, phase
 
 NAME = "h4bench"
-# On the machines that run Docker (the NFS server does not).
-LOAD_IMAGES = "command -v docker >/dev/null || exit 0; exec /usr/local/sbin/rehearsal-load-images"
 BENCH_DOMAIN = "bench.example.org"
 TEACHER = f"teacher@{BENCH_DOMAIN}"
 # The student measured alone first, for the floor; never one of the class that starts together.
@@ -55,20 +52,9 @@ class BenchCamp(Camp):
         config["camphub:notebook"] = json.dumps(notebook | {"cpuGuarantee": pool.cpu_guarantee})
         with phase("hub and notebook images, built here", self.rehearsal.timings):
             images = prebuilt_images()
-            self._load_into_running_machines(images)
         outputs = self.rehearsal.up(config, SECRET_KEYS, images)
         let_hub_reach_google(self.rehearsal, outputs)
         return {name: output["value"] for name, output in outputs.items()}, pool
-
-    def _load_into_running_machines(self, images: tuple[str, ...]) -> None:
-        """A rehearsal instance loads the shared image archives only when it boots; a registry
-        would serve a new tag at once. Loading them now into the machines already running lets a
-        tuned hub or notebook image reach them without a build on each (nothing when unchanged)."""
-        self.rehearsal.cloud.ensure_shared_dir((cloud.BASE_IMAGE, *images))
-        for instance in self.records():
-            container = instance.made["container"]
-            if self.rehearsal.cloud.is_running(instance.made["resource"]):
-                cloud.docker("exec", container, "sh", "-c", LOAD_IMAGES)
 
     def down(self) -> None:
         self.rehearsal.down()

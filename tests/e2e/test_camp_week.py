@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import secrets
+import shlex
 import tarfile
 from contextlib import contextmanager
 
@@ -151,8 +152,11 @@ def task_states(camp, user: str) -> list[str]:
     return listing.splitlines()
 
 
-def published_image_id(camp) -> str:
-    return publication(camp.step("hub-publish-notebook-image").outputs["stdout"])[0]
+def published_image(camp) -> tuple[str, str]:
+    """The tag and the ID of the notebook image the hub last published."""
+    publish = camp.step("hub-publish-notebook-image")
+    words = shlex.split(publish.inputs["create"])
+    return words[words.index("--tag") + 1], publication(publish.outputs["stdout"])[0]
 
 
 def notebook_steps_last_run(camp) -> dict[str, float]:
@@ -169,7 +173,7 @@ def test_scaling_workers_up_and_back_down_drains_the_removed_worker_first(camp):
     assert camp.worker_names() == {*SURVIVORS, "workers-2"}
     # The new worker loaded the hub's build, as the others did; nothing of the image ran again.
     assert notebook_steps_last_run(camp) == before
-    assert set(camp.notebook_image_ids().values()) == {published_image_id(camp)}
+    assert set(camp.notebook_image_ids().values()) == {published_image(camp)[1]}
     new_worker = camp.outputs["workerPrivateIps"][2]
     loaded = camp.step("workers-2-notebook-image").outputs["stdout"]
     assert loaded.startswith("fetch-image: loaded camphub/notebook:"), loaded
@@ -228,10 +232,11 @@ def notebook_image_changed(camp):
 
 
 def test_a_changed_notebook_image_reaches_every_worker_in_one_up(camp, notebook_image_changed):
-    old_tag, old_id = image_tag(NOTEBOOK_IMAGE), published_image_id(camp)
+    old_tag, old_id = published_image(camp)
     camp.up(workers=2)
-    new_tag, new_id = image_tag(NOTEBOOK_IMAGE), published_image_id(camp)
-    assert new_tag != old_tag and new_id != old_id
+    new_tag, new_id = published_image(camp)
+    assert new_tag == image_tag(NOTEBOOK_IMAGE) != old_tag
+    assert new_id != old_id
     assert camp.notebook_image_ids() == dict.fromkeys(["hub", *sorted(SURVIVORS)], new_id)
     for address in camp.outputs["workerPrivateIps"]:
         shipped = camp.run(f"sudo docker run --rm {new_tag} cat /{ROLLOUT_FILE}", host=address)
