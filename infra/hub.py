@@ -17,7 +17,7 @@ import pulumi_aws as aws
 from infra import layout
 from infra.admin_key import AdminKey
 from infra.config import CampConfig
-from infra.machine import InstanceArgs, bring_up, declare_instance
+from infra.machine import InstanceArgs, answering_ssh, bring_up, declare_instance
 from infra.network import Network
 from infra.payload import HUB_IMAGE, NGINX, NOTEBOOK_IMAGE, PROXY_IMAGE, SCRIPTS
 from infra.remote import Step, StepTarget, run_step, script_line
@@ -38,7 +38,8 @@ class HubArgs:
 
 @dataclass(frozen=True)
 class JumpHost:
-    """How a machine without a public address is reached: through the hub, once it is up."""
+    """How a machine without a public address is reached: through the hub, once its sshd
+    answers."""
 
     address: pulumi.Output[str]  # the hub's public address
     ready: Sequence[pulumi.Resource]
@@ -168,7 +169,16 @@ class Hub(pulumi.ComponentResource):
             parent=self,
         )
         state_volume, kept = self._keep_state(name, args.config, network)
-        self.jump_host = JumpHost(address=self.public_ip, ready=self.machine.ready)
+        # The machines behind the hub need its sshd only, not its packages and images.
+        sshd = answering_ssh(
+            name,
+            self.instance,
+            host=self.public_ip,
+            after=[association],
+            private_key=args.admin_key.private_key,
+            parent=self,
+        )
+        self.jump_host = JumpHost(address=self.public_ip, ready=[sshd])
         self.swarm_manager = SwarmManager(
             machine=self.machine,
             address=self.private_ip,

@@ -128,6 +128,26 @@ def _warn(warning: str | None) -> None:
         pulumi.log.warn(warning)
 
 
+def answering_ssh(
+    name: str,
+    instance: aws.ec2.Instance,
+    host: pulumi.Input[str],
+    after: Sequence[pulumi.Resource],
+    private_key: pulumi.Input[str],
+    parent: pulumi.Resource,
+) -> command.remote.Command:
+    """A step that ends once `instance` (reached at `host` once `after` exist) lets the login user
+    in over SSH: all a jump host must do for the machines behind it, long before its own
+    cloud-init is done."""
+    return command.remote.Command(
+        f"{name}-sshd",
+        connection=ssh_connection(host, private_key, dial=FIRST_CONTACT),
+        create="true",
+        triggers=[instance.id],
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[instance, *after]),
+    )
+
+
 def bring_up(
     name: str,
     instance: aws.ec2.Instance,

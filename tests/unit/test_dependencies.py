@@ -3,6 +3,8 @@
 from infra import layout
 
 COMMAND = "command:remote:Command"
+# The waits for a new machine (its sshd, its cloud-init), which every later step follows.
+FIRST_CONTACTS = ("-sshd", "-cloud-init")
 
 
 def step(deployment, suffix):
@@ -13,7 +15,7 @@ def step(deployment, suffix):
 
 def test_every_command_waits_for_cloud_init_on_its_machine(deployment):
     for command in deployment.of_type(COMMAND) + deployment.of_type("command:remote:CopyToRemote"):
-        if command.name.endswith("-cloud-init"):
+        if command.name.endswith(FIRST_CONTACTS):
             continue
         machine = command.name.split("-")[0]
         if machine == "workers":
@@ -28,11 +30,14 @@ def test_cloud_init_waits_for_its_instance(deployment):
         assert deployment.depends_on(boot, instance)
 
 
-def test_workers_and_nfs_boot_only_after_the_jump_host(deployment):
-    hub_boot = deployment.named("hub-cloud-init")
+def test_workers_and_nfs_are_reached_once_the_jump_hosts_sshd_answers(deployment):
+    hub_sshd, hub_boot = deployment.named("hub-sshd"), deployment.named("hub-cloud-init")
+    assert deployment.depends_on(hub_sshd, deployment.named("hub"))
     for boot in step(deployment, "-cloud-init"):
         if boot.name != "hub-cloud-init":
-            assert deployment.depends_on(boot, hub_boot), boot.name
+            assert deployment.depends_on(boot, hub_sshd), boot.name
+            # Not the hub's whole boot: its packages are none of their business.
+            assert not deployment.depends_on(boot, hub_boot), boot.name
 
 
 def test_joins_wait_for_swarm_init(deployment):
@@ -99,7 +104,7 @@ def test_removing_a_worker_drains_it_before_its_instance_goes(deployment):
 
 def test_steps_rerun_in_place_rather_than_being_replaced(deployment):
     for command in deployment.of_type(COMMAND):
-        if command.name.endswith("-cloud-init"):
+        if command.name.endswith(FIRST_CONTACTS):
             continue
         assert command.inputs["update"] == command.inputs["create"], command.name
 

@@ -25,11 +25,12 @@ def test_a_later_step_fails_within_a_minute_and_the_first_contact_waits_minutes(
     assert FIRST_CONTACT.worst_case_seconds() > 10 * 60
 
 
-def test_only_the_wait_for_cloud_init_dials_long(deployment):
+def test_only_the_waits_for_a_new_machine_dial_long(deployment):
     steps = [s for t in STEP_TYPES for s in deployment.of_type(t)]
-    first_contacts = [s for s in steps if s.name.endswith("-cloud-init")]
+    first_contacts = [s for s in steps if s.name.endswith(("-sshd", "-cloud-init"))]
     assert sorted(s.name for s in first_contacts) == [
         "hub-cloud-init",
+        "hub-sshd",
         "nfs-cloud-init",
         "workers-0-cloud-init",
         "workers-1-cloud-init",
