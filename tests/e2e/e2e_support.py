@@ -148,6 +148,15 @@ class Camp:
         listing = self.run("sudo docker node ls --format '{{.Hostname}} {{.Status}}'")
         return dict(line.split() for line in listing.splitlines())
 
+    def wait_until_node_is(self, node: str, status: str, timeout: int) -> None:
+        """Returns once the manager reports swarm node `node` as `status` (Ready, Down)."""
+        wait_for(
+            lambda: self.swarm_nodes().get(node) == status,
+            timeout=timeout,
+            what=f"swarm node {node} {status}",
+            interval=1,
+        )
+
     def worker_names(self) -> set[str]:
         return {name for name in self.swarm_nodes() if name.startswith("workers-")}
 
