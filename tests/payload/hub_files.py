@@ -30,3 +30,13 @@ class HubFiles:
                 userlist=str(self.userlist_file), secrets_dir=str(self.secrets_dir)
             ),
         }
+
+    def start_hub_options(self) -> list[str]:
+        """start-hub's options that name these files (the rest name images, containers and
+        ports)."""
+        return [
+            "--proxy-token-file", str(self.secret(schema.PROXY_AUTH_TOKEN)),
+            "--settings-file", str(self.settings_file),
+            "--state-dir", str(self.state_dir), "--homes-dir", str(self.homes_dir),
+            "--etc-dir", str(self.etc_dir), "--secrets-dir", str(self.secrets_dir),
+        ]  # fmt: skip

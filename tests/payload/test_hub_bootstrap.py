@@ -87,12 +87,8 @@ class HubMachine(HubFiles):
         return [
             "--image", HUB_IMAGE, "--container", self.container,
             "--proxy-image", PROXY_IMAGE, "--proxy-container", self.proxy_container,
-            "--proxy-token-file", str(self.secret(schema.PROXY_AUTH_TOKEN)),
             "--network", self.network.name, "--port", str(self.port),
-            "--settings-file", str(self.settings_file),
-            "--state-dir", str(self.state_dir), "--homes-dir", str(self.homes_dir),
-            "--etc-dir", str(self.etc_dir), "--secrets-dir", str(self.secrets_dir),
-            "--wait-seconds", "120",
+            *self.start_hub_options(), "--wait-seconds", "120",
         ]  # fmt: skip
 
     def sync_userlist(self, users: str) -> str:
