@@ -27,18 +27,10 @@ adopted = adopted_homes_volume(config)
 
 network = Network("camphub", NetworkArgs.of(config, homes_zone=adopted and adopted.zone))
 admin_key = declare_admin_key("camphub", config.admin_ssh_key, parent=network)
-hub = Hub("hub", HubArgs(config=config, network=network, admin_key=admin_key, ami_id=ami_id))
-nfs = NfsServer(
-    "nfs",
-    NfsServerArgs(
-        config=config,
-        network=network,
-        admin_key=admin_key,
-        ami_id=ami_id,
-        jump_host=hub.jump_host,
-        adopted=adopted,
-    ),
-)
+# What every machine is built with.
+machine = {"config": config, "network": network, "admin_key": admin_key, "ami_id": ami_id}
+hub = Hub("hub", HubArgs(**machine))
+nfs = NfsServer("nfs", NfsServerArgs(**machine, jump_host=hub.jump_host, adopted=adopted))
 notebook_image = NotebookImage(
     "notebook",
     NotebookImageArgs(
@@ -48,10 +40,7 @@ notebook_image = NotebookImage(
 workers = SwarmWorkerPool(
     "workers",
     SwarmWorkerPoolArgs(
-        config=config,
-        network=network,
-        admin_key=admin_key,
-        ami_id=ami_id,
+        **machine,
         jump_host=hub.jump_host,
         manager=hub.swarm_manager,
         homes=nfs.share,

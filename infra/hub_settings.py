@@ -46,6 +46,17 @@ def _load_schema() -> ModuleType:
 
 schema = _load_schema()
 
+# The sections every camp has the same, from the machines' layout: where the servers run and
+# how they call the hub back; where the class list and the secrets are on the hub machine.
+CAMP_SWARM = schema.Swarm(
+    network=layout.OVERLAY_NETWORK,
+    placement_constraints=("node.role == worker",),
+    hub_address=layout.HUB_OVERLAY_ADDRESS,
+    hub_api_port=layout.HUB_API_PORT,
+    proxy_address=layout.PROXY_OVERLAY_ADDRESS,
+)
+CAMP_PATHS = schema.Paths(userlist=layout.USERLIST_FILE, secrets_dir=layout.SECRETS_DIR)
+
 
 def hub_settings(config: CampConfig, hub_url: str, notebook_image: str) -> schema.HubSettings:
     """Depends on the pool, never on the class list: adding a student must not restart the hub."""
@@ -70,24 +81,12 @@ def hub_settings(config: CampConfig, hub_url: str, notebook_image: str) -> schem
             start_timeout_seconds=SPAWN_START_TIMEOUT_SECONDS,
             http_timeout_seconds=SPAWN_HTTP_TIMEOUT_SECONDS,
         ),
-        swarm=schema.Swarm(
-            network=layout.OVERLAY_NETWORK,
-            placement_constraints=("node.role == worker",),
-            hub_address=layout.HUB_OVERLAY_ADDRESS,
-            hub_api_port=layout.HUB_API_PORT,
-            proxy_address=layout.PROXY_OVERLAY_ADDRESS,
-        ),
+        swarm=CAMP_SWARM,
         homes=homes_at(homes),
-        hub=schema.Hub(
-            port=layout.HUB_PORT,
-            proxy_api_port=layout.PROXY_API_PORT,
-            state_dir=layout.HUB_STATE_DIR,
-            # The whole class may press "start" in the same minute at 9:00: let every start
-            # the workers can hold proceed at once, and refuse the ones they cannot (0: no limit).
-            concurrent_spawn_limit=capacity,
-            active_server_limit=capacity,
-        ),
-        paths=schema.Paths(userlist=layout.USERLIST_FILE, secrets_dir=layout.SECRETS_DIR),
+        # The whole class may press "start" in the same minute at 9:00: let every start the
+        # workers can hold proceed at once, and refuse the ones they cannot.
+        hub=hub_at_its_paths(servers=capacity),
+        paths=CAMP_PATHS,
         # Published on the homes volume by the NFS server (infra/materials.py).
         materials=schema.CourseFiles(
             host_dir=f"{homes}/{layout.MATERIALS_DIRNAME}",
@@ -99,6 +98,18 @@ def hub_settings(config: CampConfig, hub_url: str, notebook_image: str) -> schem
         )
         if config.shared_data
         else None,
+    )
+
+
+def hub_at_its_paths(servers: int) -> schema.Hub:
+    """The hub section at the hub machine's ports and paths, with at most `servers` starts in
+    progress and servers running at once (0: no limit)."""
+    return schema.Hub(
+        port=layout.HUB_PORT,
+        proxy_api_port=layout.PROXY_API_PORT,
+        state_dir=layout.HUB_STATE_DIR,
+        concurrent_spawn_limit=servers,
+        active_server_limit=servers,
     )
 
 

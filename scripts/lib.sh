@@ -58,6 +58,45 @@ install_if_changed() {
   mv -f "$staged" "$target"
 }
 
+# Installs file $1 as the systemd unit (or drop-in, or settings) file $2 if its content differs,
+# and then sets the script's units_changed=true (reload_units then reloads systemd once, and
+# set_timer restarts a timer) and adds $3, if given, to its changes. In a pipeline's last command
+# it runs in a subshell: what it sets there is not seen afterwards.
+install_unit() {
+  local source=$1 target=$2
+  if install_if_changed "$target" 0644 <"$source"; then
+    units_changed=true
+    if (($# > 2)); then
+      changes+=("$3")
+    fi
+  fi
+}
+
+# Reloads systemd when install_unit installed anything.
+reload_units() {
+  if [[ $units_changed == true ]]; then
+    systemctl daemon-reload
+  fi
+}
+
+# Enables and starts timer $1 ($2: on), or stops and disables it (off), adding what it did to the
+# script's changes; restarts a running timer when its units changed.
+set_timer() {
+  local timer=$1 wanted=$2
+  if [[ $wanted == on ]]; then
+    if ! systemctl is-enabled --quiet "$timer" || ! systemctl is-active --quiet "$timer"; then
+      systemctl enable --now --quiet "$timer"
+      changes+=("$timer on")
+    elif [[ $units_changed == true ]]; then
+      systemctl restart "$timer"
+    fi
+  elif systemctl is-enabled --quiet "$timer" 2>/dev/null || systemctl is-active --quiet "$timer"
+  then
+    systemctl disable --now --quiet "$timer"
+    changes+=("$timer off")
+  fi
+}
+
 # Replaces the /etc/fstab line for mount point $1 with $2 (never appends a second one); returns 1
 # if the entry was already exactly that. systemd then regenerates its mount units from fstab:
 # docker.service waits for the homes mount unit (user-data), and a stale unit would mislead mount.

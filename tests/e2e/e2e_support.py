@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from jupyter_api import HubClient, user_path
 from waiting import wait_for
 
@@ -148,6 +149,15 @@ class Camp:
         listing = self.run("sudo docker node ls --format '{{.Hostname}} {{.Status}}'")
         return dict(line.split() for line in listing.splitlines())
 
+    def wait_until_node_is(self, node: str, status: str, timeout: int) -> None:
+        """Returns once the manager reports swarm node `node` as `status` (Ready, Down)."""
+        wait_for(
+            lambda: self.swarm_nodes().get(node) == status,
+            timeout=timeout,
+            what=f"swarm node {node} {status}",
+            interval=1,
+        )
+
     def worker_names(self) -> set[str]:
         return {name for name in self.swarm_nodes() if name.startswith("workers-")}
 
@@ -220,3 +230,16 @@ def in_kernel(client, owner: str, code: str) -> object:
     client.start_server_and_wait_until_it_answers(owner)
     printed = client.run_code(owner, f"{code}\nimport json; print(json.dumps(answer))")
     return json.loads(printed.strip().splitlines()[-1])
+
+
+def signed_in(student: str):
+    """A module's fixture: a client of `student`, signed in once the module's own `enrolled`
+    fixture has put them on the class list, for the whole module. Named by the module's
+    attribute it is assigned to: `classmate = signed_in(CLASSMATE)`."""
+
+    @pytest.fixture(scope="module")
+    def client(camp, enrolled, ca_file):
+        with camp.as_student(student, ca_file) as client:
+            yield client
+
+    return client

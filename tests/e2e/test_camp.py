@@ -98,12 +98,7 @@ def test_killed_worker_is_reported_down_and_its_server_moves_with_its_files(camp
     camp.in_server(student, "sh -c 'echo survives > ~/before-crash.txt'")
     container = camp.rehearsal.cloud.container_name(victim)
     subprocess.run(["docker", "kill", container], check=True, capture_output=True)
-    wait_for(
-        lambda: camp.swarm_nodes().get(victim) == "Down",
-        timeout=120,
-        what=f"{victim} reported down",
-        interval=1,
-    )
+    camp.wait_until_node_is(victim, "Down", timeout=120)
     wait_for(
         lambda: camp.server_node(student) == survivor,
         timeout=300,
@@ -121,12 +116,7 @@ def test_killed_worker_is_reported_down_and_its_server_moves_with_its_files(camp
             interval=3,
         )
     subprocess.run(["docker", "start", container], check=True, capture_output=True)
-    wait_for(
-        lambda: camp.swarm_nodes().get(victim) == "Ready",
-        timeout=300,
-        what=f"{victim} is back",
-        interval=1,
-    )
+    camp.wait_until_node_is(victim, "Ready", timeout=300)
 
 
 @pytest.fixture(scope="module")

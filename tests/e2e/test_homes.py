@@ -10,7 +10,7 @@ import re
 import subprocess
 
 import pytest
-from e2e_support import in_kernel
+from e2e_support import in_kernel, signed_in
 from waiting import wait_for
 
 from infra import layout
@@ -87,16 +87,8 @@ def enrolled(camp):
     camp.userlist.write_text(original)
 
 
-@pytest.fixture(scope="module")
-def filler(camp, enrolled, ca_file):
-    with camp.as_student(FILLER, ca_file) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def classmate(camp, enrolled, ca_file):
-    with camp.as_student(CLASSMATE, ca_file) as client:
-        yield client
+filler = signed_in(FILLER)
+classmate = signed_in(CLASSMATE)
 
 
 def remove_runaway_file(camp) -> None:

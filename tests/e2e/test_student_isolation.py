@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from e2e_support import escaped, in_kernel
+from e2e_support import escaped, in_kernel, signed_in
 from waiting import wait_for
 
 from infra import layout
@@ -87,16 +87,8 @@ def enrolled(camp) -> None:
     camp.up()
 
 
-@pytest.fixture(scope="module")
-def student(camp, enrolled, ca_file):
-    with camp.as_student(STUDENT, ca_file) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def classmate(camp, enrolled, ca_file):
-    with camp.as_student(CLASSMATE, ca_file) as client:
-        yield client
+student = signed_in(STUDENT)
+classmate = signed_in(CLASSMATE)
 
 
 def private_addresses(camp) -> dict[str, str]:

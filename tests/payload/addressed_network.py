@@ -31,6 +31,17 @@ class AddressedNetwork:
     def automatic_range(self) -> str:
         return f"{self.subnet[128]}/25"
 
+    def swarm_section(self) -> dict:
+        """The hub settings' swarm fields for a hub and proxy at their addresses here, as
+        changes to sample_settings; no placement constraint (the workers' would leave a
+        one-node swarm nowhere to run)."""
+        return {
+            "network": self.name,
+            "placement_constraints": (),
+            "hub_address": self.hub_address,
+            "proxy_address": self.proxy_address,
+        }
+
 
 def create(name: str, *driver_options: str) -> AddressedNetwork:
     """Creates network `name` (a bridge unless `driver_options` say otherwise) on a free /24."""

@@ -17,10 +17,11 @@ import addressed_network
 import camphub_settings as schema
 import payload_checker
 import pytest
+from hub_files import HubFiles
+from sample_hub_settings import sample_settings
 from waiting import wait_for
 
 from infra import layout
-from infra.hub_settings import homes_at
 from infra.payload import HUB_IMAGE as HUB_IMAGE_TREE
 from infra.payload import PROXY_IMAGE as PROXY_IMAGE_TREE
 from infra.payload import image_tag
@@ -38,21 +39,17 @@ def class_list(*users: tuple[str, bool]) -> str:
     return json.dumps({"users": [{"name": name, "admin": admin} for name, admin in users]})
 
 
-class HubMachine:
+class HubMachine(HubFiles):
     """The hub machine's directories under a temporary root; the scripts run against them."""
 
     def __init__(self, root: Path, network: addressed_network.AddressedNetwork) -> None:
+        super().__init__(root)
         suffix = uuid.uuid4().hex[:8]
         self.container = f"{payload_checker.NAME_PREFIX}realhub-{suffix}"
         self.proxy_container = f"{payload_checker.NAME_PREFIX}proxy-{suffix}"
         self.network = network
         self.port = free_port("127.0.0.1")
-        self.etc = root / "etc"
-        self.secrets = self.etc / "secrets"
-        self.userlist = self.etc / "userlist.json"
-        self.state = root / "state"
-        self.homes = root / "homes"
-        self.homes.mkdir(parents=True)
+        self.homes_dir.mkdir(parents=True)
 
     @property
     def url(self) -> str:
@@ -61,44 +58,24 @@ class HubMachine:
     def settings(self, active_server_limit: int = 10) -> str:
         """The settings the program writes (infra/hub_settings.py), for this temporary root."""
         return schema.to_json(
-            schema.HubSettings(
-                public_url=f"https://127.0.0.1:{self.port}",
-                oauth=schema.OAuth(
-                    client_id="camphub-bootstrap-test",
-                    callback_url=f"https://127.0.0.1:{self.port}/hub/oauth_callback",
-                ),
-                notebook=schema.Notebook(
-                    image="camphub/notebook:test",
-                    mem_limit="1G",
-                    mem_guarantee="256M",
-                    cpu_limit=1.0,
-                    cpu_guarantee=0.1,
-                    idle_timeout_seconds=3600,
-                    start_timeout_seconds=300,
-                ),
-                swarm=schema.Swarm(
-                    network=self.network.name,
-                    placement_constraints=(),
-                    hub_address=self.network.hub_address,
-                    hub_api_port=layout.HUB_API_PORT,
-                    proxy_address=self.network.proxy_address,
-                ),
-                homes=homes_at(str(self.homes)),
-                hub=schema.Hub(
-                    port=self.port,
-                    proxy_api_port=layout.PROXY_API_PORT,
-                    state_dir=str(self.state),
-                    concurrent_spawn_limit=10,
-                    active_server_limit=active_server_limit,
-                ),
-                paths=schema.Paths(userlist=str(self.userlist), secrets_dir=str(self.secrets)),
+            sample_settings(
+                f"https://127.0.0.1:{self.port}",
+                oauth={"client_id": "camphub-bootstrap-test"},
+                notebook={"image": "camphub/notebook:test"},
+                swarm=self.network.swarm_section(),
+                hub={
+                    "port": self.port,
+                    "state_dir": str(self.state_dir),
+                    "active_server_limit": active_server_limit,
+                },
+                **self.settings_sections(),
             )
         )
 
     def install_secrets(self) -> str:
         values = {name: secrets.token_hex(24) for name in schema.SECRET_NAMES}
         return payload_checker.run_script(
-            "install-secrets", "--secrets-dir", str(self.secrets), stdin=json.dumps(values)
+            "install-secrets", "--secrets-dir", str(self.secrets_dir), stdin=json.dumps(values)
         ).stdout
 
     def start_hub(self, active_server_limit: int = 10) -> str:
@@ -110,24 +87,20 @@ class HubMachine:
         return [
             "--image", HUB_IMAGE, "--container", self.container,
             "--proxy-image", PROXY_IMAGE, "--proxy-container", self.proxy_container,
-            "--proxy-token-file", str(self.secrets / schema.PROXY_AUTH_TOKEN),
             "--network", self.network.name, "--port", str(self.port),
-            "--settings-file", str(self.etc / "hub-settings.json"),
-            "--state-dir", str(self.state), "--homes-dir", str(self.homes),
-            "--etc-dir", str(self.etc), "--secrets-dir", str(self.secrets),
-            "--wait-seconds", "120",
+            *self.start_hub_options(), "--wait-seconds", "120",
         ]  # fmt: skip
 
     def sync_userlist(self, users: str) -> str:
         return payload_checker.run_script(
-            "sync-userlist", "--userlist-file", str(self.userlist),
-            "--secrets-dir", str(self.secrets), "--hub-url", self.url, "--wait-seconds", "60",
+            "sync-userlist", "--userlist-file", str(self.userlist_file),
+            "--secrets-dir", str(self.secrets_dir), "--hub-url", self.url, "--wait-seconds", "60",
             stdin=users,
         ).stdout  # fmt: skip
 
     def proxy_routes(self) -> dict:
         """The proxy's routing table, read through its API with the token start-hub mounted."""
-        token = (self.secrets / schema.PROXY_AUTH_TOKEN).read_text()
+        token = self.secret(schema.PROXY_AUTH_TOKEN).read_text()
         request = urllib.request.Request(
             f"http://{self.network.proxy_address}:{layout.PROXY_API_PORT}/api/routes",
             headers={"Authorization": f"token {token}"},
@@ -137,7 +110,7 @@ class HubMachine:
 
     def api(self, path: str, method: str = "GET", token: str | None = None):
         """The hub API's answer to `path`, by default as the sync service."""
-        token = token or (self.secrets / schema.USERLIST_SYNC_TOKEN).read_text()
+        token = token or self.secret(schema.USERLIST_SYNC_TOKEN).read_text()
         request = urllib.request.Request(
             f"{self.url}/hub/api{path}", method=method, headers={"Authorization": f"token {token}"}
         )
@@ -189,7 +162,10 @@ def test_students_arrive_in_the_hub_and_in_the_file(hub):
     output = hub.sync_userlist(class_list((STUDENT, False), (CLASSMATE, False)))
     assert output == f"sync-userlist: added {STUDENT}, {CLASSMATE}; userlist file written\n"
     assert hub.hub_users() == {STUDENT: False, CLASSMATE: False}
-    assert json.loads(hub.userlist.read_text())["users"][0] == {"name": STUDENT, "admin": False}
+    assert json.loads(hub.userlist_file.read_text())["users"][0] == {
+        "name": STUDENT,
+        "admin": False,
+    }
 
 
 def test_the_same_class_list_again_changes_nothing(hub):
@@ -246,7 +222,7 @@ def test_a_recreated_hub_leaves_the_proxy_running_and_routes_through_it_again(hu
 
 def test_the_proxy_has_no_privilege_and_its_token_only_in_a_read_only_file(hub):
     inspected = json.loads(payload_checker.docker("inspect", hub.proxy_container).stdout)[0]
-    token = (hub.secrets / schema.PROXY_AUTH_TOKEN).read_text().strip()
+    token = hub.secret(schema.PROXY_AUTH_TOKEN).read_text().strip()
     assert token not in json.dumps(inspected)
     assert inspected["HostConfig"]["CapDrop"] == ["ALL"]
     assert inspected["HostConfig"]["ReadonlyRootfs"] is True
@@ -266,7 +242,7 @@ def test_a_restarted_hub_keeps_its_users_in_the_state_directory(hub):
     payload_checker.docker("restart", hub.container)
     wait_for(hub.healthy, timeout=120, what="the restarted hub answers through the proxy")
     assert hub.hub_users() == {STUDENT: False, TEACHER: True, latecomer: False}
-    assert (hub.state / "jupyterhub.sqlite").is_file()
+    assert (hub.state_dir / "jupyterhub.sqlite").is_file()
     logs = payload_checker.docker("logs", hub.container).stderr
     assert "Starting managed service idle-culler" in logs
 
@@ -301,9 +277,9 @@ def test_the_hub_is_reached_only_through_the_proxy_and_sees_its_directories(hub)
     mounts = {m["Destination"]: m["RW"] for m in hub_config["Mounts"]}
     assert mounts == {
         "/var/run/docker.sock": True,
-        str(hub.etc): False,
-        str(hub.state): True,
-        str(hub.homes): True,
+        str(hub.etc_dir): False,
+        str(hub.state_dir): True,
+        str(hub.homes_dir): True,
     }
     for container in (hub.container, hub.proxy_container):
         policy = payload_checker.docker(
@@ -313,7 +289,7 @@ def test_the_hub_is_reached_only_through_the_proxy_and_sees_its_directories(hub)
 
 
 def test_a_changed_secret_recreates_the_hub_and_is_never_printed(hub):
-    cookie_secret = hub.secrets / schema.COOKIE_SECRET
+    cookie_secret = hub.secret(schema.COOKIE_SECRET)
     cookie_secret.write_text(secrets.token_hex(32))
     started = payload_checker.run_script(
         "start-hub", *hub.start_hub_arguments(), stdin=hub.settings()

@@ -11,14 +11,14 @@ import json
 import py_compile
 import secrets
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import camphub_settings as schema
 import pytest
+from hub_files import HubFiles
+from sample_hub_settings import sample_settings
 
 from infra import layout
-from infra.hub_settings import homes_at
 
 CONFIG_FILE = layout.PROJECT_DIR / "images" / "hub" / "jupyterhub_config.py"
 PROBE = Path(__file__).with_name("hub_config_probe.py")
@@ -27,67 +27,31 @@ STUDENT = "alice@example.org"
 STUDENT_HOME = "alice-40example-2eorg"  # DockerSpawner's escaped form of STUDENT
 TEACHER = "teacher@example.org"
 
-# Written as the program writes them (optional keys at their defaults), through the schema.
+# Written as the program writes them (optional keys at their defaults), through the schema, with
+# limits unlike the sample's so that the tests see them come through.
 SAMPLE_SETTINGS = schema.as_dict(
-    schema.HubSettings(
-        public_url="https://camp.example.org",
-        oauth=schema.OAuth(
-            client_id="camp-client-id",
-            callback_url="https://camp.example.org/hub/oauth_callback",
-        ),
-        notebook=schema.Notebook(
-            image="camphub/notebook:0123abcd",
-            mem_limit="2G",
-            mem_guarantee="1G",
-            cpu_limit=1.5,
-            cpu_guarantee=0.25,
-            idle_timeout_seconds=3600,
-            start_timeout_seconds=600,
-        ),
-        swarm=schema.Swarm(
-            network=layout.OVERLAY_NETWORK,
-            placement_constraints=("node.role == worker",),
-            hub_address=layout.HUB_OVERLAY_ADDRESS,
-            hub_api_port=layout.HUB_API_PORT,
-            proxy_address=layout.PROXY_OVERLAY_ADDRESS,
-        ),
-        homes=homes_at(layout.HOMES_MOUNT_DIR),
-        hub=schema.Hub(
-            port=layout.HUB_PORT,
-            proxy_api_port=layout.PROXY_API_PORT,
-            state_dir=layout.HUB_STATE_DIR,
-            concurrent_spawn_limit=30,
-            active_server_limit=40,
-        ),
-        paths=schema.Paths(userlist=layout.USERLIST_FILE, secrets_dir=layout.SECRETS_DIR),
+    sample_settings(
+        notebook={
+            "mem_limit": "2G",
+            "mem_guarantee": "1G",
+            "cpu_limit": 1.5,
+            "cpu_guarantee": 0.25,
+            "start_timeout_seconds": 600,
+        },
+        hub={"concurrent_spawn_limit": 30, "active_server_limit": 40},
     )
 )
 
 
-@dataclass
-class HubInputs:
+class HubInputs(HubFiles):
     """What bootstrap writes on the hub machine, in a temporary directory per test."""
 
-    root: Path
-    settings: dict
-
-    @property
-    def etc_dir(self) -> Path:
-        return self.root / "etc"
-
-    @property
-    def homes_dir(self) -> Path:
-        return self.root / "homes"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.root / "state"
-
-    def secret(self, name: str) -> Path:
-        return self.etc_dir / "secrets" / name
+    def __init__(self, root: Path, settings: dict) -> None:
+        super().__init__(root)
+        self.settings = settings
 
     def write(self) -> None:
-        (self.etc_dir / "hub-settings.json").write_text(json.dumps(self.settings))
+        self.settings_file.write_text(json.dumps(self.settings))
 
     def volumes(self) -> list[str]:
         """Mounts at the machine's paths, as start-hub makes them."""
@@ -100,14 +64,14 @@ class HubInputs:
 
 def make_hub_inputs(root: Path) -> HubInputs:
     inputs = HubInputs(root, copy.deepcopy(SAMPLE_SETTINGS))
-    for directory in (inputs.etc_dir / "secrets", inputs.homes_dir, inputs.state_dir):
+    for directory in (inputs.secrets_dir, inputs.homes_dir, inputs.state_dir):
         directory.mkdir(parents=True)
-    inputs.etc_dir.joinpath("secrets").chmod(0o700)
+    inputs.secrets_dir.chmod(0o700)
     for name in schema.SECRET_NAMES:
         inputs.secret(name).write_text(secrets.token_hex(32) + "\n")
         inputs.secret(name).chmod(0o600)
     class_list = {"users": [{"name": STUDENT, "admin": False}, {"name": TEACHER, "admin": True}]}
-    inputs.etc_dir.joinpath("userlist.json").write_text(json.dumps(class_list))
+    inputs.userlist_file.write_text(json.dumps(class_list))
     inputs.write()
     return inputs
 
@@ -233,7 +197,7 @@ def test_hub_listens_behind_nginx_and_keeps_state_on_the_host(report):
 def test_students_run_as_swarm_services_on_workers(report):
     spawner = report["spawner"]
     assert report["hub"]["spawner_class"] == "camphub_spawner.CamphubSwarmSpawner"
-    assert spawner["image"] == "camphub/notebook:0123abcd"
+    assert spawner["image"] == SAMPLE_SETTINGS["notebook"]["image"]
     assert spawner["cmd"] == ["jupyterhub-singleuser"]
     assert spawner["pull_policy"] == "skip"
     assert spawner["network_name"] == layout.OVERLAY_NETWORK
@@ -336,10 +300,7 @@ class AnyConfig:
 def host_inputs(tmp_path) -> HubInputs:
     """The sample inputs with the class list and secrets at their paths on this machine."""
     inputs = make_hub_inputs(tmp_path)
-    inputs.settings["paths"] = {
-        "userlist": str(inputs.etc_dir / "userlist.json"),
-        "secrets_dir": str(inputs.etc_dir / "secrets"),
-    }
+    inputs.settings["paths"] = schema.as_dict(inputs.settings_sections()["paths"])
     inputs.write()
     return inputs
 
@@ -347,14 +308,14 @@ def host_inputs(tmp_path) -> HubInputs:
 def configure_error(inputs: HubInputs) -> str:
     config = load_config_module()
     with pytest.raises(config.SettingsError) as error:
-        config.configure(AnyConfig(), config.load_settings(inputs.etc_dir / "hub-settings.json"))
+        config.configure(AnyConfig(), config.load_settings(inputs.settings_file))
     return str(error.value)
 
 
 def test_the_sample_settings_configure_without_error(host_inputs):
     config = load_config_module()
     hub = AnyConfig()
-    config.configure(hub, config.load_settings(host_inputs.etc_dir / "hub-settings.json"))
+    config.configure(hub, config.load_settings(host_inputs.settings_file))
     assert hub.SwarmSpawner.image == SAMPLE_SETTINGS["notebook"]["image"]
 
 
@@ -408,7 +369,7 @@ def test_an_api_token_jupyterhub_would_never_match_is_refused(host_inputs):
 
 
 def test_a_malformed_class_list_is_named(host_inputs):
-    host_inputs.etc_dir.joinpath("userlist.json").write_text('{"users": [{"admin": true}]}')
+    host_inputs.userlist_file.write_text('{"users": [{"admin": true}]}')
     assert "userlist.json: entry 1 has no email 'name'" in configure_error(host_inputs)
 
 

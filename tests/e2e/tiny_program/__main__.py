@@ -89,27 +89,24 @@ mount = command.remote.Command(
     ),
     opts=pulumi.ResourceOptions(depends_on=[export]),
 )
-counter = command.remote.Command(
-    "gate-counter",
-    connection=to_gate,
-    create="echo run >> ~/runs; wc -l < ~/runs",
-    opts=pulumi.ResourceOptions(depends_on=ready),
-)
+
+
+def on_gate(name: str, create: str, **steps) -> command.remote.Command:
+    """A command on the gate once both instances are ready."""
+    return command.remote.Command(
+        name,
+        connection=to_gate,
+        create=create,
+        opts=pulumi.ResourceOptions(depends_on=ready),
+        **steps,
+    )
+
+
+counter = on_gate("gate-counter", "echo run >> ~/runs; wc -l < ~/runs")
 if with_extra:
-    command.remote.Command(
-        "gate-extra",
-        connection=to_gate,
-        create="true",
-        delete="touch /tmp/extra-deleted",
-        opts=pulumi.ResourceOptions(depends_on=ready),
-    )
+    on_gate("gate-extra", "true", delete="touch /tmp/extra-deleted")
 if fail:
-    command.remote.Command(
-        "gate-fail",
-        connection=to_gate,
-        create="echo failing on purpose >&2; exit 3",
-        opts=pulumi.ResourceOptions(depends_on=ready),
-    )
+    on_gate("gate-fail", "echo failing on purpose >&2; exit 3")
 
 pulumi.export("gateAddress", address.public_ip)
 pulumi.export("hostnames", [r.stdout for r in ready])

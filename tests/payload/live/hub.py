@@ -10,14 +10,14 @@ import os
 import secrets
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 import camphub_settings as schema
 import swarm
 from addressed_network import AddressedNetwork
+from hub_files import HubFiles
+from sample_hub_settings import sample_settings
 
 from infra import layout
-from infra.hub_settings import homes_at
 from infra.layout import PROJECT_DIR
 from infra.userlist import escaped_username
 
@@ -34,37 +34,6 @@ class ClassList:
         users = [{"name": name, "admin": False} for name in self.students]
         users += [{"name": name, "admin": True} for name in self.admins]
         return {"users": users}
-
-
-@dataclass(frozen=True)
-class HubFiles:
-    """The host side of the hub: etc (settings, class list, secrets), state and homes."""
-
-    root: Path
-
-    @property
-    def etc_dir(self) -> Path:
-        return self.root / "etc"
-
-    @property
-    def settings_file(self) -> Path:
-        return self.etc_dir / "hub-settings.json"
-
-    @property
-    def userlist_file(self) -> Path:
-        return self.etc_dir / "userlist.json"
-
-    @property
-    def secrets_dir(self) -> Path:
-        return self.etc_dir / "secrets"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.root / "state"
-
-    @property
-    def homes_dir(self) -> Path:
-        return self.root / "homes"
 
 
 @dataclass(frozen=True)
@@ -92,41 +61,23 @@ def hub_settings(
     idle_timeout_seconds: int,
 ) -> dict:
     """The settings JSON that bootstrap writes, for a one-node swarm on this machine."""
-    settings = schema.HubSettings(
-        public_url=public_url,
-        oauth=schema.OAuth(
-            client_id="camphub-live-test",
-            callback_url=f"{public_url}/hub/oauth_callback",
-            authorize_url=provider.authorize_url,
-            token_url=provider.token_url,
-            userdata_url=provider.userdata_url,
-        ),
-        notebook=schema.Notebook(
-            image=notebook_image,
-            mem_limit="1G",
-            mem_guarantee="256M",
-            cpu_limit=1.0,
-            cpu_guarantee=0.1,
-            idle_timeout_seconds=idle_timeout_seconds,
-            start_timeout_seconds=300,
-        ),
-        swarm=schema.Swarm(
-            network=placement.network.name,
-            # One node: the workers' placement constraint would leave nowhere to run.
-            placement_constraints=(),
-            hub_address=placement.network.hub_address,
-            hub_api_port=layout.HUB_API_PORT,
-            proxy_address=placement.network.proxy_address,
-        ),
-        homes=homes_at(str(files.homes_dir)),
-        hub=schema.Hub(
-            port=placement.port,
-            proxy_api_port=layout.PROXY_API_PORT,
-            state_dir=str(files.state_dir),
-            concurrent_spawn_limit=30,
-            active_server_limit=0,
-        ),
-        paths=schema.Paths(userlist=str(files.userlist_file), secrets_dir=str(files.secrets_dir)),
+    settings = sample_settings(
+        public_url,
+        oauth={
+            "client_id": "camphub-live-test",
+            "authorize_url": provider.authorize_url,
+            "token_url": provider.token_url,
+            "userdata_url": provider.userdata_url,
+        },
+        notebook={"image": notebook_image, "idle_timeout_seconds": idle_timeout_seconds},
+        swarm=placement.network.swarm_section(),
+        hub={
+            "port": placement.port,
+            "state_dir": str(files.state_dir),
+            "concurrent_spawn_limit": 30,
+            "active_server_limit": 0,
+        },
+        **files.settings_sections(),
     )
     return schema.as_dict(settings)
 
@@ -168,22 +119,11 @@ def start_hub(images, placement: HubPlacement, files: HubFiles, settings: dict) 
         images.proxy,
         "--proxy-container",
         placement.proxy_container,
-        "--proxy-token-file",
-        str(files.secrets_dir / schema.PROXY_AUTH_TOKEN),
         "--network",
         placement.network.name,
         "--port",
         str(placement.port),
-        "--settings-file",
-        str(files.settings_file),
-        "--state-dir",
-        str(files.state_dir),
-        "--homes-dir",
-        str(files.homes_dir),
-        "--etc-dir",
-        str(files.etc_dir),
-        "--secrets-dir",
-        str(files.secrets_dir),
+        *files.start_hub_options(),
         "--wait-seconds",
         str(HUB_READY_TIMEOUT_SECONDS),
         stdin=json.dumps(settings),
