@@ -108,10 +108,11 @@ class Rehearsal:
         """Deploys (or updates) the stack; returns its outputs as {name: {value, secret}}.
 
         `images` (built on this machine) are loaded into the hub's Docker next to the base
-        image, as if the hub had built them; the workers get theirs from the hub, as on AWS. A stack with a domain gets Let's Encrypt's
-        stand-in (rehearsal/acme_stand_in.py) before the program runs. `replace` names
-        resources of the last run to make anew, as `pulumi up --replace` does: by URN, by
-        `type::name`, or by name alone where no other resource has it."""
+        image, as if the hub had built them; the workers get theirs from the hub, as on AWS.
+        A stack with a domain gets Let's Encrypt's stand-in (rehearsal/acme_stand_in.py)
+        before the program runs. `replace` names resources of the last run to make anew, as
+        `pulumi up --replace` does: by URN, by `type::name`, or by name alone where no other
+        resource has it."""
         replaced = replacement_keys(self._records(), replace)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.work_dir, 0o700)
