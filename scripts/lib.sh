@@ -60,8 +60,9 @@ install_if_changed() {
 
 # Installs file $1 as the systemd unit (or drop-in, or settings) file $2 if its content differs,
 # and then sets the script's units_changed=true (reload_units then reloads systemd once, and
-# set_timer restarts a timer) and adds $3, if given, to its changes. In a pipeline's last command
-# it runs in a subshell: what it sets there is not seen afterwards.
+# set_timer restarts a timer) and adds $3, if given, to its changes. Generated content comes by
+# process substitution (`install_unit <(...) target`): at the end of a pipeline it would run in a
+# subshell, and what it sets would be lost.
 install_unit() {
   local source=$1 target=$2
   if install_if_changed "$target" 0644 <"$source"; then
@@ -88,6 +89,8 @@ set_timer() {
       systemctl enable --now --quiet "$timer"
       changes+=("$timer on")
     elif [[ $units_changed == true ]]; then
+      # Each change restarts it: changes in quick succession must not hit systemd's start limit.
+      systemctl reset-failed "$timer" 2>/dev/null || true
       systemctl restart "$timer"
     fi
   elif systemctl is-enabled --quiet "$timer" 2>/dev/null || systemctl is-active --quiet "$timer"

@@ -592,6 +592,11 @@ def test_every_snapshot_interval_makes_a_timer_systemd_accepts_and_arms(homes_ma
             "systemctl", "show", "-P", "NextElapseUSecMonotonic", "camphub-home-snapshots.timer"
         ).stdout.strip()
         assert next_run or monotonic not in ("", "infinity"), minutes
+        # The new interval is the one systemd runs: it read the changed drop-in.
+        reload = machine.run(
+            "systemctl", "show", "-P", "NeedDaemonReload", "camphub-home-snapshots.timer"
+        ).stdout.strip()
+        assert reload == "no", minutes
     verified = machine.run(
         "systemd-analyze", "verify", *(f"/etc/systemd/system/{unit}" for unit in (
             "camphub-home-snapshots.service", "camphub-home-snapshots.timer",
