@@ -27,6 +27,9 @@ from infra.layout import PROJECT_DIR
 COMMAND = "command:remote:Command"
 INSTANCE = "aws:ec2/instance:Instance"
 BOOT_SUFFIX = "-cloud-init"
+SSHD_SUFFIX = "-sshd"  # the jump host's sshd answering, early in its boot
+# Steps that end when their machine has got that far since its instance was made.
+BOOTING_SUFFIXES = (BOOT_SUFFIX, SSHD_SUFFIX)
 
 # Seconds the engine waits for each AWS API resource to be created.
 AWS_SECONDS = {
@@ -50,39 +53,45 @@ API_CALL_SECONDS = 2.0
 # Resources computed by the engine itself (keys, random values, components).
 LOCAL_SECONDS = 0.0
 
-# Bootstrap steps by name (the machine prefix dropped): seconds measured in a cold `rehearse up`
-# with the images built on the machines (bench/RESULTS.md, "Provisioning", 2026-11-25, a busy
-# 2-core machine; EC2's own vCPUs would build faster). A boot counts from its instance's creation
-# to the end of cloud-init's package installs.
+# Bootstrap steps by name (the machine prefix dropped; the hub's build of the notebook image named
+# in full, apart from the workers' load of it): seconds measured in a cold `rehearse up
+# --build-on-hub` of the dev stack with 2 workers (bench/RESULTS.md, "Provisioning", 2026-12-04,
+# bench/results/rehearse-up-cold-build-on-hub-*.log), the 2-core machine otherwise quiet but for
+# an engineer's unit tests. The hub builds its three images side by side on 2 cores, as a
+# t3.medium hub would. A boot counts from its instance's creation to the end of cloud-init's
+# package installs; a jump host's sshd from its creation to its first SSH answer (a container
+# here: on EC2 the kernel's boot comes first, some 20 s more, off the critical path).
 STEP_SECONDS = {
-    "hub-cloud-init": 94.0,
-    "worker-cloud-init": 84.0,
-    "nfs-cloud-init": 59.0,
-    "payload": 1.0,
-    "hub-image": 397.0,
-    # Not measured apart yet: the proxy's npm stage was part of hub-image's 397 s (it is an upper
-    # bound for both), and the two images now build side by side on the hub.
-    "proxy-image": 397.0,
-    "notebook-image": 445.0,
-    "swarm-init": 2.3,
-    "swarm-join-token": 0.8,
+    "hub-sshd": 5.4,
+    "hub-cloud-init": 90.7,
+    "worker-cloud-init": 83.5,
+    "nfs-cloud-init": 54.8,
+    "payload": 0.4,
+    "hub-image": 92.0,
+    "proxy-image": 126.5,
+    "hub-notebook-image": 174.4,
+    "serve-images": 1.2,
+    "publish-notebook-image": 6.7,
+    # The two workers loaded the archive at once, side by side with each other on the 2 cores.
+    "notebook-image": 59.8,
+    "swarm-init": 0.8,
+    "swarm-join-token": 0.7,
     "swarm-join": 1.0,
     "membership": 0.3,
-    "student-internet": 1.0,
-    "nfs-export-homes": 1.9,
-    "publish-materials": 1.2,
-    "mount-homes": 2.2,
+    "student-internet": 1.3,
+    "nfs-export-homes": 6.0,
+    "publish-materials": 1.1,
+    "mount-homes": 1.9,
+    "mount-state": 1.3,
     "install-secrets": 1.0,
-    "configure-nginx": 1.4,
-    "start-hub": 7.2,
-    "sync-userlist": 0.6,
+    "configure-nginx": 1.5,
+    "start-hub": 2.9,
+    "sync-userlist": 0.4,
     # prepare-archive installs Debian's python3-boto3; run again by the archive step, it checks.
-    "prepare-archive": 9.9,
-    "archive-homes": 3.0,
-    # Not measured apart: a subvolume and a limit per listed student, seconds for a class.
-    "make-homes": 3.0,
-    # Not measured apart: installs two systemd timers.
-    "schedule-home-snapshots": 1.0,
+    "prepare-archive": 18.2,
+    "archive-homes": 0.6,
+    "make-homes": 2.0,
+    "schedule-home-snapshots": 4.4,
 }
 MEASURED_LINE = re.compile(
     r"\[\s*(?P<elapsed>[\d.]+)s\] (?:created|updated) \w+ (?P<name>\S+) \((?P<seconds>[\d.]+)s\)"
@@ -106,9 +115,10 @@ class Timing:
 
 def step_key(name: str) -> str:
     """The STEP_SECONDS key of a bootstrap step: workers-2-notebook-image -> notebook-image."""
-    if name.endswith(BOOT_SUFFIX):
-        machine = name.removesuffix(BOOT_SUFFIX)
-        return ("worker" if machine.startswith("workers-") else machine) + BOOT_SUFFIX
+    for suffix in BOOTING_SUFFIXES:
+        if name.endswith(suffix):
+            machine = name.removesuffix(suffix)
+            return ("worker" if machine.startswith("workers-") else machine) + suffix
     if "-payload-" in name:
         return "payload"
     for key in sorted(STEP_SECONDS, key=len, reverse=True):
@@ -195,17 +205,27 @@ def measured_steps(log: Path) -> dict[str, float]:
         if match:
             ends[match["name"]] = float(match["elapsed"])
             seconds[match["name"]] = float(match["seconds"])
-    for name in [n for n in seconds if n.endswith(BOOT_SUFFIX)]:
-        instance = name.removesuffix(BOOT_SUFFIX)
+    for name in [n for n in seconds if n.endswith(BOOTING_SUFFIXES)]:
+        instance = booting_instance(name)
         if instance in ends:
             seconds[name] = round(ends[name] - ends[instance], 1)
     return seconds
 
 
+def booting_instance(name: str) -> str:
+    """hub-cloud-init, hub-sshd -> hub: the instance whose boot the step waits for."""
+    for suffix in BOOTING_SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name
+
+
 def report(nodes: dict[str, Node]) -> str:
     def boots_from(name: str) -> str | None:
-        machine = name.removesuffix(BOOT_SUFFIX)
-        if name.endswith(BOOT_SUFFIX) and nodes.get(machine, Node("", "", (), 0)).type == INSTANCE:
+        machine = booting_instance(name)
+        if (
+            name.endswith(BOOTING_SUFFIXES)
+            and nodes.get(machine, Node("", "", (), 0)).type == INSTANCE
+        ):
             return machine
         return None
 

@@ -1,6 +1,6 @@
 """`rehearse`: camphub's real program on the local cloud, for a newcomer without an AWS account.
 
-    bin/rehearse up [--stack dev] [--workers N] [--prebuilt-images] [--replace NAME]...
+    bin/rehearse up [--stack dev] [--workers N] [--build-on-hub] [--replace NAME]...
                                                  deploy, or update what changed; with
                                                  --replace, make that resource anew (a
                                                  name, type::name or URN) and rerun what
@@ -97,10 +97,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--workers", type=int, help="worker count (default: rehearsal/stacks.yaml)")
     parser.add_argument(
-        "--prebuilt-images",
+        "--build-on-hub",
         action="store_true",
-        help="build the hub, proxy and notebook images once here and load them into the instances, "
-        "instead of building them on every machine",
+        help="let the hub build the hub, proxy and notebook images, as on AWS (minutes), instead "
+        "of building them here first, with this machine's layer cache, and loading them into "
+        "the hub; the hub ships the notebook image to the workers either way",
     )
     parser.add_argument(
         "--replace",
@@ -122,7 +123,7 @@ def main(argv: list[str]) -> int:
     rehearsal = Rehearsal(PROJECT_DIR, args.stack)
     try:
         if args.action == "up":
-            up(rehearsal, args.workers, args.prebuilt_images, args.replace)
+            up(rehearsal, args.workers, not args.build_on_hub, args.replace)
         elif args.action == "status":
             status(rehearsal)
         else:

@@ -39,7 +39,12 @@ EVERY_MACHINE_PORTS = {
     "nfs": layout.NFS_PORT,
     **DOCKER_API_PORTS,
 }
-HUB_HOST_PORTS = {"http": layout.HTTP_PORT, "https": layout.HTTPS_PORT, "hub": layout.HUB_PORT}
+HUB_HOST_PORTS = {
+    "http": layout.HTTP_PORT,
+    "https": layout.HTTPS_PORT,
+    "hub": layout.HUB_PORT,
+    "notebook-image-archive": layout.IMAGES_PORT,
+}
 SINGLE_USER_PORT = 8888  # DockerSpawner's port for the server in each container
 METADATA_V4 = "169.254.169.254"
 METADATA_V6 = "fd00:ec2::254"
