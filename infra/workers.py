@@ -120,6 +120,8 @@ class SwarmWorkerPool(pulumi.ComponentResource):
                     "swarm-join",
                     "--manager",
                     manager.address,
+                    "--manager-port",
+                    str(layout.SWARM_MANAGER_PORT),
                     "--advertise-addr",
                     instance.private_ip,
                 ),
