@@ -9,7 +9,7 @@ from infra.capacity import capacity_warning, homes_overcommit_warning
 from infra.config import load_config
 from infra.hub import Hub, HubArgs
 from infra.jupyterhub import JupyterHubService, JupyterHubServiceArgs
-from infra.machine import debian_ami_id
+from infra.machine import MachineBasics, debian_ami_id
 from infra.network import Network, NetworkArgs
 from infra.nfs import NfsServer, NfsServerArgs
 from infra.notebook_image import NotebookImage, NotebookImageArgs
@@ -27,10 +27,9 @@ adopted = adopted_homes_volume(config)
 
 network = Network("camphub", NetworkArgs.of(config, homes_zone=adopted and adopted.zone))
 admin_key = declare_admin_key("camphub", config.admin_ssh_key, parent=network)
-# What every machine is built with.
-machine = {"config": config, "network": network, "admin_key": admin_key, "ami_id": ami_id}
-hub = Hub("hub", HubArgs(**machine))
-nfs = NfsServer("nfs", NfsServerArgs(**machine, jump_host=hub.jump_host, adopted=adopted))
+basics = MachineBasics(config=config, network=network, admin_key=admin_key, ami_id=ami_id)
+hub = Hub("hub", HubArgs(basics))
+nfs = NfsServer("nfs", NfsServerArgs(basics, jump_host=hub.jump_host, adopted=adopted))
 notebook_image = NotebookImage(
     "notebook",
     NotebookImageArgs(
@@ -40,7 +39,7 @@ notebook_image = NotebookImage(
 workers = SwarmWorkerPool(
     "workers",
     SwarmWorkerPoolArgs(
-        **machine,
+        basics,
         jump_host=hub.jump_host,
         manager=hub.swarm_manager,
         homes=nfs.share,

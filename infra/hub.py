@@ -8,16 +8,21 @@ account, so a new hub asks for no certificate and students' browsers see the sam
 """
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra import layout
-from infra.admin_key import AdminKey
 from infra.config import CampConfig
-from infra.machine import InstanceArgs, answering_ssh, bring_up, declare_instance
+from infra.machine import (
+    InstanceArgs,
+    JumpHost,
+    MachineBasics,
+    answering_ssh,
+    bring_up,
+    declare_instance,
+)
 from infra.network import Network
 from infra.payload import HUB_IMAGE, NGINX, NOTEBOOK_IMAGE, PROXY_IMAGE, SCRIPTS
 from infra.remote import Step, StepTarget, run_step, script_line
@@ -30,19 +35,7 @@ HUB_VOLUME_DEVICE = "/dev/xvdf"
 
 @dataclass(frozen=True)
 class HubArgs:
-    config: CampConfig
-    network: Network
-    admin_key: AdminKey
-    ami_id: pulumi.Input[str]
-
-
-@dataclass(frozen=True)
-class JumpHost:
-    """How a machine without a public address is reached: through the hub, once its sshd
-    answers."""
-
-    address: pulumi.Output[str]  # the hub's public address
-    ready: Sequence[pulumi.Resource]
+    basics: MachineBasics
 
 
 @dataclass(frozen=True)
@@ -101,16 +94,17 @@ class Hub(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: HubArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("camphub:index:Hub", name, None, opts)
-        network = args.network
+        basics = args.basics
+        network = basics.network
         self.instance = declare_instance(
             name,
             InstanceArgs(
                 role="hub",
-                instance_type=args.config.hub.instance_type,
-                ami_id=args.ami_id,
+                instance_type=basics.config.hub.instance_type,
+                ami_id=basics.ami_id,
                 network=network,
                 security_groups=["hub", "cluster"],
-                key_name=args.admin_key.key_name,
+                key_name=basics.admin_key.key_name,
             ),
             parent=self,
         )
@@ -128,15 +122,15 @@ class Hub(pulumi.ComponentResource):
         )
         self.public_ip = self.address.public_ip
         self.private_ip = self.instance.private_ip
-        self.host_name = self._host_name(name, args.config)
-        self.dns_record_to_create = self._record_for_organizer(args.config)
+        self.host_name = self._host_name(name, basics.config)
+        self.dns_record_to_create = self._record_for_organizer(basics.config)
         self.url = pulumi.Output.format("https://{0}", self.host_name)
         self.machine = bring_up(
             name,
             self.instance,
             host=self.public_ip,
             after=[association],
-            private_key=args.admin_key.private_key,
+            private_key=basics.admin_key.private_key,
             parent=self,
             payload=(SCRIPTS, NGINX, HUB_IMAGE, PROXY_IMAGE, NOTEBOOK_IMAGE),
         )
@@ -168,14 +162,14 @@ class Hub(pulumi.ComponentResource):
             ),
             parent=self,
         )
-        state_volume, kept = self._keep_state(name, args.config, network)
+        state_volume, kept = self._keep_state(name, basics.config, network)
         # The machines behind the hub need its sshd only, not its packages and images.
         sshd = answering_ssh(
             name,
             self.instance,
             host=self.public_ip,
             after=[association],
-            private_key=args.admin_key.private_key,
+            private_key=basics.admin_key.private_key,
             parent=self,
         )
         self.jump_host = JumpHost(address=self.public_ip, ready=[sshd])

@@ -19,6 +19,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_command as command
 
+from infra.admin_key import AdminKey
+from infra.config import CampConfig
 from infra.network import Network
 from infra.payload import SCRIPTS, PayloadTree
 from infra.remote import FIRST_CONTACT, StepTarget, ssh_connection
@@ -47,6 +49,25 @@ def debian_ami_id(pinned: str | None) -> pulumi.Input[str]:
             aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
         ],
     ).id
+
+
+@dataclass(frozen=True)
+class MachineBasics:
+    """What every machine of the camp is built with."""
+
+    config: CampConfig
+    network: Network
+    admin_key: AdminKey
+    ami_id: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class JumpHost:
+    """How a machine without a public address is reached: through the hub, once its sshd
+    answers."""
+
+    address: pulumi.Output[str]  # the hub's public address
+    ready: Sequence[pulumi.Resource]
 
 
 @dataclass(frozen=True)
@@ -182,4 +203,26 @@ def bring_up(
     ]
     return StepTarget(
         name=name, connection=connection, ready=[booted, *deliveries], instance_id=instance.id
+    )
+
+
+def bring_up_behind(
+    name: str,
+    instance: aws.ec2.Instance,
+    jump_host: JumpHost,
+    admin_key: AdminKey,
+    parent: pulumi.Resource,
+    payload: Sequence[PayloadTree] = (SCRIPTS,),
+) -> StepTarget:
+    """`bring_up` for a machine without a public address: reached at its private address
+    through `jump_host`, once the jump host lets the login user in."""
+    return bring_up(
+        name,
+        instance,
+        host=instance.private_ip,
+        after=jump_host.ready,
+        private_key=admin_key.private_key,
+        jump_host=jump_host.address,
+        payload=payload,
+        parent=parent,
     )

@@ -12,16 +12,13 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import layout
-from infra.admin_key import AdminKey
 from infra.adoption import HOMES_VOLUME_NAME, STACK_TAG, KeptVolume
 from infra.backups import BACKUP_TAG, back_up_daily, homes_backup_tags
 from infra.config import CampConfig
 from infra.homes import HomesServer, HomesShare, make_homes, schedule_snapshots
-from infra.hub import JumpHost
 from infra.iam import trust_policy
-from infra.machine import InstanceArgs, bring_up, declare_instance
+from infra.machine import InstanceArgs, JumpHost, MachineBasics, bring_up_behind, declare_instance
 from infra.materials import materials_version, publish_course_files
-from infra.network import Network
 from infra.payload import SCRIPTS, materials_payload
 from infra.remote import Step, run_step, script_line, warn_about
 
@@ -32,10 +29,7 @@ HOMES_DEVICE = "/dev/xvdf"
 
 @dataclass(frozen=True)
 class NfsServerArgs:
-    config: CampConfig
-    network: Network
-    admin_key: AdminKey
-    ami_id: pulumi.Input[str]
+    basics: MachineBasics
     jump_host: JumpHost
     adopted: KeptVolume | None = None  # a kept homes volume to attach (infra/adoption.py)
 
@@ -49,7 +43,8 @@ class NfsServer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NfsServerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("camphub:index:NfsServer", name, None, opts)
-        network = args.network
+        basics = args.basics
+        config, network = basics.config, basics.network
         # Holds no permission until infra/archive.py grants the archive's.
         role = aws.iam.Role(
             f"{name}-role",
@@ -64,11 +59,11 @@ class NfsServer(pulumi.ComponentResource):
             name,
             InstanceArgs(
                 role="nfs",
-                instance_type=args.config.nfs.instance_type,
-                ami_id=args.ami_id,
+                instance_type=config.nfs.instance_type,
+                ami_id=basics.ami_id,
                 network=network,
                 security_groups=["nfs"],
-                key_name=args.admin_key.key_name,
+                key_name=basics.admin_key.key_name,
                 instance_profile=profile.id,  # an instance profile's id is its name
             ),
             parent=self,
@@ -87,14 +82,12 @@ class NfsServer(pulumi.ComponentResource):
         )
         self.private_ip = instance.private_ip
         self.homes_volume_id = volume_id
-        machine = bring_up(
+        machine = bring_up_behind(
             name,
             instance,
-            host=self.private_ip,
-            after=args.jump_host.ready,
-            private_key=args.admin_key.private_key,
-            jump_host=args.jump_host.address,
-            payload=(SCRIPTS, materials_payload(args.config.materials_dir)),
+            args.jump_host,
+            basics.admin_key,
+            payload=(SCRIPTS, materials_payload(config.materials_dir)),
             parent=self,
         )
         exported = run_step(
@@ -122,16 +115,16 @@ class NfsServer(pulumi.ComponentResource):
             in_place=[attachment, exported],
             role_id=role.id,
         )
-        course_files = publish_course_files(machine, args.config, after=exported, parent=self)
+        course_files = publish_course_files(machine, config, after=exported, parent=self)
         self.homes_made = make_homes(
             machine,
-            args.config,
-            materials_version(args.config),
+            config,
+            materials_version(config),
             after=course_files,
             parent=self,
         )
         warn_about(self.homes_made)
-        schedule_snapshots(machine, args.config, after=exported, parent=self)
+        schedule_snapshots(machine, config, after=exported, parent=self)
         self.register_outputs(
             {
                 "privateIp": self.private_ip,
@@ -143,19 +136,20 @@ class NfsServer(pulumi.ComponentResource):
     def _homes_volume(self, name: str, args: NfsServerArgs) -> pulumi.Output[str]:
         """The homes volume's id: the adopted one's, or a new, empty volume's. Either is backed
         up daily when backups are on."""
+        config = args.basics.config
         if args.adopted is not None:
             volume_id = pulumi.Output.from_input(args.adopted.id)
-            backup_tag = self._tag_for_backups(name, args.adopted.id, args.config)
-            back_up_daily(name, volume_id, backup_tag, args.config, parent=self)
+            backup_tag = self._tag_for_backups(name, args.adopted.id, config)
+            back_up_daily(name, volume_id, backup_tag, config, parent=self)
             return volume_id
-        tags = homes_backup_tags(name, args.config.stack, parent=self)
+        tags = homes_backup_tags(name, config.stack, parent=self)
         volume = aws.ebs.Volume(
             f"{name}-homes",
-            availability_zone=args.network.availability_zone,
-            size=args.config.nfs.volume_size_gb,
+            availability_zone=args.basics.network.availability_zone,
+            size=config.nfs.volume_size_gb,
             type="gp3",
             encrypted=True,
-            tags={"Name": HOMES_VOLUME_NAME, STACK_TAG: args.config.stack, **tags},
+            tags={"Name": HOMES_VOLUME_NAME, STACK_TAG: config.stack, **tags},
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # Students' work: `pulumi destroy` leaves the volume in the account (its id is a
@@ -164,7 +158,7 @@ class NfsServer(pulumi.ComponentResource):
                 ignore_changes=["availabilityZone"],
             ),
         )
-        back_up_daily(name, volume.id, tags[BACKUP_TAG], args.config, parent=self)
+        back_up_daily(name, volume.id, tags[BACKUP_TAG], config, parent=self)
         return volume.id
 
     def _tag_for_backups(self, name: str, volume_id: str, config: CampConfig) -> pulumi.Output[str]:

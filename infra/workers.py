@@ -13,22 +13,16 @@ from dataclasses import dataclass
 import pulumi
 
 from infra import layout
-from infra.admin_key import AdminKey
-from infra.config import CampConfig
 from infra.homes import HomesShare, mount_homes
-from infra.hub import JumpHost, SwarmManager
-from infra.machine import InstanceArgs, bring_up, declare_instance
-from infra.network import Network
+from infra.hub import SwarmManager
+from infra.machine import InstanceArgs, JumpHost, MachineBasics, bring_up_behind, declare_instance
 from infra.notebook_image import ShippedImage
 from infra.remote import Step, StepTarget, run_step, script_line
 
 
 @dataclass(frozen=True)
 class SwarmWorkerPoolArgs:
-    config: CampConfig
-    network: Network
-    admin_key: AdminKey
-    ami_id: pulumi.Input[str]
+    basics: MachineBasics
     jump_host: JumpHost
     manager: SwarmManager
     homes: HomesShare
@@ -48,7 +42,7 @@ class SwarmWorkerPool(pulumi.ComponentResource):
         self.notebook_image = args.notebook_image.tag
         self.instances = []
         self.ready = []
-        for index in range(args.config.workers.count):
+        for index in range(args.basics.config.workers.count):
             self._add_worker(f"{name}-{index}")
         self.private_ips = pulumi.Output.all(*(i.private_ip for i in self.instances))
         self.register_outputs(
@@ -57,28 +51,21 @@ class SwarmWorkerPool(pulumi.ComponentResource):
 
     def _add_worker(self, name: str) -> None:
         args = self._args
+        basics = args.basics
         instance = declare_instance(
             name,
             InstanceArgs(
                 role="worker",
-                instance_type=args.config.workers.instance_type,
-                ami_id=args.ami_id,
-                network=args.network,
+                instance_type=basics.config.workers.instance_type,
+                ami_id=basics.ami_id,
+                network=basics.network,
                 security_groups=["cluster"],
-                key_name=args.admin_key.key_name,
+                key_name=basics.admin_key.key_name,
             ),
             parent=self,
         )
         self.instances.append(instance)
-        machine = bring_up(
-            name,
-            instance,
-            host=instance.private_ip,
-            after=args.jump_host.ready,
-            private_key=args.admin_key.private_key,
-            jump_host=args.jump_host.address,
-            parent=self,
-        )
+        machine = bring_up_behind(name, instance, args.jump_host, basics.admin_key, parent=self)
         mounted = mount_homes(machine, args.homes, parent=self)
         image = self._load_notebook_image(machine)
         internet = self._set_student_internet(machine)
@@ -111,7 +98,7 @@ class SwarmWorkerPool(pulumi.ComponentResource):
 
     def _set_student_internet(self, machine: StepTarget) -> pulumi.Resource:
         """Opens or closes the internet to students' servers (closed: exam mode)."""
-        switch = "on" if self._args.config.notebook.internet else "off"
+        switch = "on" if self._args.basics.config.notebook.internet else "off"
         return run_step(
             machine,
             Step(
@@ -133,6 +120,8 @@ class SwarmWorkerPool(pulumi.ComponentResource):
                     "swarm-join",
                     "--manager",
                     manager.address,
+                    "--manager-port",
+                    str(layout.SWARM_MANAGER_PORT),
                     "--advertise-addr",
                     instance.private_ip,
                 ),

@@ -741,6 +741,14 @@ def swarm_init_args(manager) -> tuple[str, ...]:
     )  # fmt: skip
 
 
+def swarm_join_args(manager, worker) -> tuple[str, ...]:
+    """swarm-join's arguments on `worker`, as the program passes them (infra/workers.py)."""
+    return (
+        "--manager", address_of(manager), "--manager-port", str(layout.SWARM_MANAGER_PORT),
+        "--advertise-addr", address_of(worker),
+    )  # fmt: skip
+
+
 @pytest.mark.live
 class TestSwarm:
     """In file order: init, token, join, a student service on the worker, removal."""
@@ -779,7 +787,7 @@ class TestSwarm:
     def test_join_takes_the_token_on_stdin_and_prints_the_node_id(self, swarm_machines):
         manager, worker = swarm_machines
         token = manager.script("swarm-join-token").stdout
-        args = ("--manager", address_of(manager), "--advertise-addr", address_of(worker))
+        args = swarm_join_args(manager, worker)
         node_id = worker.script("swarm-join", *args, stdin=token).stdout.strip()
         nodes = manager.run("docker", "node", "ls", "--format", "{{.ID}} {{.Hostname}}").stdout
         assert f"{node_id} worker" in nodes
@@ -788,11 +796,22 @@ class TestSwarm:
     def test_join_refuses_stdin_without_a_token(self, swarm_machines):
         _, worker = swarm_machines
         result = worker.script(
-            "swarm-join", "--manager", "10.0.0.1", "--advertise-addr", "10.0.0.2",
+            "swarm-join", "--manager", "10.0.0.1",
+            "--manager-port", str(layout.SWARM_MANAGER_PORT), "--advertise-addr", "10.0.0.2",
             stdin="not a token\n", check=False,
         )  # fmt: skip
         assert result.returncode != 0
         assert "stdin must carry a swarm join token" in result.stderr
+
+    def test_join_requires_the_manager_port(self, swarm_machines):
+        manager, worker = swarm_machines
+        token = manager.script("swarm-join-token").stdout
+        result = worker.script(
+            "swarm-join", "--manager", address_of(manager), "--advertise-addr",
+            address_of(worker), stdin=token, check=False,
+        )  # fmt: skip
+        assert result.returncode != 0
+        assert "missing --manager-port" in result.stderr
 
     def test_join_leaves_a_replaced_hubs_swarm_for_the_new_one_at_the_same_address(
         self, swarm_machines
@@ -804,7 +823,7 @@ class TestSwarm:
         manager.script("swarm-init", *swarm_init_args(manager))
         token = manager.script("swarm-join-token").stdout
         assert token != old_token
-        args = ("--manager", address_of(manager), "--advertise-addr", address_of(worker))
+        args = swarm_join_args(manager, worker)
         joined = worker.script("swarm-join", *args, stdin=token)
         node_id = joined.stdout.strip()
         assert "left a swarm other than the one at" in joined.stderr
@@ -843,7 +862,7 @@ class TestSwarm:
         manager, worker = swarm_machines
         worker.run("docker", "swarm", "leave", "--force")
         token = manager.script("swarm-join-token").stdout
-        args = ("--manager", address_of(manager), "--advertise-addr", address_of(worker))
+        args = swarm_join_args(manager, worker)
         worker_id = worker.script("swarm-join", *args, stdin=token).stdout.strip()
         wait_for(
             lambda: worker.run("docker", "ps", "-q").stdout.strip(),

@@ -8,6 +8,7 @@ from infra.admin_key import AdminKey, declare_admin_key
 from infra.config import load_config
 from infra.hub import Hub, HubArgs
 from infra.jupyterhub import JupyterHubService, JupyterHubServiceArgs
+from infra.machine import MachineBasics
 from infra.network import Network, NetworkArgs
 from infra.nfs import NfsServer, NfsServerArgs
 
@@ -27,24 +28,16 @@ def base_of(config) -> Base:
     return Base(network, declare_admin_key("camphub", config.admin_ssh_key, parent=network))
 
 
+def basics_of(config, base: Base) -> MachineBasics:
+    return MachineBasics(config=config, network=base.network, admin_key=base.admin_key, ami_id=AMI)
+
+
 def hub_of(config, base: Base):
-    return Hub(
-        "hub",
-        HubArgs(config=config, network=base.network, admin_key=base.admin_key, ami_id=AMI),
-    )
+    return Hub("hub", HubArgs(basics_of(config, base)))
 
 
 def nfs_of(config, base: Base, hub):
-    return NfsServer(
-        "nfs",
-        NfsServerArgs(
-            config=config,
-            network=base.network,
-            admin_key=base.admin_key,
-            ami_id=AMI,
-            jump_host=hub.jump_host,
-        ),
-    )
+    return NfsServer("nfs", NfsServerArgs(basics_of(config, base), jump_host=hub.jump_host))
 
 
 def jupyterhub_of(config, hub, nfs):

@@ -4,6 +4,7 @@ import json
 
 from program import FAKE_JOIN_TOKEN, deploy
 
+from infra import layout
 from infra.payload import NOTEBOOK_IMAGE, content_hash
 
 
@@ -19,6 +20,12 @@ def test_workers_join_with_the_token_on_stdin_marked_secret(deployment):
         assert join.inputs["stdin"].strip() == FAKE_JOIN_TOKEN
         assert join.is_secret("stdin")
         assert FAKE_JOIN_TOKEN not in join.inputs["create"]
+
+
+def test_workers_join_at_the_swarm_managers_port(deployment):
+    for index in (0, 1):
+        join = deployment.named(f"workers-{index}-swarm-join")
+        assert f"--manager-port {layout.SWARM_MANAGER_PORT} " in join.inputs["create"]
 
 
 def test_workers_are_reached_through_the_hub_only(deployment):
