@@ -19,8 +19,7 @@ from infra.machine import (
     InstanceArgs,
     JumpHost,
     MachineBasics,
-    answering_ssh,
-    bring_up,
+    bring_up_jump_host,
     declare_instance,
 )
 from infra.network import Network
@@ -125,10 +124,10 @@ class Hub(pulumi.ComponentResource):
         self.host_name = self._host_name(name, basics.config)
         self.dns_record_to_create = self._record_for_organizer(basics.config)
         self.url = pulumi.Output.format("https://{0}", self.host_name)
-        self.machine = bring_up(
+        self.machine, self.jump_host = bring_up_jump_host(
             name,
             self.instance,
-            host=self.public_ip,
+            address=self.public_ip,
             after=[association],
             private_key=basics.admin_key.private_key,
             parent=self,
@@ -163,16 +162,6 @@ class Hub(pulumi.ComponentResource):
             parent=self,
         )
         state_volume, kept = self._keep_state(name, basics.config, network)
-        # The machines behind the hub need its sshd only, not its packages and images.
-        sshd = answering_ssh(
-            name,
-            self.instance,
-            host=self.public_ip,
-            after=[association],
-            private_key=basics.admin_key.private_key,
-            parent=self,
-        )
-        self.jump_host = JumpHost(address=self.public_ip, ready=[sshd])
         self.swarm_manager = SwarmManager(
             machine=self.machine,
             address=self.private_ip,

@@ -149,21 +149,19 @@ def _warn(warning: str | None) -> None:
         pulumi.log.warn(warning)
 
 
-def answering_ssh(
-    name: str,
+def _first_contact(
+    step_name: str,
     instance: aws.ec2.Instance,
-    host: pulumi.Input[str],
+    connection: command.remote.ConnectionArgs,
+    create: str,
     after: Sequence[pulumi.Resource],
-    private_key: pulumi.Input[str],
     parent: pulumi.Resource,
 ) -> command.remote.Command:
-    """A step that ends once `instance` (reached at `host` once `after` exist) lets the login user
-    in over SSH: all a jump host must do for the machines behind it, long before its own
-    cloud-init is done."""
+    """A wait for a new machine, dialling for as long as a boot takes; again for a new instance."""
     return command.remote.Command(
-        f"{name}-sshd",
-        connection=ssh_connection(host, private_key, dial=FIRST_CONTACT),
-        create="true",
+        step_name,
+        connection=connection,
+        create=create,
         triggers=[instance.id],
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[instance, *after]),
     )
@@ -183,12 +181,13 @@ def bring_up(
     `payload`; returns where its bootstrap steps run. A new instance is waited for and given the
     payload again, as every step on it reruns (infra/remote.py)."""
     connection = ssh_connection(host, private_key, jump_host)
-    booted = command.remote.Command(
+    booted = _first_contact(
         f"{name}-cloud-init",
-        connection=ssh_connection(host, private_key, jump_host, dial=FIRST_CONTACT),
-        create=WAIT_FOR_CLOUD_INIT,
-        triggers=[instance.id],
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[instance, *after]),
+        instance,
+        ssh_connection(host, private_key, jump_host, dial=FIRST_CONTACT),
+        WAIT_FOR_CLOUD_INIT,
+        after,
+        parent,
     )
     deliveries = [
         command.remote.CopyToRemote(
@@ -226,3 +225,26 @@ def bring_up_behind(
         payload=payload,
         parent=parent,
     )
+
+
+def bring_up_jump_host(
+    name: str,
+    instance: aws.ec2.Instance,
+    address: pulumi.Output[str],
+    after: Sequence[pulumi.Resource],
+    private_key: pulumi.Input[str],
+    parent: pulumi.Resource,
+    payload: Sequence[PayloadTree],
+) -> tuple[StepTarget, JumpHost]:
+    """`bring_up` for the machine the others are reached through, at its public `address`; the
+    machines behind it wait only for its sshd to answer (`<name>-sshd`), not for its cloud-init."""
+    sshd = _first_contact(
+        f"{name}-sshd",
+        instance,
+        ssh_connection(address, private_key, dial=FIRST_CONTACT),
+        "true",
+        after,
+        parent,
+    )
+    machine = bring_up(name, instance, address, after, private_key, parent, payload)
+    return machine, JumpHost(address=address, ready=[sshd])

@@ -9,7 +9,7 @@ here is named with NAME_PREFIX and removed afterwards.
 import subprocess
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,8 @@ NAME_PREFIX = "h3-payload-"
 PROJECT_MOUNT = "/payload"
 SCRIPTS_DIR = f"{PROJECT_MOUNT}/scripts"
 BOOT_TIMEOUT_SECONDS = 90
+# A machine's own Docker engine needs /var/lib/docker on a volume (not the overlay root).
+DOCKER_FLAGS = ("-v", "/var/lib/docker")
 
 # systemd as PID 1 without --privileged (refused on these machines); see DESIGN.md.
 SYSTEMD_FLAGS = (
@@ -130,3 +132,14 @@ def machine(role: str, extra_flags: Sequence[str] = ()) -> Iterator[Machine]:
         yield booted
     finally:
         docker("rm", "-f", "-v", booted.name, check=False)
+
+
+@contextmanager
+def machines_with_docker(*roles: str) -> Iterator[tuple[Machine, ...]]:
+    """A checker machine per role, each running its own Docker engine (on a volume of its own)."""
+    build_image()
+    with ExitStack() as stack:
+        booted = tuple(stack.enter_context(machine(role, DOCKER_FLAGS)) for role in roles)
+        for each in booted:
+            each.run("systemctl", "start", "docker.service")
+        yield booted

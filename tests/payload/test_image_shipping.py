@@ -14,20 +14,13 @@ from infra.payload import NGINX
 
 pytestmark = pytest.mark.live
 
-DOCKER_FLAGS = ("-v", "/var/lib/docker")
 # The checker has the project at /payload; the program delivers nginx/ to the payload dir.
 TEMPLATE = IMAGES_SITE_TEMPLATE.replace(NGINX.remote_dir, f"{payload_checker.PROJECT_MOUNT}/nginx")
 
 
 @pytest.fixture(scope="module")
 def hub_and_worker():
-    payload_checker.build_image()
-    with (
-        payload_checker.machine("hub", DOCKER_FLAGS) as hub,
-        payload_checker.machine("worker", DOCKER_FLAGS) as worker,
-    ):
-        for machine in (hub, worker):
-            machine.run("systemctl", "start", "docker.service")
+    with payload_checker.machines_with_docker("hub", "worker") as (hub, worker):
         load_base_image(hub)
         yield hub, worker
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import payload_checker
 import pytest
 import yaml
-from payload_checker import address_of, load_base_image, run_script
+from payload_checker import DOCKER_FLAGS, address_of, load_base_image, run_script
 from waiting import wait_for
 
 from infra import layout
@@ -717,20 +717,12 @@ def test_mount_homes_moves_to_a_new_server_and_stops_the_containers_bound_to_the
 
 # The swarm scripts: two checker machines, each with its own Docker engine.
 
-DOCKER_FLAGS = ("-v", "/var/lib/docker")
-
 
 @pytest.fixture(scope="module")
 def swarm_machines():
     """A manager-to-be and a worker-to-be, each running dockerd; yields (manager, worker)."""
-    payload_checker.build_image()
-    with (
-        payload_checker.machine("manager", DOCKER_FLAGS) as manager,
-        payload_checker.machine("worker", DOCKER_FLAGS) as worker,
-    ):
-        for machine in (manager, worker):
-            machine.run("systemctl", "start", "docker.service")
-        yield manager, worker
+    with payload_checker.machines_with_docker("manager", "worker") as machines:
+        yield machines
 
 
 def swarm_init_args(manager) -> tuple[str, ...]:
