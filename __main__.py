@@ -27,13 +27,14 @@ adopted = adopted_homes_volume(config)
 
 network = Network("camphub", NetworkArgs.of(config, homes_zone=adopted and adopted.zone))
 admin_key = declare_admin_key("camphub", config.admin_ssh_key, parent=network)
-basics = MachineBasics(config=config, network=network, admin_key=admin_key, ami_id=ami_id)
+placement = network.placement  # where every machine goes
+basics = MachineBasics(config=config, placement=placement, admin_key=admin_key, ami_id=ami_id)
 hub = Hub("hub", HubArgs(basics))
 nfs = NfsServer("nfs", NfsServerArgs(basics, jump_host=hub.jump_host, adopted=adopted))
 notebook_image = NotebookImage(
     "notebook",
     NotebookImageArgs(
-        builder=hub.machine, builder_address=hub.private_ip, cluster_cidr=network.subnet_cidr
+        builder=hub.machine, builder_address=hub.private_ip, cluster_cidr=placement.subnet_cidr
     ),
 )
 workers = SwarmWorkerPool(
@@ -63,4 +64,4 @@ archive = HomesArchive(
         config=config, homes=nfs.server, before_these_go=[jupyterhub.started, *workers.ready]
     ),
 )
-export_outputs(config, network, admin_key, hub, workers, nfs, archive)
+export_outputs(config, placement, admin_key, hub, workers, nfs, archive)

@@ -19,10 +19,10 @@ from infra.machine import (
     InstanceArgs,
     JumpHost,
     MachineBasics,
+    MachineToBringUp,
     bring_up_jump_host,
     declare_instance,
 )
-from infra.network import Network
 from infra.payload import HUB_IMAGE, NGINX, NOTEBOOK_IMAGE, PROXY_IMAGE, SCRIPTS
 from infra.remote import Step, StepTarget, run_step, script_line
 
@@ -94,14 +94,13 @@ class Hub(pulumi.ComponentResource):
     def __init__(self, name: str, args: HubArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("camphub:index:Hub", name, None, opts)
         basics = args.basics
-        network = basics.network
         self.instance = declare_instance(
             name,
             InstanceArgs(
                 role="hub",
                 instance_type=basics.config.hub.instance_type,
                 ami_id=basics.ami_id,
-                network=network,
+                placement=basics.placement,
                 security_groups=["hub", "cluster"],
                 key_name=basics.admin_key.key_name,
             ),
@@ -125,13 +124,15 @@ class Hub(pulumi.ComponentResource):
         self.dns_record_to_create = self._record_for_organizer(basics.config)
         self.url = pulumi.Output.format("https://{0}", self.host_name)
         self.machine, self.jump_host = bring_up_jump_host(
-            name,
-            self.instance,
-            address=self.public_ip,
-            after=[association],
-            private_key=basics.admin_key.private_key,
+            MachineToBringUp(
+                name,
+                self.instance,
+                host=self.public_ip,
+                private_key=basics.admin_key.private_key,
+                after=[association],
+                payload=(SCRIPTS, NGINX, HUB_IMAGE, PROXY_IMAGE, NOTEBOOK_IMAGE),
+            ),
             parent=self,
-            payload=(SCRIPTS, NGINX, HUB_IMAGE, PROXY_IMAGE, NOTEBOOK_IMAGE),
         )
         self.swarm = run_step(
             self.machine,
@@ -161,7 +162,9 @@ class Hub(pulumi.ComponentResource):
             ),
             parent=self,
         )
-        state_volume, kept = self._keep_state(name, basics.config, network)
+        state_volume, kept = self._keep_state(
+            name, basics.config, basics.placement.availability_zone
+        )
         self.swarm_manager = SwarmManager(
             machine=self.machine,
             address=self.private_ip,
@@ -185,12 +188,12 @@ class Hub(pulumi.ComponentResource):
         )
 
     def _keep_state(
-        self, name: str, config: CampConfig, network: Network
+        self, name: str, config: CampConfig, availability_zone: pulumi.Output[str]
     ) -> tuple[aws.ebs.Volume, pulumi.Resource]:
         """The hub's own volume, and the step that mounts it on the hub's current instance."""
         volume = aws.ebs.Volume(
             f"{name}-state",
-            availability_zone=network.availability_zone,
+            availability_zone=availability_zone,
             size=HUB_VOLUME_GB,
             type="gp3",
             encrypted=True,

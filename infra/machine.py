@@ -21,7 +21,7 @@ import pulumi_command as command
 
 from infra.admin_key import AdminKey
 from infra.config import CampConfig
-from infra.network import Network
+from infra.network import Placement
 from infra.payload import SCRIPTS, PayloadTree
 from infra.remote import FIRST_CONTACT, StepTarget, ssh_connection
 from infra.userdata import render_user_data
@@ -56,7 +56,7 @@ class MachineBasics:
     """What every machine of the camp is built with."""
 
     config: CampConfig
-    network: Network
+    placement: Placement
     admin_key: AdminKey
     ami_id: pulumi.Input[str]
 
@@ -66,8 +66,22 @@ class JumpHost:
     """How a machine without a public address is reached: through the hub, once its sshd
     answers."""
 
-    address: pulumi.Output[str]  # the hub's public address
+    address: pulumi.Input[str]  # the hub's public address
     ready: Sequence[pulumi.Resource]
+
+
+@dataclass(frozen=True)
+class MachineToBringUp:
+    """A machine to bring up: the prefix of its steps' names, its instance, how it is dialled
+    (at `host`, through `jump_host` if given, once `after` exist) and the payload it needs."""
+
+    name: str
+    instance: aws.ec2.Instance
+    host: pulumi.Input[str]  # its public address, or its private one behind `jump_host`
+    private_key: pulumi.Input[str]
+    after: Sequence[pulumi.Resource] = ()
+    jump_host: pulumi.Input[str] | None = None
+    payload: Sequence[PayloadTree] = (SCRIPTS,)
 
 
 @dataclass(frozen=True)
@@ -75,8 +89,8 @@ class InstanceArgs:
     role: str  # hub | worker | nfs: selects the user-data and root volume size
     instance_type: str
     ami_id: pulumi.Input[str]
-    network: Network
-    security_groups: Sequence[str]  # names of the network's groups: hub, cluster, nfs
+    placement: Placement
+    security_groups: Sequence[str]  # roles of the placement's groups: hub, cluster, nfs
     key_name: pulumi.Input[str]  # the admin key pair (infra/admin_key.py)
     # The machine's own AWS identity (the NFS server archives homes with it); none by default.
     instance_profile: pulumi.Input[str] | None = None
@@ -88,8 +102,8 @@ def declare_instance(name: str, args: InstanceArgs, parent: pulumi.Resource) -> 
         name,
         ami=args.ami_id,
         instance_type=args.instance_type,
-        subnet_id=args.network.subnet_id,
-        vpc_security_group_ids=[args.network.groups[group].id for group in args.security_groups],
+        subnet_id=args.placement.subnet_id,
+        vpc_security_group_ids=[args.placement.security_group_ids[g] for g in args.security_groups],
         key_name=args.key_name,
         iam_instance_profile=args.instance_profile,
         user_data=user_data,
@@ -112,7 +126,7 @@ def declare_instance(name: str, args: InstanceArgs, parent: pulumi.Resource) -> 
         opts=pulumi.ResourceOptions(
             parent=parent,
             # Every step reaches the machine after it: a changed sshAllowedCidrs holds first.
-            depends_on=args.network.ssh_rules,
+            depends_on=args.placement.ssh_rules,
             # A newer upstream AMI must never replace a running camp's machines, and a changed
             # user-data must not stop them (see the module's docstring).
             ignore_changes=["ami", "user_data"],
@@ -167,41 +181,36 @@ def _first_contact(
     )
 
 
-def bring_up(
-    name: str,
-    instance: aws.ec2.Instance,
-    host: pulumi.Input[str],
-    after: Sequence[pulumi.Resource],
-    private_key: pulumi.Input[str],
-    parent: pulumi.Resource,
-    payload: Sequence[PayloadTree] = (SCRIPTS,),
-    jump_host: pulumi.Input[str] | None = None,
-) -> StepTarget:
-    """Waits for cloud-init on `instance` (reached at `host` once `after` exist), then delivers
-    `payload`; returns where its bootstrap steps run. A new instance is waited for and given the
-    payload again, as every step on it reruns (infra/remote.py)."""
-    connection = ssh_connection(host, private_key, jump_host)
+def bring_up(machine: MachineToBringUp, parent: pulumi.Resource) -> StepTarget:
+    """Waits for cloud-init on the machine, then delivers its payload; returns where its bootstrap
+    steps run. A new instance is waited for and given the payload again, as every step on it
+    reruns (infra/remote.py)."""
+    instance = machine.instance
+    connection = ssh_connection(machine.host, machine.private_key, machine.jump_host)
     booted = _first_contact(
-        f"{name}-cloud-init",
+        f"{machine.name}-cloud-init",
         instance,
-        ssh_connection(host, private_key, jump_host, dial=FIRST_CONTACT),
+        ssh_connection(machine.host, machine.private_key, machine.jump_host, dial=FIRST_CONTACT),
         WAIT_FOR_CLOUD_INIT,
-        after,
+        machine.after,
         parent,
     )
     deliveries = [
         command.remote.CopyToRemote(
-            f"{name}-payload-{tree.name}",
+            f"{machine.name}-payload-{tree.name}",
             connection=connection,
             source=pulumi.FileArchive(str(tree.local_dir)),
             remote_path=tree.remote_parent,
             triggers=[instance.id, tree.content_hash()],
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[booted]),
         )
-        for tree in payload
+        for tree in machine.payload
     ]
     return StepTarget(
-        name=name, connection=connection, ready=[booted, *deliveries], instance_id=instance.id
+        name=machine.name,
+        connection=connection,
+        ready=[booted, *deliveries],
+        instance_id=instance.id,
     )
 
 
@@ -215,36 +224,30 @@ def bring_up_behind(
 ) -> StepTarget:
     """`bring_up` for a machine without a public address: reached at its private address
     through `jump_host`, once the jump host lets the login user in."""
-    return bring_up(
+    machine = MachineToBringUp(
         name,
         instance,
         host=instance.private_ip,
-        after=jump_host.ready,
         private_key=admin_key.private_key,
+        after=jump_host.ready,
         jump_host=jump_host.address,
         payload=payload,
-        parent=parent,
     )
+    return bring_up(machine, parent)
 
 
 def bring_up_jump_host(
-    name: str,
-    instance: aws.ec2.Instance,
-    address: pulumi.Output[str],
-    after: Sequence[pulumi.Resource],
-    private_key: pulumi.Input[str],
-    parent: pulumi.Resource,
-    payload: Sequence[PayloadTree],
+    machine: MachineToBringUp, parent: pulumi.Resource
 ) -> tuple[StepTarget, JumpHost]:
-    """`bring_up` for the machine the others are reached through, at its public `address`; the
-    machines behind it wait only for its sshd to answer (`<name>-sshd`), not for its cloud-init."""
+    """`bring_up` for the machine the others are reached through, at its public address (its
+    `host`); the machines behind it wait only for its sshd to answer (`<name>-sshd`), not for its
+    cloud-init."""
     sshd = _first_contact(
-        f"{name}-sshd",
-        instance,
-        ssh_connection(address, private_key, dial=FIRST_CONTACT),
+        f"{machine.name}-sshd",
+        machine.instance,
+        ssh_connection(machine.host, machine.private_key, dial=FIRST_CONTACT),
         "true",
-        after,
+        machine.after,
         parent,
     )
-    machine = bring_up(name, instance, address, after, private_key, parent, payload)
-    return machine, JumpHost(address=address, ready=[sshd])
+    return bring_up(machine, parent), JumpHost(address=machine.host, ready=[sshd])

@@ -11,9 +11,10 @@ The machines live in one subnet of the default VPC, in a zone that offers their 
 (infra/zones.py).
 The administrator's SSH key is infra/admin_key.py's (declared under the network in the stack's
 resource tree, where it has always been).
+What the machines use of it is its `placement`, not the component itself.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -44,30 +45,37 @@ class NetworkArgs:
         )
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a machine of the camp goes and which walls it stands behind, as the machines see the
+    network."""
+
+    subnet_id: pulumi.Output[str]
+    subnet_cidr: pulumi.Output[str]  # every machine's address is in it
+    availability_zone: pulumi.Output[str]  # the subnet's, so the volumes' too
+    security_group_ids: Mapping[str, pulumi.Output[str]]  # by role: hub, cluster, nfs
+    # What lets this computer's SSH through to each machine (every other one via the hub).
+    # Machines wait for these rules, so a changed sshAllowedCidrs holds before a step dials.
+    ssh_rules: Sequence[pulumi.Resource]
+
+
 class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
-    subnet_id: pulumi.Output[str]
-    subnet_cidr: pulumi.Output[str]
-    availability_zone: pulumi.Output[str]
+    placement: Placement  # for every machine
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         subnet = _camp_subnet(args)  # may refuse the camp: before anything is declared
         super().__init__("camphub:index:Network", name, None, opts)
         self._prefix = name
         self.vpc_id = pulumi.Output.from_input(subnet.vpc_id)
-        self.subnet_id = pulumi.Output.from_input(subnet.id)
-        self.subnet_cidr = pulumi.Output.from_input(subnet.cidr_block)
-        self.availability_zone = pulumi.Output.from_input(subnet.availability_zone)
-        self.groups = {
+        self._groups = {
             "hub": self._security_group("hub", "camphub hub: web from anywhere, SSH from admins"),
             "cluster": self._security_group("cluster", "camphub swarm members: hub and workers"),
             "nfs": self._security_group("nfs", "camphub NFS server"),
         }
         self._allow_web_to_hub()
         self._allow_swarm_among_members()
-        # What lets this computer's SSH through to each machine (every other one via the hub).
-        # Machines wait for these rules, so a changed sshAllowedCidrs holds before a step dials.
-        self.ssh_rules: list[pulumi.Resource] = [
+        ssh_rules = [
             *self._allow_ssh_to_hub(args.ssh_allowed_cidrs),
             self._allow("cluster", "ssh-from-hub", "tcp", layout.SSH_PORT, source="hub"),
             self._allow("nfs", "ssh-from-hub", "tcp", layout.SSH_PORT, source="hub"),
@@ -75,13 +83,25 @@ class Network(pulumi.ComponentResource):
         self._allow("nfs", "nfs-from-cluster", "tcp", layout.NFS_PORT, source="cluster")
         # On the hub's own group, which holds the hub alone: no worker opens the port.
         self._allow("hub", "images-from-cluster", "tcp", layout.IMAGES_PORT, source="cluster")
-        for role in self.groups:
+        for role in self._groups:
             self._allow_egress(role)
+        self.placement = Placement(
+            subnet_id=pulumi.Output.from_input(subnet.id),
+            subnet_cidr=pulumi.Output.from_input(subnet.cidr_block),
+            availability_zone=pulumi.Output.from_input(subnet.availability_zone),
+            security_group_ids={role: sg.id for role, sg in self._groups.items()},
+            ssh_rules=ssh_rules,
+        )
         self.register_outputs(
             {
                 "vpcId": self.vpc_id,
-                "subnetId": self.subnet_id,
-                **{f"{role}SecurityGroupId": sg.id for role, sg in self.groups.items()},
+                "subnetId": self.placement.subnet_id,
+                "subnetCidr": self.placement.subnet_cidr,
+                "availabilityZone": self.placement.availability_zone,
+                **{
+                    f"{role}SecurityGroupId": group_id
+                    for role, group_id in self.placement.security_group_ids.items()
+                },
             }
         )
 
@@ -128,11 +148,11 @@ class Network(pulumi.ComponentResource):
         """Lets `source` (a group of this network) or a CIDR reach `port` on `role`'s group."""
         return aws.vpc.SecurityGroupIngressRule(
             f"{self._prefix}-{role}-{name}",
-            security_group_id=self.groups[role].id,
+            security_group_id=self._groups[role].id,
             ip_protocol=protocol,
             from_port=port,
             to_port=port,
-            referenced_security_group_id=self.groups[source].id if source else None,
+            referenced_security_group_id=self._groups[source].id if source else None,
             **cidr,
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -141,7 +161,7 @@ class Network(pulumi.ComponentResource):
         for family, world in (("cidr_ipv4", WORLD_IPV4), ("cidr_ipv6", WORLD_IPV6)):
             aws.vpc.SecurityGroupEgressRule(
                 f"{self._prefix}-{role}-egress-{family[-4:]}",
-                security_group_id=self.groups[role].id,
+                security_group_id=self._groups[role].id,
                 ip_protocol="-1",
                 **{family: world},
                 opts=pulumi.ResourceOptions(parent=self),

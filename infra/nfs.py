@@ -44,7 +44,7 @@ class NfsServer(pulumi.ComponentResource):
     def __init__(self, name: str, args: NfsServerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("camphub:index:NfsServer", name, None, opts)
         basics = args.basics
-        config, network = basics.config, basics.network
+        config, placement = basics.config, basics.placement
         # Holds no permission until infra/archive.py grants the archive's.
         role = aws.iam.Role(
             f"{name}-role",
@@ -61,7 +61,7 @@ class NfsServer(pulumi.ComponentResource):
                 role="nfs",
                 instance_type=config.nfs.instance_type,
                 ami_id=basics.ami_id,
-                network=network,
+                placement=placement,
                 security_groups=["nfs"],
                 key_name=basics.admin_key.key_name,
                 instance_profile=profile.id,  # an instance profile's id is its name
@@ -101,7 +101,7 @@ class NfsServer(pulumi.ComponentResource):
                     "--export-dir",
                     layout.NFS_EXPORT_DIR,
                     "--client",
-                    network.subnet_cidr,
+                    placement.subnet_cidr,
                 ),
                 depends_on=[attachment],
             ),
@@ -145,7 +145,7 @@ class NfsServer(pulumi.ComponentResource):
         tags = homes_backup_tags(name, config.stack, parent=self)
         volume = aws.ebs.Volume(
             f"{name}-homes",
-            availability_zone=args.basics.network.availability_zone,
+            availability_zone=args.basics.placement.availability_zone,
             size=config.nfs.volume_size_gb,
             type="gp3",
             encrypted=True,

@@ -14,7 +14,7 @@ from infra.config import ADOPT_KEY, CampConfig
 from infra.cost import weekly_cost
 from infra.hub import Hub
 from infra.hub_settings import OAUTH_CALLBACK_PATH
-from infra.network import Network
+from infra.network import Placement
 from infra.nfs import NfsServer
 from infra.region import current_region
 from infra.workers import SwarmWorkerPool
@@ -50,7 +50,7 @@ def adopt_command(volume_id: str) -> str:
 
 def export_outputs(
     config: CampConfig,
-    network: Network,
+    placement: Placement,
     admin_key: AdminKey,
     hub: Hub,
     workers: SwarmWorkerPool,
@@ -64,7 +64,7 @@ def export_outputs(
     if hub.dns_record_to_create is not None:
         pulumi.export("dnsRecordToCreate", hub.dns_record_to_create)
     # Pinned after the first `pulumi up`, a later change of instance type can never move the camp.
-    pulumi.export("availabilityZone", network.availability_zone)
+    pulumi.export("availabilityZone", placement.availability_zone)
     pulumi.export("hubPublicIp", hub.public_ip)
     pulumi.export("hubPrivateIp", hub.private_ip)
     pulumi.export("workerPrivateIps", workers.private_ips)

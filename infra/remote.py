@@ -108,7 +108,7 @@ def _interpreter(script: str) -> str:
     return "python3" if "python" in first_line else "bash"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Step:
     """One bootstrap step on one machine."""
 

@@ -58,7 +58,7 @@ class SwarmWorkerPool(pulumi.ComponentResource):
                 role="worker",
                 instance_type=basics.config.workers.instance_type,
                 ami_id=basics.ami_id,
-                network=basics.network,
+                placement=basics.placement,
                 security_groups=["cluster"],
                 key_name=basics.admin_key.key_name,
             ),

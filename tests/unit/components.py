@@ -29,7 +29,9 @@ def base_of(config) -> Base:
 
 
 def basics_of(config, base: Base) -> MachineBasics:
-    return MachineBasics(config=config, network=base.network, admin_key=base.admin_key, ami_id=AMI)
+    return MachineBasics(
+        config=config, placement=base.network.placement, admin_key=base.admin_key, ami_id=AMI
+    )
 
 
 def hub_of(config, base: Base):
