@@ -50,18 +50,15 @@ workers = SwarmWorkerPool(
 jupyterhub = JupyterHubService(
     "jupyterhub",
     JupyterHubServiceArgs(
-        config=config,
-        hub=hub.site,
-        homes=nfs.share,
-        notebook_image=workers.notebook_image,
-        workers_ready=workers.ready,
-        homes_made=nfs.homes_made,
+        config=config, hub=hub.site, homes=nfs.class_homes, workers=workers.servers
     ),
 )
 archive = HomesArchive(
     "archive",
     HomesArchiveArgs(
-        config=config, homes=nfs.server, before_these_go=[jupyterhub.started, *workers.ready]
+        config=config,
+        homes=nfs.server,
+        before_these_go=[jupyterhub.started, *workers.servers.ready],
     ),
 )
 export_outputs(config, placement, admin_key, hub, workers, nfs, archive)

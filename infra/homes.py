@@ -28,6 +28,15 @@ class HomesShare:
 
 
 @dataclass(frozen=True)
+class ClassHomes:
+    """The homes as JupyterHub sees them: the share it mounts, and the step after which every
+    listed student's home exists, with its limit and materials (so they may sign in)."""
+
+    share: HomesShare
+    made: pulumi.Resource
+
+
+@dataclass(frozen=True)
 class HomesServer:
     """The machine that holds the homes, as work on the homes volume itself sees it (the archive):
     a step runner on that machine, the volume, the steps after which the homes are in place there

@@ -99,11 +99,9 @@ class Hub(pulumi.ComponentResource):
             InstanceArgs(
                 role="hub",
                 instance_type=basics.config.hub.instance_type,
-                ami_id=basics.ami_id,
-                placement=basics.placement,
                 security_groups=["hub", "cluster"],
-                key_name=basics.admin_key.key_name,
             ),
+            basics,
             parent=self,
         )
         self.address = aws.ec2.Eip(

@@ -9,7 +9,6 @@ every running student's server, serving.
 """
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -17,11 +16,12 @@ import pulumi_random as random
 
 from infra import layout
 from infra.config import CampConfig, DomainSpec
-from infra.homes import HomesShare, mount_homes
+from infra.homes import ClassHomes, mount_homes
 from infra.hub import HubSite
 from infra.hub_settings import HUB_READY_WAIT_SECONDS, hub_settings_json, schema
 from infra.payload import HUB_IMAGE, NGINX, PROXY_IMAGE, image_tag
 from infra.remote import Step, run_step, script_line, warn_about
+from infra.workers import ServerPool
 
 NGINX_SITE_TEMPLATE = f"{NGINX.remote_dir}/camphub.conf.template"
 HUB_LOCAL_URL = f"http://127.0.0.1:{layout.HUB_PORT}"
@@ -31,10 +31,8 @@ HUB_LOCAL_URL = f"http://127.0.0.1:{layout.HUB_PORT}"
 class JupyterHubServiceArgs:
     config: CampConfig
     hub: HubSite  # the machine, URL, host name and swarm it serves on
-    homes: HomesShare
-    notebook_image: str
-    workers_ready: Sequence[pulumi.Resource]  # students' servers need a worker with the image
-    homes_made: pulumi.Resource  # every listed student's home exists: they may sign in
+    homes: ClassHomes  # mounted on the hub; every listed student's home exists: they may sign in
+    workers: ServerPool  # the image students' servers run; they need a worker that has it
 
 
 def lets_encrypt_options(domain: DomainSpec | None) -> list[str]:
@@ -56,7 +54,7 @@ class JupyterHubService(pulumi.ComponentResource):
         self._args = args
         self._prefix = name
         hub = args.hub
-        mounted = mount_homes(hub.machine, args.homes, parent=self)
+        mounted = mount_homes(hub.machine, args.homes.share, parent=self)
         secrets_json = self._secrets_json(args.config)
         secrets = run_step(
             hub.machine,
@@ -82,7 +80,7 @@ class JupyterHubService(pulumi.ComponentResource):
             for tree, tag in ((HUB_IMAGE, hub_image), (PROXY_IMAGE, proxy_image))
         ]
         settings = hub.url.apply(
-            lambda url: hub_settings_json(args.config, url, args.notebook_image)
+            lambda url: hub_settings_json(args.config, url, args.workers.notebook_image)
         )
         self.started = run_step(
             hub.machine,
@@ -93,15 +91,15 @@ class JupyterHubService(pulumi.ComponentResource):
                 # New secrets take effect by restarting the hub; the value stays encrypted. The
                 # hub binds the homes and its state as it starts: a new NFS server's mount-homes
                 # or a new hub volume's mount-hub-state stops it, and this starts it again.
-                triggers=[secrets_json, args.homes.server_ip, hub.state_volume_id],
+                triggers=[secrets_json, args.homes.share.server_ip, hub.state_volume_id],
                 depends_on=[
                     mounted,
                     secrets,
                     nginx,
                     *images,
                     hub.swarm,
-                    *args.workers_ready,
-                    args.homes_made,
+                    *args.workers.ready,
+                    args.homes.made,
                 ],
             ),
             parent=self,
@@ -121,7 +119,7 @@ class JupyterHubService(pulumi.ComponentResource):
                 ),
                 stdin=json.dumps(args.config.class_list.as_hub_json(), indent=2),
                 # A student may sign in once their home exists; a new one is made first.
-                depends_on=[self.started, args.homes_made],
+                depends_on=[self.started, args.homes.made],
             ),
             parent=self,
         )

@@ -86,25 +86,27 @@ class MachineToBringUp:
 
 @dataclass(frozen=True)
 class InstanceArgs:
+    """What sets one machine apart; the rest is its `MachineBasics`."""
+
     role: str  # hub | worker | nfs: selects the user-data and root volume size
     instance_type: str
-    ami_id: pulumi.Input[str]
-    placement: Placement
     security_groups: Sequence[str]  # roles of the placement's groups: hub, cluster, nfs
-    key_name: pulumi.Input[str]  # the admin key pair (infra/admin_key.py)
     # The machine's own AWS identity (the NFS server archives homes with it); none by default.
     instance_profile: pulumi.Input[str] | None = None
 
 
-def declare_instance(name: str, args: InstanceArgs, parent: pulumi.Resource) -> aws.ec2.Instance:
+def declare_instance(
+    name: str, args: InstanceArgs, basics: MachineBasics, parent: pulumi.Resource
+) -> aws.ec2.Instance:
     user_data = render_user_data(args.role)
+    placement = basics.placement
     instance = aws.ec2.Instance(
         name,
-        ami=args.ami_id,
+        ami=basics.ami_id,
         instance_type=args.instance_type,
-        subnet_id=args.placement.subnet_id,
-        vpc_security_group_ids=[args.placement.security_group_ids[g] for g in args.security_groups],
-        key_name=args.key_name,
+        subnet_id=placement.subnet_id,
+        vpc_security_group_ids=[placement.security_group_ids[g] for g in args.security_groups],
+        key_name=basics.admin_key.key_name,
         iam_instance_profile=args.instance_profile,
         user_data=user_data,
         # A changed user-data is ignored (below); `pulumi up --replace` of the machine makes it
@@ -126,7 +128,7 @@ def declare_instance(name: str, args: InstanceArgs, parent: pulumi.Resource) -> 
         opts=pulumi.ResourceOptions(
             parent=parent,
             # Every step reaches the machine after it: a changed sshAllowedCidrs holds first.
-            depends_on=args.placement.ssh_rules,
+            depends_on=placement.ssh_rules,
             # A newer upstream AMI must never replace a running camp's machines, and a changed
             # user-data must not stop them (see the module's docstring).
             ignore_changes=["ami", "user_data"],

@@ -15,7 +15,7 @@ from infra import layout
 from infra.adoption import HOMES_VOLUME_NAME, STACK_TAG, KeptVolume
 from infra.backups import BACKUP_TAG, back_up_daily, homes_backup_tags
 from infra.config import CampConfig
-from infra.homes import HomesServer, HomesShare, make_homes, schedule_snapshots
+from infra.homes import ClassHomes, HomesServer, HomesShare, make_homes, schedule_snapshots
 from infra.iam import trust_policy
 from infra.machine import InstanceArgs, JumpHost, MachineBasics, bring_up_behind, declare_instance
 from infra.materials import materials_version, publish_course_files
@@ -39,7 +39,7 @@ class NfsServer(pulumi.ComponentResource):
     server: HomesServer  # for work on the homes volume itself (infra/archive.py)
     private_ip: pulumi.Output[str]
     homes_volume_id: pulumi.Output[str]
-    homes_made: pulumi.Resource  # every listed student's home, with its limit and materials
+    class_homes: ClassHomes  # for JupyterHub
 
     def __init__(self, name: str, args: NfsServerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("camphub:index:NfsServer", name, None, opts)
@@ -60,12 +60,10 @@ class NfsServer(pulumi.ComponentResource):
             InstanceArgs(
                 role="nfs",
                 instance_type=config.nfs.instance_type,
-                ami_id=basics.ami_id,
-                placement=placement,
                 security_groups=["nfs"],
-                key_name=basics.admin_key.key_name,
                 instance_profile=profile.id,  # an instance profile's id is its name
             ),
+            basics,
             parent=self,
         )
         volume_id = self._homes_volume(name, args)
@@ -116,14 +114,15 @@ class NfsServer(pulumi.ComponentResource):
             role_id=role.id,
         )
         course_files = publish_course_files(machine, config, after=exported, parent=self)
-        self.homes_made = make_homes(
+        homes_made = make_homes(
             machine,
             config,
             materials_version(config),
             after=course_files,
             parent=self,
         )
-        warn_about(self.homes_made)
+        warn_about(homes_made)
+        self.class_homes = ClassHomes(self.share, homes_made)
         schedule_snapshots(machine, config, after=exported, parent=self)
         self.register_outputs(
             {

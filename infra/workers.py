@@ -8,6 +8,7 @@ hub's `SwarmManager`), so no student's server dies unannounced.
 """
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -29,27 +30,34 @@ class SwarmWorkerPoolArgs:
     notebook_image: ShippedImage
 
 
+@dataclass(frozen=True)
+class ServerPool:
+    """The pool as JupyterHub sees it: the image the students' servers run, and one step per
+    worker after which it takes them (homes mounted, image loaded, swarm joined)."""
+
+    notebook_image: str  # the tag every worker has loaded
+    ready: Sequence[pulumi.Resource]
+
+
 class SwarmWorkerPool(pulumi.ComponentResource):
     private_ips: pulumi.Output[list[str]]
-    notebook_image: str
-    ready: list[pulumi.Resource]  # one per worker: joined, homes mounted, image loaded
+    servers: ServerPool  # for JupyterHub, and the archive that runs before the workers go
 
     def __init__(
         self, name: str, args: SwarmWorkerPoolArgs, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("camphub:index:SwarmWorkerPool", name, None, opts)
         self._args = args
-        self.notebook_image = args.notebook_image.tag
         self.instances = []
-        self.ready = []
-        for index in range(args.basics.config.workers.count):
-            self._add_worker(f"{name}-{index}")
+        ready = [self._add_worker(f"{name}-{i}") for i in range(args.basics.config.workers.count)]
         self.private_ips = pulumi.Output.all(*(i.private_ip for i in self.instances))
+        self.servers = ServerPool(notebook_image=args.notebook_image.tag, ready=ready)
         self.register_outputs(
-            {"privateIps": self.private_ips, "notebookImage": self.notebook_image}
+            {"privateIps": self.private_ips, "notebookImage": self.servers.notebook_image}
         )
 
-    def _add_worker(self, name: str) -> None:
+    def _add_worker(self, name: str) -> pulumi.Resource:
+        """Declares worker `name`; returns the step after which it takes students."""
         args = self._args
         basics = args.basics
         instance = declare_instance(
@@ -57,11 +65,9 @@ class SwarmWorkerPool(pulumi.ComponentResource):
             InstanceArgs(
                 role="worker",
                 instance_type=basics.config.workers.instance_type,
-                ami_id=basics.ami_id,
-                placement=basics.placement,
                 security_groups=["cluster"],
-                key_name=basics.admin_key.key_name,
             ),
+            basics,
             parent=self,
         )
         self.instances.append(instance)
@@ -71,8 +77,7 @@ class SwarmWorkerPool(pulumi.ComponentResource):
         internet = self._set_student_internet(machine)
         # Join only once the worker can serve a student: swarm places servers on any member.
         joined = self._join_swarm(machine, instance, after=[mounted, image, internet])
-        membership = self._track_membership(name, joined)
-        self.ready.append(membership)
+        return self._track_membership(name, joined)
 
     def _load_notebook_image(self, machine: StepTarget) -> pulumi.Resource:
         """The hub's build of the image, loaded and checked against its published ID: a new

@@ -11,6 +11,7 @@ from infra.jupyterhub import JupyterHubService, JupyterHubServiceArgs
 from infra.machine import MachineBasics
 from infra.network import Network, NetworkArgs
 from infra.nfs import NfsServer, NfsServerArgs
+from infra.workers import ServerPool
 
 AMI = "ami-0123456789abcdef0"
 
@@ -49,10 +50,8 @@ def jupyterhub_of(config, hub, nfs):
         JupyterHubServiceArgs(
             config=config,
             hub=hub.site,
-            homes=nfs.share,
-            notebook_image="camphub-notebook:test",
-            workers_ready=[],
-            homes_made=nfs.homes_made,
+            homes=nfs.class_homes,
+            workers=ServerPool(notebook_image="camphub-notebook:test", ready=[]),
         ),
     )
 
