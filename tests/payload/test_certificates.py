@@ -10,6 +10,7 @@ same; then the timer is off and a rerun changes nothing.
 """
 
 import re
+from typing import NamedTuple
 
 import payload_checker
 import pytest
@@ -35,6 +36,12 @@ WARNING = "WARNING: no certificate from Let's Encrypt yet: "
 STAGING = ("--letsencrypt-ca", "staging")
 CA_START_TIMEOUT_SECONDS = 30
 SERVED_CERT_TIMEOUT_SECONDS = 20
+
+
+class Camp(NamedTuple):
+    hub: payload_checker.Machine
+    ca: acme_stand_in.AcmeStandIn
+    first_report: str  # configure-nginx's output of its first run, the CA away
 
 
 def configure(hub, *extra: str):
@@ -98,7 +105,7 @@ def camp(tmp_path_factory):
         with payload_checker.machine("hub", extra_flags=flags) as hub:
             ca.set_a(DOMAIN, [address_of(hub, local.public_network)])
             trust_acme_server(hub, ca)
-            yield hub, ca, configure(hub).stdout
+            yield Camp(hub, ca, configure(hub).stdout)
     finally:
         print(payload_checker.docker("logs", ca.pebble_container, check=False).stdout)
         local.remove_all()
@@ -106,7 +113,12 @@ def camp(tmp_path_factory):
 
 @pytest.fixture
 def hub(camp):
-    return camp[0]
+    return camp.hub
+
+
+@pytest.fixture
+def ca(camp):
+    return camp.ca
 
 
 @pytest.mark.live
@@ -114,7 +126,7 @@ class TestACertificateThatComesLate:
     """In file order: the CA away, then back."""
 
     def test_without_the_ca_the_step_succeeds_and_warns_with_certbots_reason(self, camp):
-        _, _, output = camp
+        output = camp.first_report
         reason, meanwhile = warning_of(output)
         assert reason and reason != "certbot failed", output
         assert meanwhile.startswith("its self-signed certificate meanwhile and retries every 15 ")
@@ -136,8 +148,7 @@ class TestACertificateThatComesLate:
         assert output.startswith(f"configure-nginx: {WARNING}"), output
         assert ";" not in output
 
-    def test_once_the_ca_answers_the_retry_switches_the_site_without_a_restart(self, camp):
-        hub, ca, _ = camp
+    def test_once_the_ca_answers_the_retry_switches_the_site_without_a_restart(self, hub, ca):
         master = nginx_master_pid(hub)
         ca.start()
         wait_for(
@@ -154,8 +165,7 @@ class TestACertificateThatComesLate:
         assert nginx_master_pid(hub) == master, f"nginx was restarted, not reloaded ({issuer[0]})"
         assert ca.issued_count() == 1
 
-    def test_the_served_chain_verifies_against_the_cas_root(self, camp):
-        hub, ca, _ = camp
+    def test_the_served_chain_verifies_against_the_cas_root(self, hub, ca):
         hub.write("/var/tmp/pebble-root.pem", ca.root_certificate())
         handshake = hub.run(
             "sh",
@@ -183,8 +193,7 @@ class TestACertificateThatComesLate:
         )
         assert f"server = {DIRECTORY_URL}" in hub.read(RENEWAL)
 
-    def test_a_rerun_with_the_certificate_changes_nothing_and_asks_for_none(self, camp):
-        hub, ca, _ = camp
+    def test_a_rerun_with_the_certificate_changes_nothing_and_asks_for_none(self, hub, ca):
         issued = ca.issued_count()
         assert configure(hub).stdout == "configure-nginx: nothing changed\n"
         assert ca.issued_count() == issued

@@ -10,8 +10,15 @@ from infra.errors import ConfigError
 from infra.userlist import escaped_username, parse_class_list
 
 
-def parse(text: str):
-    return parse_class_list(text, "userlist.txt")
+def parse(text: str, max_quota_gb: int | None = None):
+    return parse_class_list(text, "userlist.txt", max_quota_gb)
+
+
+def refusal(text: str, max_quota_gb: int | None = None) -> ConfigError:
+    """The error the class list `text` is refused with."""
+    with pytest.raises(ConfigError) as error:
+        parse(text, max_quota_gb)
+    return error.value
 
 
 def test_usernames_are_lower_cased_full_emails():
@@ -48,15 +55,11 @@ def test_hub_json_lists_every_member_with_admin_flag():
     ],
 )
 def test_mistakes_are_reported_with_their_line(text, expected):
-    with pytest.raises(ConfigError) as error:
-        parse(text)
-    assert expected in str(error.value)
+    assert expected in str(refusal(text))
 
 
 def test_every_bad_line_is_reported_at_once():
-    with pytest.raises(ConfigError) as error:
-        parse("t@s.org admin\nbad-one\nbad-two\n")
-    assert len(error.value.problems) == 2
+    assert len(refusal("t@s.org admin\nbad-one\nbad-two\n").problems) == 2
 
 
 @pytest.mark.parametrize(
@@ -89,13 +92,11 @@ def test_without_a_quota_mark_a_home_gets_the_stack_default():
     ],
 )
 def test_a_bad_quota_mark_is_refused_with_its_line(line, expected):
-    with pytest.raises(ConfigError) as error:
-        parse_class_list(f"t@s.org admin\n{line}\n", "userlist.txt", max_quota_gb=100)
-    assert expected in str(error.value)
+    assert expected in str(refusal(f"t@s.org admin\n{line}\n", max_quota_gb=100))
 
 
 def test_a_quota_as_large_as_the_volume_is_accepted():
-    class_list = parse_class_list("t@s.org admin quota=100\n", "userlist.txt", max_quota_gb=100)
+    class_list = parse("t@s.org admin quota=100\n", max_quota_gb=100)
     assert class_list.members[0].home_quota_gb == 100
 
 
