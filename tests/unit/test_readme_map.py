@@ -1,5 +1,6 @@
 """README's map of the project ("How it is built") names every folder and every module of the
-program, and every path it names exists: the map a newcomer reads matches the tree."""
+program and of the local cloud, and every path it names exists: the map a newcomer reads matches
+the tree."""
 
 import re
 import subprocess
@@ -43,6 +44,17 @@ def test_every_module_of_the_program_is_on_the_map():
     modules = {
         f"infra/{path.name}"
         for path in (PROJECT_DIR / "infra").glob("*.py")
+        if path.name != "__init__.py"
+    }
+    assert not modules - named, f"README's map does not name: {sorted(modules - named)}"
+
+
+def test_every_module_of_the_local_cloud_is_on_the_map():
+    """rehearsal/ at a glance: what plays each part of AWS, module by module."""
+    named = map_paths()
+    modules = {
+        f"rehearsal/{path.name}"
+        for path in (PROJECT_DIR / "rehearsal").glob("*.py")
         if path.name != "__init__.py"
     }
     assert not modules - named, f"README's map does not name: {sorted(modules - named)}"
