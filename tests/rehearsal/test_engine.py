@@ -4,7 +4,16 @@ ones)."""
 
 import pulumi
 
-from rehearsal import commands, ec2, engine, random_tls, route53, s3_iam
+from rehearsal import (
+    commands,
+    ec2_addresses,
+    ec2_instances,
+    ec2_volumes,
+    engine,
+    random_tls,
+    route53,
+    s3_iam,
+)
 from rehearsal.cloud import LocalCloud
 from rehearsal.environment import Environment, Handler, plausible_id
 from rehearsal.state import State, record_key
@@ -31,9 +40,9 @@ def declare(env: Environment, type_: str, name: str, inputs: dict, mocks=None) -
 
 
 def test_each_resource_type_is_played_by_one_handler_module():
-    modules = (ec2, s3_iam, commands, random_tls, route53)
+    modules = (ec2_instances, ec2_volumes, ec2_addresses, s3_iam, commands, random_tls, route53)
     assert sum(len(module.HANDLERS) for module in modules) == len(engine.HANDLERS)
-    played = {ec2.INSTANCE, s3_iam.BUCKET, commands.COMMAND, UUID, route53.RECORD}
+    played = {ec2_instances.INSTANCE, s3_iam.BUCKET, commands.COMMAND, UUID, route53.RECORD}
     assert played <= engine.HANDLERS.keys()
 
 
