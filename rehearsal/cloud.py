@@ -14,6 +14,7 @@ listed and removed without touching anything else on the shared Docker engine.
 import shutil
 from pathlib import Path
 
+from rehearsal import security_groups
 from rehearsal.docker_cli import PREFIX, docker
 from rehearsal.docker_networks import Networks
 from rehearsal.instance_containers import InstanceContainers
@@ -32,7 +33,9 @@ class LocalCloud(Networks, InstanceShares, InstanceContainers, LoopVolumes):
         self.volumes_dir = work_dir / "volumes"
 
     def remove_all(self) -> None:
-        """Removes every container, volume and loop device of the stack, and its network."""
+        """Removes every container, volume and loop device of the stack, its network and its
+        security groups' filter."""
+        security_groups.remove(self.stack)
         for container in self.containers():
             docker("rm", "--force", "--volumes", container, check=False)
             docker("volume", "rm", "--force", f"{container}-docker", check=False)

@@ -43,6 +43,7 @@ from rehearsal import (
     random_tls,
     route53,
     s3_iam,
+    security_groups,
 )
 from rehearsal.environment import ZONE, Environment, Handler, plausible_id, short
 from rehearsal.moto_server import ACCOUNT_ID, REGION
@@ -117,6 +118,7 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         if previous is not None and previous.digest == digest and self._still_there(previous):
             previous.retained = retained  # the options of this run count, as in Pulumi's state
             self.env.state.put(previous)
+            _filter_again(self.env, previous)
             return previous.id, self._state(declared, previous.outputs)
         handler = HANDLERS.get(args.typ)
         create = handler.create if handler else _record
@@ -125,6 +127,7 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         record = Record(args.typ, args.name, resource_id, digest, plain(args.inputs), outputs, made)
         record.retained = retained
         self.env.state.put(record)
+        _filter_again(self.env, record)
         if replaced is not None and not _made_in_place_of(record, replaced):
             self.replaced.append(replaced)
         verb = "replaced" if replaced else "created" if previous is None else "updated"
@@ -228,3 +231,12 @@ def run_delete(env: Environment, record: Record) -> None:
     handler = HANDLERS.get(record.type)
     if handler is not None and handler.delete is not None:
         handler.delete(env, record)
+    _filter_again(env, record, deleted=True)
+
+
+def _filter_again(env: Environment, record: Record, deleted: bool = False) -> None:
+    """The instances' inbound filter, rebuilt when what it is made of changed: a security
+    group, a rule, an instance, an Elastic IP (rehearsal/security_groups.py)."""
+    if record.type in security_groups.TYPES:
+        records = [r for r in env.state.records() if not (deleted and r.key == record.key)]
+        security_groups.enforce(env.cloud.stack, records)
