@@ -159,11 +159,10 @@ def _what(rule: Ingress) -> str:
     protocol = {"6": "tcp", "17": "udp", "1": "icmp"}.get(protocol, protocol)
     if protocol not in ("tcp", "udp") or rule.from_port in (None, -1):
         return f" -p {protocol}"
-    ports = (
-        str(rule.from_port)
-        if rule.to_port in (None, rule.from_port)
-        else (f"{rule.from_port}:{rule.to_port}")
-    )
+    # The mock runtime passes numbers as floats.
+    first = int(rule.from_port)
+    last = first if rule.to_port is None else int(rule.to_port)
+    ports = str(first) if last == first else f"{first}:{last}"
     return f" -p {protocol} --dport {ports}"
 
 

@@ -106,7 +106,18 @@ SUBSTITUTIONS = (
         piece="rehearsal/route53.py, rehearsal/engine.py (the zone look-up)",
     ),
     Substitution(
-        production="security groups, IAM, Elastic IPs",
+        production="security groups",
+        rehearsal="enforced on inbound traffic by the host (an iptables chain per rehearsal, "
+        "jumped to from DOCKER-USER, rebuilt as groups, rules, instances and Elastic IPs "
+        "change): answers pass; a new connection to an instance's private address or Elastic IP "
+        "passes only if its groups allow it, by protocol and port range, from an IPv4 CIDR or a "
+        "referenced group's members' private addresses. Recorded only: IPv6 rules (the networks "
+        "are IPv4), prefix lists, ICMP types, egress (the program allows all), and this "
+        "machine's own connections to the instances (they leave by OUTPUT, not FORWARD)",
+        piece="rehearsal/security_groups.py, rehearsal/engine.py (when it is rebuilt)",
+    ),
+    Substitution(
+        production="IAM, Elastic IPs",
         rehearsal="recorded with plausible ids, not enforced; an Elastic IP is a fixed address on "
         "the stack's public network, connected to its instance's container",
         piece="rehearsal/engine.py (recorded), rehearsal/ec2_addresses.py (Elastic IPs)",
