@@ -13,6 +13,9 @@ pool, after each resource's inputs resolved. What plays what:
 - rehearsal/commands.py: a remote command runs over SSH, a copy goes over SFTP;
 - rehearsal/route53.py: a DNS record is set in the DNS of the ACME stand-in (Let's Encrypt's);
 - rehearsal/random_tls.py: random values and keys are generated here;
+- rehearsal/security_groups.py: the security groups and their rules, recorded, filter the
+  instances' inbound traffic, rebuilt whenever a group, a rule, an instance or an Elastic IP
+  is made, changed or deleted;
 everything else is recorded with a plausible id. A resource whose inputs did not change since
 the last run gets its recorded outputs back and nothing runs, as with Pulumi itself; one no
 longer declared is deleted by `run_delete`. An input the resource names in `ignore_changes`
