@@ -29,6 +29,7 @@ from rehearsal.ssh import RemoteError
 STUDENT = "wall.student@camp.example.org"
 CLASSMATE = "wall.classmate@camp.example.org"
 MACHINES = ("hub", "workers-0", "workers-1", "nfs")
+SWARM_MEMBERS = ("hub", "workers-0", "workers-1")  # the cluster security group's
 PROBE_SOURCE = (Path(__file__).parents[1] / "payload" / "wall" / "probe.py").read_text()
 # Docker's TCP API ports: camphub's daemons listen on neither, and no container may find one.
 DOCKER_API_PORTS = {"docker-api": 2375, "docker-api-tls": 2376}
@@ -154,15 +155,15 @@ def test_a_students_kernel_cannot_reach(reached, name):
 
 
 def test_the_machines_answer_their_own_network_so_the_walls_stop_the_kernel(camp, student):
-    """The control: from the student's worker itself the camp's machines answer on SSH and the
-    swarm ports and the hub on HTTPS, the very targets the kernel cannot reach."""
+    """The control: from the student's worker itself the hub answers on the swarm ports and
+    HTTPS and the worker on its own SSH, the very targets the kernel cannot reach; SSH to the
+    other machines is the hub's alone, so their security groups drop the worker's, as on AWS."""
     worker = camp.server_node(STUDENT)
-    served = {
-        name: target
-        for name, target in FORBIDDEN.items()
-        if name.endswith("-ssh") or name in ("hub-swarm-manager", "hub-swarm-gossip", "hub-https")
-    }
-    assert probe_from_machine(camp, worker, served) == dict.fromkeys(served, "open")
+    served = ("hub-swarm-manager", "hub-swarm-gossip", "hub-https", f"{worker}-ssh")
+    walled = [f"{m}-ssh" for m in MACHINES if m not in ("hub", worker)]
+    targets = {name: FORBIDDEN[name] for name in (*served, *walled)}
+    expected = {**dict.fromkeys(served, "open"), **dict.fromkeys(walled, DROPPED)}
+    assert probe_from_machine(camp, worker, targets) == expected
 
 
 def test_the_kernel_reaches_the_hub_api_as_its_server_does(reached, student):
@@ -282,13 +283,15 @@ def test_a_students_kernel_gets_no_datagram_to_the_swarms_udp_ports(camp, studen
 
         def the_workers_arrived() -> dict[str, dict[str, int]] | None:
             arrived = {m: marked_arrivals(camp, address) for m, address in addresses.items()}
-            everywhere = all(got["worker"] == len(UDP_PORTS) for got in arrived.values())
-            return arrived if everywhere else None
+            members = all(arrived[m]["worker"] == len(UDP_PORTS) for m in SWARM_MEMBERS)
+            return arrived if members else None
 
-        # The worker's own datagrams, sent after the kernel's, arrive on every machine.
+        # The worker's own datagrams, sent after the kernel's, arrive on every swarm member; the
+        # NFS server's security group takes no swarm traffic, so none arrive there.
         arrived = wait_for(
             the_workers_arrived, timeout=30, what="the worker's datagrams arrive", interval=1
         )
+        assert arrived["nfs"]["worker"] == 0
         assert {m: got["kernel"] for m, got in arrived.items()} == dict.fromkeys(MACHINES, 0)
     finally:
         for address in addresses.values():
