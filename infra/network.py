@@ -65,6 +65,7 @@ class Placement:
     """Where a machine of the camp goes and which walls it stands behind, as the machines see the
     network."""
 
+    vpc_id: pulumi.Output[str]
     subnet_id: pulumi.Output[str]
     subnet_cidr: pulumi.Output[str]  # every machine's address is in it
     availability_zone: pulumi.Output[str]  # the subnet's, so the volumes' too
@@ -110,6 +111,7 @@ class Network(pulumi.ComponentResource):
         for role in self._groups:
             self._allow_egress(role)
         self.placement = Placement(
+            vpc_id=self.vpc_id,
             subnet_id=pulumi.Output.from_input(subnet.id),
             subnet_cidr=pulumi.Output.from_input(subnet.cidr_block),
             availability_zone=pulumi.Output.from_input(subnet.availability_zone),
