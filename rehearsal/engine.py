@@ -10,6 +10,8 @@ pool, after each resource's inputs resolved. What plays what:
   moto (rehearsal/moto_stand_in.py);
 - rehearsal/commands.py: a remote command runs over SSH, a copy goes over SFTP;
 - rehearsal/route53.py: a DNS record is set in the DNS of the ACME stand-in (Let's Encrypt's);
+- rehearsal/vpc.py: the camp's own network is recorded with AWS's ids, its subnet played by the
+  stack's private Docker network;
 - rehearsal/random_tls.py: random values and keys are generated here;
 everything else is recorded with a plausible id. A resource whose inputs did not change since
 the last run gets its recorded outputs back and nothing runs, as with Pulumi itself; one no
@@ -33,7 +35,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import rpc
 
-from rehearsal import commands, ec2, random_tls, route53, s3_iam
+from rehearsal import commands, ec2, random_tls, route53, s3_iam, vpc
 from rehearsal.environment import ZONE, Environment, Handler, plausible_id, short
 from rehearsal.moto_stand_in import ACCOUNT_ID, REGION
 from rehearsal.state import Record, digest_of, plain, record_key
@@ -44,6 +46,7 @@ HANDLERS: dict[str, Handler] = {
     **s3_iam.HANDLERS,
     **random_tls.HANDLERS,
     **route53.HANDLERS,
+    **vpc.HANDLERS,
 }
 
 
@@ -135,25 +138,17 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         """The lookups the program makes; anything else returns nothing, as the unit tests'."""
         if args.token == ec2.OFFERINGS:
             return ec2.offerings(args.args)
-        found = ec2.look_up(self.env, args.token, args.args)
-        if found is not None:
-            return found
+        for module in (ec2, vpc):
+            found = module.look_up(self.env, args.token, args.args)
+            if found is not None:
+                return found
         ami_id = "ami-" + hashlib.sha256(self.env.instance_image.encode()).hexdigest()[:17]
-        vpc = {"id": "vpc-rehearsal", "cidrBlock": self.env.vpc_cidr}
         answers = {
             "aws:ec2/getAmi:getAmi": {
                 "id": ami_id,
                 "imageId": ami_id,
                 "architecture": "x86_64",
                 "name": f"rehearsal-{self.env.instance_image}",
-            },
-            "aws:ec2/getVpc:getVpc": vpc,
-            "aws:ec2/getSubnets:getSubnets": {"ids": ["subnet-rehearsal"]},
-            "aws:ec2/getSubnet:getSubnet": {
-                "id": "subnet-rehearsal",
-                "availabilityZone": ZONE,
-                "cidrBlock": self.env.vpc_cidr,
-                "vpcId": vpc["id"],
             },
             "aws:index/getAvailabilityZones:getAvailabilityZones": {"names": [ZONE]},
             "aws:route53/getZone:getZone": {
