@@ -134,47 +134,49 @@ class Network(pulumi.ComponentResource):
     def _own_network(self, zone: str, stack: str) -> tuple["_Subnet", list[pulumi.Resource]]:
         """The camp's VPC, its subnet in `zone` and its way to the internet; and what a machine
         waits for to be reachable (the route and the subnet's association with it)."""
-        opts = pulumi.ResourceOptions(parent=self)
 
-        def tags(what: str) -> dict[str, str]:
-            return {"Name": f"camphub-{what}", STACK_TAG: stack}
+        def declare(kind, what: str, tagged: bool = True, **args):
+            """`camphub-<what>` under the network, tagged with its name and the stack."""
+            tags = {"tags": {"Name": f"camphub-{what}", STACK_TAG: stack}} if tagged else {}
+            return kind(
+                f"{self._prefix}-{what}", **args, **tags, opts=pulumi.ResourceOptions(parent=self)
+            )
 
-        vpc = aws.ec2.Vpc(
-            f"{self._prefix}-vpc",
+        vpc = declare(
+            aws.ec2.Vpc,
+            "vpc",
             cidr_block=layout.VPC_CIDR,
             enable_dns_support=True,
             enable_dns_hostnames=True,
-            tags=tags("vpc"),
-            opts=opts,
         )
-        subnet = aws.ec2.Subnet(
-            f"{self._prefix}-subnet",
+        # Every machine gets a public address, as in a default subnet: the workers and the NFS
+        # server reach the internet (packages, images) through the gateway with it. A NAT
+        # gateway instead would cost more than the camp's machines; no port of theirs is open to
+        # the world (the security groups).
+        subnet = declare(
+            aws.ec2.Subnet,
+            "subnet",
             vpc_id=vpc.id,
             cidr_block=layout.SUBNET_CIDR,
             availability_zone=zone,
-            # Every machine gets a public address, as in a default subnet: the workers and the
-            # NFS server reach the internet (packages, images) through the gateway with it. A
-            # NAT gateway instead would cost more than the camp's machines; no port of theirs is
-            # open to the world (the security groups above).
             map_public_ip_on_launch=True,
-            tags=tags("subnet"),
-            opts=opts,
         )
-        gateway = aws.ec2.InternetGateway(
-            f"{self._prefix}-gateway", vpc_id=vpc.id, tags=tags("gateway"), opts=opts
-        )
-        table = aws.ec2.RouteTable(
-            f"{self._prefix}-routes", vpc_id=vpc.id, tags=tags("routes"), opts=opts
-        )
-        route = aws.ec2.Route(
-            f"{self._prefix}-internet",
+        gateway = declare(aws.ec2.InternetGateway, "gateway", vpc_id=vpc.id)
+        table = declare(aws.ec2.RouteTable, "routes", vpc_id=vpc.id)
+        route = declare(
+            aws.ec2.Route,
+            "internet",
+            tagged=False,
             route_table_id=table.id,
             destination_cidr_block=WORLD_IPV4,
             gateway_id=gateway.id,
-            opts=opts,
         )
-        association = aws.ec2.RouteTableAssociation(
-            f"{self._prefix}-subnet-routes", subnet_id=subnet.id, route_table_id=table.id, opts=opts
+        association = declare(
+            aws.ec2.RouteTableAssociation,
+            "subnet-routes",
+            tagged=False,
+            subnet_id=subnet.id,
+            route_table_id=table.id,
         )
         own = _Subnet(vpc.id, subnet.id, subnet.cidr_block, subnet.availability_zone)
         return own, [route, association]

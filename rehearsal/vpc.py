@@ -36,22 +36,15 @@ DEFAULT_VPC = "vpc-0de1a017000000001"
 DEFAULT_SUBNET = "subnet-0de1a017000000001"
 
 
-def aws_id(prefix: str) -> str:
-    """An id of AWS's form: the prefix and 17 hex digits."""
-    return f"{prefix}-{secrets.token_hex(9)[:17]}"
-
-
-def _arn(kind: str, resource_id: str) -> str:
-    return f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:{kind}/{resource_id}"
-
-
 def _made(prefix: str, kind: str, extra=lambda env, args, resource_id: {}):
-    """A handler that gives the resource an id of AWS's form (kept on update) and its ARN."""
+    """A handler that gives the resource an id of AWS's form (the prefix and 17 hex digits,
+    kept on update) and its ARN."""
 
     def create(env: Environment, args, previous):
-        resource_id = previous.id if previous else aws_id(prefix)
-        outputs = {"arn": _arn(kind, resource_id), "ownerId": ACCOUNT_ID}
-        return resource_id, {**outputs, **extra(env, args, resource_id)}, {}
+        resource_id = previous.id if previous else f"{prefix}-{secrets.token_hex(9)[:17]}"
+        arn = f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:{kind}/{resource_id}"
+        outputs = {"arn": arn, "ownerId": ACCOUNT_ID, **extra(env, args, resource_id)}
+        return resource_id, outputs, {}
 
     return Handler(create)
 

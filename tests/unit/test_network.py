@@ -171,13 +171,16 @@ def test_every_step_dials_only_after_the_rules_that_let_ssh_through(base_config)
 
 # The camp's own network.
 
-VPC = "aws:ec2/vpc:Vpc"
-SUBNET = "aws:ec2/subnet:Subnet"
-GATEWAY = "aws:ec2/internetGateway:InternetGateway"
-ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
-ROUTE = "aws:ec2/route:Route"
-ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
-NETWORK_TYPES = (VPC, SUBNET, GATEWAY, ROUTE_TABLE, ROUTE, ASSOCIATION)
+# {name: type}: what the program declares of it, each under the Network.
+OWN_NETWORK = {
+    "camphub-vpc": "aws:ec2/vpc:Vpc",
+    "camphub-subnet": "aws:ec2/subnet:Subnet",
+    "camphub-gateway": "aws:ec2/internetGateway:InternetGateway",
+    "camphub-routes": "aws:ec2/routeTable:RouteTable",
+    "camphub-internet": "aws:ec2/route:Route",
+    "camphub-subnet-routes": "aws:ec2/routeTableAssociation:RouteTableAssociation",
+}
+NETWORK_TYPES = set(OWN_NETWORK.values())
 INSTANCE = "aws:ec2/instance:Instance"
 DEFAULT_SUBNET = INVOKES[GET_SUBNET]["id"]  # the default VPC's, in us-east-1a
 
@@ -199,53 +202,43 @@ def test_an_account_without_a_default_vpc_deploys_the_camps_own_network(base_con
     mocks = NoDefaultVpcMocks()
     deployment = deploy(base_config, mocks=mocks)
     assert "aws:ec2/getVpc:getVpc" not in mocks.asked
-    assert sorted(r.type for r in deployment.resources if r.type in NETWORK_TYPES) == sorted(
-        NETWORK_TYPES
-    )
+    assert {r.name: r.type for r in deployment.resources if r.type in NETWORK_TYPES} == OWN_NETWORK
     assert len(deployment.of_type(INSTANCE)) == 4
 
 
 def test_the_camps_own_vpc_has_one_subnet_in_the_camps_zone_and_a_way_out(network):
-    (vpc,) = network.of_type(VPC)
+    vpc = network.named("camphub-vpc")
     assert vpc.inputs["cidrBlock"] == layout.VPC_CIDR == "10.192.0.0/16"
     assert vpc.inputs["enableDnsSupport"] and vpc.inputs["enableDnsHostnames"]
     assert "assignGeneratedIpv6CidrBlock" not in vpc.inputs  # IPv4 only
-    (subnet,) = network.of_type(SUBNET)
+    subnet = network.named("camphub-subnet")
     assert subnet.inputs["vpcId"] == vpc.id
     assert subnet.inputs["cidrBlock"] == layout.SUBNET_CIDR
     assert subnet.inputs["availabilityZone"] == "us-east-1a"  # the first zone offering every type
     # Public addresses, as a default subnet gives them: no NAT gateway to pay for.
     assert subnet.inputs["mapPublicIpOnLaunch"] is True
-    (gateway,) = network.of_type(GATEWAY)
+    gateway = network.named("camphub-gateway")
     assert gateway.inputs["vpcId"] == vpc.id
-    (table,) = network.of_type(ROUTE_TABLE)
+    table = network.named("camphub-routes")
     assert table.inputs["vpcId"] == vpc.id
-    (route,) = network.of_type(ROUTE)
+    route = network.named("camphub-internet")
     assert route.inputs == {
         "routeTableId": table.id,
         "destinationCidrBlock": "0.0.0.0/0",
         "gatewayId": gateway.id,
     }
-    (association,) = network.of_type(ASSOCIATION)
+    association = network.named("camphub-subnet-routes")
     assert association.inputs == {"subnetId": subnet.id, "routeTableId": table.id}
 
 
 def test_the_camps_network_is_named_and_tagged_like_the_rest_and_stays_where_it_is(network):
     parent = network.named("camphub", typ="camphub:index:Network").urn
-    names = {r.type: r.name for r in network.resources if r.type in NETWORK_TYPES}
-    assert names == {
-        VPC: "camphub-vpc",
-        SUBNET: "camphub-subnet",
-        GATEWAY: "camphub-gateway",
-        ROUTE_TABLE: "camphub-routes",
-        ROUTE: "camphub-internet",
-        ASSOCIATION: "camphub-subnet-routes",
-    }
-    for typ, name in names.items():
+    assert {r.name: r.type for r in network.resources if r.type in NETWORK_TYPES} == OWN_NETWORK
+    for name, typ in OWN_NETWORK.items():
         resource = network.named(name, typ=typ)
         assert resource.urn == f"{UNDER_NETWORK}{typ}::{name}"
         assert resource.parent == parent
-        if "tags" in resource.inputs or typ not in (ROUTE, ASSOCIATION):
+        if resource.type.endswith(("Vpc", "Subnet", "InternetGateway", "RouteTable")):
             assert resource.inputs["tags"] == {"Name": name, "camphub:stack": "test"}
 
 

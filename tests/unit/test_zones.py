@@ -116,11 +116,21 @@ def test_a_pinned_zone_is_honoured(base_config):
     assert deployed_in(base_config, offered, availabilityZone="us-east-1b") == "us-east-1b"
 
 
-def test_a_pinned_zone_without_a_type_is_refused_naming_it_and_where_it_is(base_config):
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ({"availabilityZone": "us-east-1b"}, "camphub:availabilityZone"),
+        ({"subnetId": "subnet-0200000000000000b"}, "camphub:subnetId (subnet-0200000000000000b)"),
+    ],
+    ids=["pinned", "kept subnet"],
+)
+def test_a_zone_without_a_type_is_refused_naming_the_setting_and_where_it_is(
+    base_config, setting, named
+):
     offered = {"us-east-1a": EVERY_TYPE, "us-east-1b": NO_T3_XLARGE, "us-east-1c": EVERY_TYPE}
-    message = refusal(base_config, offered, availabilityZone="us-east-1b")
+    message = refusal(base_config, offered, **setting)
     assert message.startswith(
-        "camphub:availabilityZone: us-east-1b does not offer t3.xlarge "
+        f"{named}: us-east-1b does not offer t3.xlarge "
         "(camphub:workers.instanceType), offered in us-east-1a, us-east-1c; "
         "zones offering every type: us-east-1a, us-east-1c."
     )
@@ -147,16 +157,6 @@ def test_a_kept_subnet_in_another_zone_than_the_pinned_one_is_refused(base_confi
         "camphub:subnetId: subnet-0200000000000000b is in us-east-1b, but "
         "camphub:availabilityZone puts the camp in us-east-1a. Give a subnet in us-east-1a, or "
         "`pulumi config rm camphub:availabilityZone`."
-    )
-
-
-def test_a_kept_subnet_in_a_zone_without_a_type_is_refused_naming_where_it_is(base_config):
-    offered = {"us-east-1a": EVERY_TYPE, "us-east-1b": NO_T3_XLARGE, "us-east-1c": EVERY_TYPE}
-    message = refusal(base_config, offered, subnetId="subnet-0200000000000000b")
-    assert message.startswith(
-        "camphub:subnetId (subnet-0200000000000000b): us-east-1b does not offer t3.xlarge "
-        "(camphub:workers.instanceType), offered in us-east-1a, us-east-1c; "
-        "zones offering every type: us-east-1a, us-east-1c."
     )
 
 
