@@ -11,12 +11,14 @@ Every machine may reach out (packages, Let's Encrypt, Google). No Docker TCP API
 The camp has a network of its own: a VPC (layout.VPC_CIDR) with one subnet (layout.SUBNET_CIDR)
 in a zone that offers every instance type (infra/zones.py), an internet gateway and the default
 IPv4 route through it. Nothing else shares it, and an account without a default VPC deploys.
-IPv4 only: the hub's web rules and the egress rules for IPv6 stay declared, inert in that VPC,
-for a kept subnet that has IPv6. With `camphub:subnetId` the camp goes into that existing subnet
-(looked up, its zone checked like a pinned one) and no network is declared: the way a camp
-deployed before the camp had its own network (in the default VPC) stays where it runs, since a
-move would replace every machine (infra/network_move.py refuses one). The homes volume is zonal,
-in no VPC: a move keeps it if the zone stays.
+IPv4 only (IPv6 would serve nothing here: the students' containers and the rehearsal have none,
+and every machine has its public IPv4 address): the hub's web rules and the egress rules for
+IPv6 stay declared, inert in that VPC, for a kept subnet that has IPv6; an IPv6 sshAllowedCidrs
+gets a warning. With `camphub:subnetId` the camp goes into that existing subnet (looked up, its
+zone checked like a pinned one) and no network is declared: that is how a camp deployed before
+the camp had its own network (in the default VPC) stays where it runs, since a move would
+replace every machine (infra/network_move.py refuses one). The homes volume is zonal, in no VPC:
+a move keeps it, in the same zone.
 The administrator's SSH key is infra/admin_key.py's (declared under the network in the stack's
 resource tree, where it has always been).
 What the machines use of it is its `placement`, not the component itself.
@@ -91,6 +93,7 @@ class Network(pulumi.ComponentResource):
             subnet, routes = _Subnet(kept.vpc_id, kept.id, kept.cidr_block, zone), []
         else:
             subnet, routes = self._own_network(zone, args.stack)
+            _warn_of_ipv6_admins(args.ssh_allowed_cidrs)
         self.vpc_id = pulumi.Output.from_input(subnet.vpc_id)
         self._groups = {
             "hub": self._security_group("hub", "camphub hub: web from anywhere, SSH from admins"),
@@ -275,6 +278,17 @@ def _own_zone(args: NetworkArgs) -> str:
             "change of instance type can never move the camp, which would replace every machine."
         )
     return zone
+
+
+def _warn_of_ipv6_admins(cidrs: Sequence[str]) -> None:
+    """The camp's own network is IPv4 only: an IPv6 range's SSH never arrives."""
+    ipv6 = [cidr for cidr in cidrs if ":" in cidr]
+    if ipv6:
+        pulumi.log.warn(
+            f"camphub:sshAllowedCidrs: {', '.join(ipv6)} is IPv6, and the camp's own network is "
+            "IPv4 only: SSH from there never arrives. Give the IPv4 address you run `pulumi up` "
+            "from (`curl -4 https://checkip.amazonaws.com`)."
+        )
 
 
 def _kept_subnet(args: NetworkArgs) -> aws.ec2.GetSubnetResult:

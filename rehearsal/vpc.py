@@ -100,7 +100,7 @@ def look_up(env: Environment, token: str, args: dict[str, Any]) -> dict[str, Any
         if own:
             return {**own[0].inputs, **own[0].outputs, "id": own[0].id}
         return {
-            "id": DEFAULT_SUBNET,
+            "id": args.get("id") or DEFAULT_SUBNET,
             "availabilityZone": ZONE,
             "cidrBlock": env.vpc_cidr,
             "vpcId": DEFAULT_VPC,

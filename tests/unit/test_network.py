@@ -100,12 +100,17 @@ def test_an_ed25519_admin_key_is_generated_and_registered(network):
     assert pair.inputs["publicKey"].startswith("ssh-ed25519 ")
 
 
-def test_ipv6_admin_ranges_become_ipv6_rules(base_config):
+def test_ipv6_admin_ranges_become_ipv6_rules(base_config, caplog):
     deployment = deploy_component({**base_config, "sshAllowedCidrs": ["2a01:4f8::/48"]}, base_of)
     ssh = [r for r in deployment.of_type(INGRESS) if "ssh-admin" in r.name]
     assert [(r.inputs.get("cidrIpv6"), r.inputs.get("cidrIpv4")) for r in ssh] == [
         ("2a01:4f8::/48", None)
     ]
+    # Which matter only in a kept subnet with IPv6: the camp's own network is IPv4 only.
+    assert (
+        "camphub:sshAllowedCidrs: 2a01:4f8::/48 is IPv6, and the camp's own network is IPv4 only"
+        in caplog.text
+    )
 
 
 def test_the_organizers_own_key_replaces_the_generated_one(base_config):
