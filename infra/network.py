@@ -298,12 +298,18 @@ def _kept_subnet(args: NetworkArgs) -> aws.ec2.GetSubnetResult:
     by_id = [aws.ec2.GetSubnetsFilterArgs(name="subnet-id", values=[subnet_id])]
     if not aws.ec2.get_subnets(filters=by_id).ids:
         raise ConfigError(
-            f"{SUBNET_KEY}: there is no subnet {subnet_id} in this account and region. Give the "
-            "subnetId output of the camp to keep (`pulumi stack output subnetId`) or one of "
-            "`aws ec2 describe-subnets --query 'Subnets[].[SubnetId,AvailabilityZone]'`, or "
+            f"{SUBNET_KEY}: there is no subnet {subnet_id} in this account and region. Give "
+            "the subnet the camp runs in (without the setting `pulumi preview` names it) or one "
+            "of `aws ec2 describe-subnets --query 'Subnets[].[SubnetId,AvailabilityZone]'`, or "
             f"`pulumi config rm {SUBNET_KEY}` for a network of the camp's own."
         )
     subnet = aws.ec2.get_subnet(id=subnet_id)
+    if (subnet.tags or {}).get(STACK_TAG) == args.stack:
+        # Kept, it would no longer be declared: the engine would delete the camp's network.
+        raise ConfigError(
+            f"{SUBNET_KEY}: {subnet_id} is this camp's own subnet, which the program makes "
+            f"with its VPC; `pulumi config rm {SUBNET_KEY}`."
+        )
     zone = subnet.availability_zone
     pinned, pinned_by = _pinned_zone(args)
     if pinned not in (None, zone):

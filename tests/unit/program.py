@@ -28,8 +28,8 @@ INVOKES = {
         "name": "debian-13-amd64-20261101-1234",
     },
     # Asked only with camphub:subnetId (infra/network.py), for that subnet: one of the default
-    # VPC's, where a camp deployed before camphub made its own network lives.
-    "aws:ec2/getSubnets:getSubnets": {"ids": ["subnet-0aaaaaaaaaaaaaaaa"]},
+    # VPC's, where a camp deployed before camphub made its own network lives (or the camp's own,
+    # see answer()).
     "aws:ec2/getSubnet:getSubnet": {
         "id": "subnet-0aaaaaaaaaaaaaaaa",
         "availabilityZone": "us-east-1a",
@@ -54,6 +54,10 @@ def answer(args: pulumi.runtime.MockCallArgs, zones=ZONES) -> dict:
     offered in each of `zones`; a machine of the camp runs in the camp's own subnet."""
     if args.token == OFFERINGS:
         return offerings({zone: _asked_types(args) for zone in zones})
+    if args.token == "aws:ec2/getSubnets:getSubnets":  # by id: those that exist
+        (by_id,) = args.args["filters"]
+        known = {OWN_SUBNET_ID, INVOKES[GET_SUBNET]["id"]}
+        return {"ids": [i for i in by_id["values"] if i in known]}
     if args.token == GET_SUBNET and args.args.get("id") == OWN_SUBNET_ID:
         return own_subnet()
     if args.token == GET_INSTANCE:

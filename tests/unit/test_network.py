@@ -311,7 +311,16 @@ def test_a_subnet_that_does_not_exist_is_refused_naming_the_key(base_config):
     assert message.startswith(
         "camphub:subnetId: there is no subnet subnet-0fffffffffffffff0 in this account and region."
     )
-    assert "pulumi stack output subnetId" in message
+    assert "pulumi config rm camphub:subnetId" in message
+
+
+def test_the_camps_own_subnet_is_not_kept_as_if_it_were_anothers(base_config):
+    # Kept, the program would no longer declare it, and Pulumi would delete the camp's network.
+    message = refused({**base_config, "subnetId": OWN_SUBNET_ID})
+    assert message == (
+        f"camphub:subnetId: {OWN_SUBNET_ID} is this camp's own subnet, which the program makes "
+        "with its VPC; `pulumi config rm camphub:subnetId`."
+    )
 
 
 # Upgrading: a camp that runs in the default VPC is never moved into a VPC of its own.
