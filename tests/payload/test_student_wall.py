@@ -166,7 +166,10 @@ def start_swarm(lab: Lab) -> None:
     """A one-node swarm with camphub's overlay, the hub stand-in and a student on it; both
     come back after a restart, as the real ones do."""
     lab.docker("swarm", "init", "--advertise-addr", lab.node_address)
-    lab.docker("network", "create", "--driver", "overlay", "--attachable", layout.OVERLAY_NETWORK)
+    # As swarm-init makes it: the overlay wall's rules name this subnet.
+    lab.docker("network", "create", "--driver", "overlay", "--attachable",
+               "--subnet", layout.OVERLAY_SUBNET, "--ip-range", layout.OVERLAY_AUTOMATIC_RANGE,
+               layout.OVERLAY_NETWORK)  # fmt: skip
     lab.docker(
         "run", "-d", "--name", layout.HUB_CONTAINER, "--restart", "always",
         "--network", layout.OVERLAY_NETWORK, *BORROWED, BASE_IMAGE,
@@ -364,6 +367,15 @@ def test_a_students_container_is_refused_while_its_wall_cannot_be_loaded(lab, br
     assert started.returncode != 0
     assert refusal in started.stderr
     assert never_ran == "0001-01-01T00:00:00Z"
+
+
+def test_a_students_container_on_the_machines_network_is_refused(lab):
+    refused = lab.node.run(
+        "docker", "run", "--rm", "--network", "host", "--env", f"JUPYTERHUB_USER={NEWCOMER}",
+        BASE_IMAGE, "true", check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "no network namespace of its own" in refused.stderr
 
 
 def test_other_containers_are_created_as_before_and_never_walled(lab):
