@@ -37,7 +37,7 @@ from bench.pool_size import host_memory_bytes
 from bench.records import save
 from bench.student import Student
 from infra import layout
-from rehearsal import cloud, ssh
+from rehearsal import docker_cli, ssh
 from rehearsal.run import phase
 
 SAMPLER = Path(__file__).resolve().parent / "hub_sampler.py"
@@ -261,7 +261,7 @@ def figures_of(
 
 def containers_beside() -> list[str]:
     """Running containers that are not this benchmark's camp: what else shared the machine."""
-    names = cloud.docker("ps", "--format", "{{.Names}}").splitlines()
+    names = docker_cli.docker("ps", "--format", "{{.Names}}").splitlines()
     return sorted(name for name in names if NAME not in name)
 
 

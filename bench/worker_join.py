@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from e2e_support import Camp
 
 from bench.records import save
-from rehearsal import cloud
+from rehearsal import docker_cli
 from rehearsal.camp import class_list
 from rehearsal.run import PROJECT_DIR, Rehearsal
 
@@ -40,7 +40,7 @@ def join_camp() -> Camp:
 
 def booted_at(camp: Camp, resource: str) -> float:
     """When the instance's container started, as a Unix time."""
-    started = cloud.docker(
+    started = docker_cli.docker(
         "inspect", "--format", "{{.State.StartedAt}}", camp.rehearsal.cloud.container_name(resource)
     )
     return datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp()

@@ -23,7 +23,7 @@ from infra.config_keys import SECRET_KEYS as SECRET_SETTINGS
 from infra.errors import ConfigError
 from infra.payload import HUB_IMAGE, NOTEBOOK_IMAGE, PROXY_IMAGE, image_tag
 from infra.userlist import read_class_list
-from rehearsal import cloud, google_stand_in, ssh
+from rehearsal import docker_cli, google_stand_in, local_images, ssh
 from rehearsal.run import PROJECT_DIR, Rehearsal, RehearsalError, stack_config
 
 STACKS_FILE = Path(__file__).resolve().parent / "stacks.yaml"
@@ -94,7 +94,7 @@ def google_sign_in(rehearsal: Rehearsal, userlist: Path) -> google_stand_in.Goog
 def _gateway(network: str) -> str:
     """This machine's address on the rehearsal's private network."""
     template = "{{range .IPAM.Config}}{{.Gateway}}{{end}}"
-    return cloud.docker("network", "inspect", "--format", template, network)
+    return docker_cli.docker("network", "inspect", "--format", template, network)
 
 
 def let_hub_reach_google(rehearsal: Rehearsal, outputs: dict[str, Any]) -> None:
@@ -131,7 +131,7 @@ def prebuilt_images() -> tuple[str, ...]:
     notebook image to the workers as on AWS (a build here, with Docker's layer cache, is
     what keeps the end-to-end suite inside CI's budget)."""
     return tuple(
-        cloud.build_image(tree.local_dir, image_tag(tree))
+        local_images.build_image(tree.local_dir, image_tag(tree))
         for tree in (HUB_IMAGE, PROXY_IMAGE, NOTEBOOK_IMAGE)
     )
 

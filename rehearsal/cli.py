@@ -21,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-from rehearsal import acme_stand_in, google_stand_in
+from rehearsal import acme_pebble_files, acme_stand_in, google_stand_in
 from rehearsal.camp import (
     SECRET_KEYS,
     class_list,
@@ -79,7 +79,7 @@ def status(rehearsal: Rehearsal) -> None:
     acme = acme_stand_in.recorded(rehearsal.cloud)
     if acme is not None:
         state = f"running, {acme.issued_count()} issued" if acme.answers() else "STOPPED"
-        print(f"acme     stand-in     {acme_stand_in.directory_url():<28} {state}")
+        print(f"acme     stand-in     {acme_pebble_files.directory_url():<28} {state}")
     outputs = rehearsal.outputs()
     if "hubUrl" in outputs:
         print(f"\nhub: {outputs['hubUrl']['value']}")

@@ -3,9 +3,11 @@ the resource lifecycle, with each resource type played by its handler.
 
 Pulumi's mock runtime calls `new_resource` in the program's own dependency order, from a thread
 pool, after each resource's inputs resolved. What plays what:
-- rehearsal/ec2.py: an EC2 instance boots a container, an EBS volume becomes a loop device (and
-  a volume in moto's EC2), an Elastic IP an address on the public network, an instance role's
-  credentials are given to its instance;
+- rehearsal/ec2_instances.py: an EC2 instance boots a container (rehearsal/cloud.py), changed
+  as EC2 changes it (rehearsal/ec2_instance_changes.py), its role's credentials given to it
+  (rehearsal/ec2_instance_roles.py);
+- rehearsal/ec2_volumes.py: an EBS volume becomes a loop device (and a volume in moto's EC2);
+- rehearsal/ec2_addresses.py: an Elastic IP becomes an address on the public network;
 - rehearsal/s3_iam.py: an S3 bucket and its settings and an instance role's policy are played by
   moto (rehearsal/moto_stand_in.py);
 - rehearsal/commands.py: a remote command runs over SSH, a copy goes over SFTP;
@@ -35,13 +37,24 @@ from typing import Any
 import pulumi
 from pulumi.runtime import rpc
 
-from rehearsal import commands, ec2, random_tls, route53, s3_iam, vpc
+from rehearsal import (
+    commands,
+    ec2_addresses,
+    ec2_instances,
+    ec2_volumes,
+    random_tls,
+    route53,
+    s3_iam,
+    vpc,
+)
 from rehearsal.environment import ZONE, Environment, Handler, plausible_id, short
-from rehearsal.moto_stand_in import ACCOUNT_ID, REGION
+from rehearsal.moto_server import ACCOUNT_ID, REGION
 from rehearsal.state import Record, digest_of, plain, record_key
 
 HANDLERS: dict[str, Handler] = {
-    **ec2.HANDLERS,
+    **ec2_instances.HANDLERS,
+    **ec2_volumes.HANDLERS,
+    **ec2_addresses.HANDLERS,
     **commands.HANDLERS,
     **s3_iam.HANDLERS,
     **random_tls.HANDLERS,
@@ -136,9 +149,9 @@ class RehearsalMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         """The lookups the program makes; anything else returns nothing, as the unit tests'."""
-        if args.token == ec2.OFFERINGS:
-            return ec2.offerings(args.args)
-        for module in (ec2, vpc):
+        if args.token == ec2_instances.OFFERINGS:
+            return ec2_instances.offerings(args.args)
+        for module in (ec2_volumes, vpc):
             found = module.look_up(self.env, args.token, args.args)
             if found is not None:
                 return found

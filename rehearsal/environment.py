@@ -1,9 +1,9 @@
 """What every resource handler of the rehearsal is given, and what they share.
 
-A handler plays one resource type (rehearsal/ec2.py, rehearsal/s3_iam.py, rehearsal/commands.py,
-rehearsal/random_tls.py, rehearsal/route53.py); the engine (rehearsal/engine.py) calls it with
-the `Environment`, the resource's arguments and its record from the last run, and keeps what it
-returns.
+A handler plays one resource type (rehearsal/ec2_instances.py, rehearsal/ec2_volumes.py,
+rehearsal/ec2_addresses.py, rehearsal/s3_iam.py, rehearsal/commands.py, rehearsal/random_tls.py,
+rehearsal/route53.py); the engine (rehearsal/engine.py) calls it with the `Environment`, the
+resource's arguments and its record from the last run, and keeps what it returns.
 """
 
 import hashlib
@@ -17,10 +17,11 @@ from typing import Any
 import pulumi
 
 from rehearsal.cloud import LocalCloud
-from rehearsal.moto_stand_in import REGION, AwsStandIn
+from rehearsal.moto_server import REGION
+from rehearsal.moto_stand_in import AwsStandIn
 from rehearsal.state import Record, State
 
-# The region and the account (ACCOUNT_ID) are moto's (rehearsal/moto_stand_in.py), so that the
+# The region and the account (ACCOUNT_ID) are moto's (rehearsal/moto_server.py), so that the
 # ARNs and the caller identity the mocks answer with name what moto holds.
 ZONE = f"{REGION}a"
 

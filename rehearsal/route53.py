@@ -1,9 +1,9 @@
 """Route 53 as the rehearsal plays it: a record becomes the internet's DNS in the local cloud.
 
 An A record the program makes (the hub's name on its Elastic IP) is set in the DNS server of the
-rehearsal's ACME stand-in (rehearsal/acme_stand_in.py), which Pebble asks as Let's Encrypt asks
+rehearsal's ACME stand-in (rehearsal/acme_dns.py), which Pebble asks as Let's Encrypt asks
 the real DNS: the certificate's HTTP challenge then comes to the hub as on AWS. An Elastic IP
-is the very address its instance has on the public network (rehearsal/cloud.py
+is the very address its instance has on the public network (rehearsal/docker_networks.py
 associate_address), so the record's addresses are kept as declared. Without a stand-in (a
 stack without a domain) a record is only recorded. The DNS server keeps its records in memory:
 an unchanged record is set again at every `up`, in case the server was restarted.

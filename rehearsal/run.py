@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from rehearsal import acme_stand_in, cloud, google_stand_in, ssh
+from rehearsal import acme_stand_in, cloud, docker_cli, google_stand_in, local_images, ssh
 from rehearsal.commands import DeleteStepFailed
 from rehearsal.engine import run_delete
 from rehearsal.environment import Environment
@@ -117,10 +117,10 @@ class Rehearsal:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.work_dir, 0o700)
         with phase("instance image", self.timings):
-            image = cloud.ensure_instance_image()
+            image = local_images.ensure_instance_image()
         with phase("network, shared directory, package cache, AWS stand-in", self.timings):
             vpc_cidr = self.cloud.ensure_network()
-            self.cloud.ensure_shared_dir((cloud.BASE_IMAGE, *images))
+            self.cloud.ensure_shared_dir((local_images.BASE_IMAGE, *images))
             self.cloud.load_shared_images()
             self.cloud.ensure_apt_cache(image)
             self.aws.ensure_running(self.cloud.gateway())
@@ -244,7 +244,7 @@ class Rehearsal:
                         "(or `rehearse down --keep-going` to delete everything regardless)"
                     ) from error
                 print(f"    warning: {error}", flush=True)
-            except (ssh.RemoteError, cloud.CloudError) as error:
+            except (ssh.RemoteError, docker_cli.CloudError) as error:
                 # A machine already gone cannot run its delete step; tearing down goes on.
                 print(f"    warning: {error}", flush=True)
             state.forget(record)

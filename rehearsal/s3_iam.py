@@ -3,13 +3,13 @@
 A bucket and its versioning, encryption and public access block, and an instance role's policy,
 are made in moto; a bucket policy and an instance profile are only recorded (the engine's
 default). An unchanged one is reused only while moto still has the bucket or the policy. The
-role's credentials an instance gets are EC2's part (rehearsal/ec2.py).
+role's credentials an instance gets are EC2's part (rehearsal/ec2_instance_roles.py).
 """
 
 import secrets
 
 from rehearsal.environment import Environment, Handler, short
-from rehearsal.moto_stand_in import REGION
+from rehearsal.moto_server import REGION
 from rehearsal.state import Record
 
 BUCKET = "aws:s3/bucket:Bucket"

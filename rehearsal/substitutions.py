@@ -21,7 +21,8 @@ SUBSTITUTIONS = (
         production="EC2 instances booted from Debian's Debian 13 AMI, user-data via IMDS",
         rehearsal="Debian 13 containers running systemd, sshd and cloud-init; user-data in the "
         "NoCloud seed directory; the container's address is both private and public IP",
-        piece="rehearsal/instance/Dockerfile, rehearsal/cloud.py, rehearsal/ec2.py",
+        piece="rehearsal/instance/Dockerfile, rehearsal/instance_containers.py, "
+        "rehearsal/ec2_instances.py",
     ),
     Substitution(
         production="encrypted EBS data volumes attached to the NFS server (the homes) and to "
@@ -29,14 +30,14 @@ SUBSTITUTIONS = (
         rehearsal="a sparse file on the host behind a loop device, its node created in the "
         "instance under the attachment's device name; at boot the same unit mounts fstab's "
         "entry for it (systemd skips fstab's block devices in a container)",
-        piece="rehearsal/cloud.py (attach_volume), rehearsal-attached-volumes.service",
+        piece="rehearsal/loop_volumes.py (attach_volume), rehearsal-attached-volumes.service",
     ),
     Substitution(
         production="a replaced EC2 instance (`pulumi up --replace`): the new one is made first "
         "and the old one terminated at the end of the update",
         rehearsal="the old instance's container is removed as the new one boots under the same "
         "name, as when AWS retired it: every step of the new one runs without the old machine",
-        piece="rehearsal/cloud.py (boot), rehearsal/engine.py (replace)",
+        piece="rehearsal/instance_containers.py (boot), rehearsal/engine.py (replace)",
     ),
     Substitution(
         production="kernel NFS: nfs-kernel-server exports the volume, nodes `mount -t nfs`",
@@ -80,7 +81,8 @@ SUBSTITUTIONS = (
         "role's policies (EC2 statements widened to '*': moto gives EC2 actions no resource); "
         "`down` archives for real, stops when the archive fails, and saves the bucket's "
         "objects under <work dir>/archive (moto keeps them in memory only)",
-        piece="rehearsal/moto_stand_in.py, rehearsal/s3_iam.py, rehearsal/ec2.py",
+        piece="rehearsal/moto_server.py, rehearsal/moto_stand_in.py, rehearsal/moto_roles.py, "
+        "rehearsal/s3_iam.py, rehearsal/ec2_instance_roles.py",
     ),
     Substitution(
         production="Let's Encrypt (production and staging) and the internet's DNS, for a stack "
@@ -93,8 +95,8 @@ SUBSTITUTIONS = (
         "a wrapper that turns --test-cert (which refuses any server but Let's Encrypt's "
         "staging one) into Pebble's staging name. Pebble issues under a new root at every "
         "start",
-        piece="rehearsal/acme_stand_in.py, rehearsal/acme/ (image, trust script, certbot "
-        "wrapper), rehearsal/ec2.py (at launch and every `up`)",
+        piece="rehearsal/acme_stand_in.py and its acme_*.py, rehearsal/acme/ (image, trust "
+        "script, certbot wrapper), rehearsal/ec2_instances.py (at launch and every `up`)",
     ),
     Substitution(
         production="Route 53: the hub's A record in the camp's hosted zone",
@@ -113,13 +115,13 @@ SUBSTITUTIONS = (
         "fixed range for every rehearsal: Docker refuses overlapping networks on one engine, so "
         "two rehearsals could not run at once; nor a setting the program would read only here. "
         "A camphub:subnetId is looked up as a default VPC's subnet spanning the same range",
-        piece="rehearsal/vpc.py, rehearsal/cloud.py (ensure_network), rehearsal/deploy.py",
+        piece="rehearsal/vpc.py, rehearsal/docker_networks.py, rehearsal/deploy.py",
     ),
     Substitution(
         production="security groups, IAM, Elastic IPs",
         rehearsal="recorded with plausible ids, not enforced; an Elastic IP is a fixed address on "
         "the stack's public network, connected to its instance's container",
-        piece="rehearsal/engine.py (recorded), rehearsal/ec2.py (Elastic IPs)",
+        piece="rehearsal/engine.py (recorded), rehearsal/ec2_addresses.py (Elastic IPs)",
     ),
 )
 
@@ -133,7 +135,7 @@ IMAGE_ARCHIVES_IN_INSTANCE = "/var/lib/rehearsal/images"
 IMAGE_BUILDING_ROLES = ("hub",)
 NFS_SUBDIR = "nfs"  # <server address>: "major:minor" of the volume that server exports
 DEVICES_SUBDIR = "devices"  # <instance id>: "name major minor" lines of attached volumes
-ACME_SUBDIR = "acme"  # the ACME stand-in's CA, certbot's settings and wrapper (acme_stand_in.py)
+ACME_SUBDIR = "acme"  # the ACME stand-in's CA, certbot's settings and wrapper (acme_trust.py)
 
 # Block devices played by loop devices (major 7) may be created and used inside instances.
 LOOP_DEVICE_CGROUP_RULE = "b 7:* rmw"

@@ -2,11 +2,12 @@
 
 The VPC, its subnet, internet gateway, route table, route and association are recorded with the
 ids and outputs AWS gives them; what carries the traffic is the stack's private Docker network
-(rehearsal/cloud.py), which plays the subnet: its range is the subnet's, so every instance's
-private address is in the subnet the program declares. The range is this rehearsal's own /24 of
-the program's VPC range (layout.VPC_CIDR), one no other network on the engine has, so two
-rehearsals never meet; the deploying process gives it to the program as layout.SUBNET_CIDR
-(rehearsal/deploy.py, rehearsal/substitutions.py). A declared subnet of another range fails.
+(rehearsal/docker_networks.py), which plays the subnet: its range is the subnet's, so every
+instance's private address is in the subnet the program declares. The range is this
+rehearsal's own /24 of the program's VPC range (layout.VPC_CIDR), one no other network on the
+engine has, so two rehearsals never meet; the deploying process gives it to the program as
+layout.SUBNET_CIDR (rehearsal/deploy.py, rehearsal/substitutions.py). A declared subnet of
+another range fails.
 
 The look-ups that find where this stack's camp runs (infra/network_move.py) are answered from
 the records: an instance's subnet, and the camp's own subnet with its tags. Any other subnet
@@ -17,7 +18,7 @@ import secrets
 from typing import Any
 
 from rehearsal.environment import ZONE, Environment, Handler
-from rehearsal.moto_stand_in import ACCOUNT_ID, REGION
+from rehearsal.moto_server import ACCOUNT_ID, REGION
 
 VPC = "aws:ec2/vpc:Vpc"
 SUBNET = "aws:ec2/subnet:Subnet"

@@ -21,7 +21,7 @@ from rehearsal.camp import (
     program_config,
 )
 from rehearsal.commands import COMMAND
-from rehearsal.ec2 import INSTANCE
+from rehearsal.ec2_instances import INSTANCE
 from rehearsal.run import phase
 from rehearsal.state import State
 

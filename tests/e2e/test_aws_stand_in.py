@@ -10,7 +10,8 @@ import pytest
 
 from infra.archive import archive_policy
 from rehearsal.detached import free_port
-from rehearsal.moto_stand_in import REGION, AwsStandIn
+from rehearsal.moto_server import REGION
+from rehearsal.moto_stand_in import AwsStandIn
 
 BUCKET, PREFIX, ROLE = "camphub-archive-rehearsal", "homes/dev", "nfs-role-test"
 

@@ -18,7 +18,7 @@ import pytest
 
 from infra import layout
 from infra.userlist import escaped_username
-from rehearsal.ec2 import VOLUME
+from rehearsal.ec2_volumes import VOLUME
 
 pytestmark = pytest.mark.live
 

@@ -1,6 +1,6 @@
 """A changed cloud-init file and a changed instance type on the running camp: what README's "What
-a change does" says happens is what happens, on the local cloud as on AWS (rehearsal/ec2.py
-applies a changed instance as EC2 does).
+a change does" says happens is what happens, on the local cloud as on AWS
+(rehearsal/ec2_instances.py applies a changed instance as EC2 does).
 
 - A changed file under cloud-init/ stops no machine and reaches none: `up` warns once per
   machine of that role with the `pulumi up --replace` that would roll it out; a student's server
@@ -18,7 +18,7 @@ import pytest
 
 from infra import userdata
 from rehearsal.camp import class_list
-from rehearsal.ec2 import STOP_AND_START
+from rehearsal.ec2_instance_changes import STOP_AND_START
 
 pytestmark = pytest.mark.live
 
@@ -41,7 +41,7 @@ def machines(camp) -> dict[str, dict]:
     return {
         record.name: {
             "id": record.id,
-            "changes": record.made.get("changes", []),  # none recorded before rehearsal/ec2.py did
+            "changes": record.made.get("changes", []),  # none recorded before the local cloud did
             "started": container_started_at(camp, record.name),
         }
         for record in camp.records()

@@ -17,7 +17,7 @@ import pytest
 from waiting import wait_for
 
 from infra import layout
-from rehearsal import acme_stand_in, cloud
+from rehearsal import acme_pebble_files, acme_stand_in, acme_trust, cloud
 
 DOMAIN = "hub.camphub.test"
 EMAIL = "organizer@camphub.test"
@@ -25,8 +25,8 @@ TEMPLATE = f"{payload_checker.PROJECT_MOUNT}/nginx/camphub.conf.template"
 RETRY_SERVICE = "camphub-certificate.service"
 RETRY_TIMER = "camphub-certificate.timer"
 RETRY_SETTINGS = "/etc/camphub/certificate.env"
-DIRECTORY_URL = acme_stand_in.directory_url()
-STAGING_SERVER_URL = acme_stand_in.directory_url(acme_stand_in.STAGING_HOST)
+DIRECTORY_URL = acme_pebble_files.directory_url()
+STAGING_SERVER_URL = acme_pebble_files.directory_url(acme_pebble_files.STAGING_HOST)
 RENEWAL = f"/etc/letsencrypt/renewal/{DOMAIN}.conf"  # certbot's settings of the certificate
 # Where the local cloud's trust script finds what it installs (its shared directory there).
 TRUST_FILES_DIR = "/var/tmp/acme-stand-in"
@@ -79,11 +79,11 @@ def unit_state(hub, unit: str) -> tuple[str, str]:
 def trust_acme_server(hub, ca: acme_stand_in.AcmeStandIn) -> None:
     """What the local cloud does on its instances, with its own script: certbot asks the
     stand-in (its staging name for --test-cert), and the machine trusts the stand-in's HTTPS."""
-    files = acme_stand_in.trust_files(ca.ca_certificate)
+    files = acme_trust.trust_files(ca.ca_certificate)
     for name, text in files.items():
         hub.write(f"{TRUST_FILES_DIR}/{name}", text)
-    command = acme_stand_in.trust_command(TRUST_FILES_DIR)
-    hub.run(*command, stdin=acme_stand_in.TRUST_SCRIPT.read_text())
+    command = acme_trust.trust_command(TRUST_FILES_DIR)
+    hub.run(*command, stdin=acme_trust.TRUST_SCRIPT.read_text())
 
 
 def address_of(hub, network: str) -> str:

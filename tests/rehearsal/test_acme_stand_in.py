@@ -11,8 +11,8 @@ import pulumi
 import pytest
 from waiting import wait_for
 
-from rehearsal import acme_stand_in, cloud, engine
-from rehearsal.ec2 import INSTANCE
+from rehearsal import acme_pebble_files, acme_stand_in, acme_trust, cloud, engine, local_images
+from rehearsal.ec2_instances import INSTANCE
 from rehearsal.environment import Environment
 from rehearsal.route53 import RECORD
 from rehearsal.state import State
@@ -44,7 +44,7 @@ class Runs:
     @property
     def env(self) -> Environment:
         state = State(self.work_dir / "state.json")
-        image = cloud.ensure_instance_image()
+        image = local_images.ensure_instance_image()
         return Environment(self.local, state, image, "", self.work_dir / "logs")
 
     def declare(self, type_: str, name: str, inputs: dict) -> None:
@@ -102,21 +102,24 @@ def test_a_launched_instance_trusts_pebble_and_points_certbot_at_it(stand_in, ru
     # On the internet's side, as the hub is once its Elastic IP is associated.
     local_cloud.associate_address("machine", local_cloud.allocate_address("eipalloc-machine"))
 
-    directory = acme_stand_in.directory_url()
+    directory = acme_pebble_files.directory_url()
     fetched = in_instance(local_cloud, "machine", "curl", "-sf", directory)
     assert fetched.returncode == 0, fetched.stderr
     assert '"newOrder"' in fetched.stdout  # Pebble's directory, over HTTPS the system trusts
-    settings = in_instance(local_cloud, "machine", "cat", acme_stand_in.CERTBOT_SETTINGS).stdout
+    settings = in_instance(local_cloud, "machine", "cat", acme_trust.CERTBOT_SETTINGS).stdout
     assert f"server = {directory}" in settings.splitlines()
     wrapper = in_instance(local_cloud, "machine", "cat", "/usr/bin/certbot").stdout
-    assert f'staging_server="{acme_stand_in.directory_url(acme_stand_in.STAGING_HOST)}"' in wrapper
+    assert (
+        f'staging_server="{acme_pebble_files.directory_url(acme_pebble_files.STAGING_HOST)}"'
+        in wrapper
+    )
     diversions = in_instance(local_cloud, "machine", "dpkg-divert", "--list", "/usr/bin/certbot")
     assert "certbot.distrib" in diversions.stdout
 
 
 def test_trusting_again_changes_nothing(stand_in, runs, local_cloud):
     runs.declare(INSTANCE, "machine-again", INSTANCE_INPUTS)
-    files = (acme_stand_in.TRUSTED_CA, acme_stand_in.CERTBOT_SETTINGS, "/usr/bin/certbot",
+    files = (acme_trust.TRUSTED_CA, acme_trust.CERTBOT_SETTINGS, "/usr/bin/certbot",
              "/etc/ssl/certs/ca-certificates.crt")  # fmt: skip
     before = in_instance(local_cloud, "machine-again", "stat", "-c", "%n %Y.%y", *files).stdout
     stand_in.trust_on(local_cloud.container_name("machine-again"))

@@ -10,8 +10,17 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 from test_engine import SECURITY_GROUP, environment
 
-from rehearsal import ec2, engine
+from rehearsal import engine
 from rehearsal.detached import free_port
+from rehearsal.ec2_instances import INSTANCE
+from rehearsal.ec2_volumes import (
+    EBS_VOLUMES,
+    GET_INSTANCES,
+    GET_VOLUME,
+    VOLUME,
+    VOLUME_ATTACHMENT,
+    look_up,
+)
 from rehearsal.environment import ZONE, Environment
 from rehearsal.run import PROJECT_DIR, Rehearsal
 from rehearsal.state import Record, State
@@ -35,31 +44,31 @@ def by_id(volume_id: str, **more: list[str]) -> dict:
 def attach(env: Environment, volume_id: str, tags: dict) -> str:
     """Records an instance with `tags` and the volume's attachment to it, as a run would."""
     instance_id = "i-0123456789abcdef0"
-    env.state.put(Record(ec2.INSTANCE, "nfs", instance_id, "", {"tags": tags}, {}, {}))
+    env.state.put(Record(INSTANCE, "nfs", instance_id, "", {"tags": tags}, {}, {}))
     made = {"volume": volume_id, "instance": instance_id}
-    env.state.put(Record(ec2.VOLUME_ATTACHMENT, "nfs-homes", "vai-1", "", {}, {}, made))
+    env.state.put(Record(VOLUME_ATTACHMENT, "nfs-homes", "vai-1", "", {}, {}, made))
     return instance_id
 
 
 def test_a_volume_is_looked_up_with_its_zone_size_and_tags(env):
     volume_id = env.aws.create_volume(ZONE, 3, True, HOMES_TAGS)
-    assert ec2.look_up(env, ec2.EBS_VOLUMES, by_id(volume_id))["ids"] == [volume_id]
-    found = ec2.look_up(env, ec2.GET_VOLUME, by_id(volume_id))
+    assert look_up(env, EBS_VOLUMES, by_id(volume_id))["ids"] == [volume_id]
+    found = look_up(env, GET_VOLUME, by_id(volume_id))
     assert (found["id"], found["availabilityZone"], found["size"]) == (volume_id, ZONE, 3)
     assert found["encrypted"] is True and found["tags"] == HOMES_TAGS
-    assert ec2.look_up(env, ec2.EBS_VOLUMES, by_id("vol-0000000000000000f"))["ids"] == []
+    assert look_up(env, EBS_VOLUMES, by_id("vol-0000000000000000f"))["ids"] == []
     with pytest.raises(LookupError):
-        ec2.look_up(env, ec2.GET_VOLUME, by_id("vol-0000000000000000f"))
+        look_up(env, GET_VOLUME, by_id("vol-0000000000000000f"))
 
 
 def test_an_attached_volume_is_in_use_and_names_its_machine(env):
     volume_id = env.aws.create_volume(ZONE, 1, True, HOMES_TAGS)
     available = by_id(volume_id, status=["available"])
-    assert ec2.look_up(env, ec2.EBS_VOLUMES, available)["ids"] == [volume_id]
+    assert look_up(env, EBS_VOLUMES, available)["ids"] == [volume_id]
     instance_id = attach(env, volume_id, {"Name": "nfs", "camphub:role": "nfs"})
-    assert ec2.look_up(env, ec2.EBS_VOLUMES, available)["ids"] == []
+    assert look_up(env, EBS_VOLUMES, available)["ids"] == []
     in_use = by_id(volume_id, status=["in-use"])
-    assert ec2.look_up(env, ec2.EBS_VOLUMES, in_use)["ids"] == [volume_id]
+    assert look_up(env, EBS_VOLUMES, in_use)["ids"] == [volume_id]
     of_the_stack = {
         "filters": [
             {"name": "tag:Name", "values": ["camphub-homes"]},
@@ -67,16 +76,16 @@ def test_an_attached_volume_is_in_use_and_names_its_machine(env):
             {"name": "status", "values": ["in-use"]},
         ]
     }
-    assert ec2.look_up(env, ec2.EBS_VOLUMES, of_the_stack)["ids"] == [volume_id]
+    assert look_up(env, EBS_VOLUMES, of_the_stack)["ids"] == [volume_id]
     of_the_stack["filters"][1]["values"] = ["camp"]
-    assert ec2.look_up(env, ec2.EBS_VOLUMES, of_the_stack)["ids"] == []
+    assert look_up(env, EBS_VOLUMES, of_the_stack)["ids"] == []
     holding = {
         "filters": [{"name": "block-device-mapping.volume-id", "values": [volume_id]}],
         "instanceTags": {"camphub:role": "nfs"},
     }
-    assert ec2.look_up(env, ec2.GET_INSTANCES, holding)["ids"] == [instance_id]
+    assert look_up(env, GET_INSTANCES, holding)["ids"] == [instance_id]
     holding["instanceTags"] = {"camphub:role": "worker"}
-    assert ec2.look_up(env, ec2.GET_INSTANCES, holding)["ids"] == []
+    assert look_up(env, GET_INSTANCES, holding)["ids"] == []
 
 
 def test_the_engine_records_which_resources_are_retained(tmp_path):
@@ -102,7 +111,7 @@ def test_destroy_leaves_a_retained_volume_and_deletes_the_rest(tmp_path):
     state = State(tmp_path / "state.json")
     for name, volume_id, retained in (("homes", "vol-0aaa", True), ("scratch", "vol-0bbb", False)):
         rehearsal.cloud.create_volume(volume_id, 1)
-        record = Record(ec2.VOLUME, name, volume_id, "", {}, {}, {"volume": volume_id})
+        record = Record(VOLUME, name, volume_id, "", {}, {}, {"volume": volume_id})
         record.retained = retained
         state.put(record)
     rehearsal.destroy()

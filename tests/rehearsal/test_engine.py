@@ -5,7 +5,17 @@ ones)."""
 import pulumi
 import pytest
 
-from rehearsal import commands, ec2, engine, random_tls, route53, s3_iam, vpc
+from rehearsal import (
+    commands,
+    ec2_addresses,
+    ec2_instances,
+    ec2_volumes,
+    engine,
+    random_tls,
+    route53,
+    s3_iam,
+    vpc,
+)
 from rehearsal.cloud import LocalCloud
 from rehearsal.environment import Environment, Handler, plausible_id
 from rehearsal.state import Record, State, record_key
@@ -32,9 +42,18 @@ def declare(env: Environment, type_: str, name: str, inputs: dict, mocks=None) -
 
 
 def test_each_resource_type_is_played_by_one_handler_module():
-    modules = (ec2, s3_iam, commands, random_tls, route53, vpc)
+    modules = (
+        ec2_instances,
+        ec2_volumes,
+        ec2_addresses,
+        s3_iam,
+        commands,
+        random_tls,
+        route53,
+        vpc,
+    )
     assert sum(len(module.HANDLERS) for module in modules) == len(engine.HANDLERS)
-    played = {ec2.INSTANCE, s3_iam.BUCKET, commands.COMMAND, UUID, route53.RECORD}
+    played = {ec2_instances.INSTANCE, s3_iam.BUCKET, commands.COMMAND, UUID, route53.RECORD}
     assert played <= engine.HANDLERS.keys()
 
 
@@ -125,7 +144,9 @@ def test_where_a_camp_runs_is_looked_up_in_the_records(tmp_path):
     tags = {"Name": "camphub-subnet", "camphub:stack": "dev"}
     subnet = {"cidrBlock": env.vpc_cidr, "availabilityZone": "us-east-1a", "tags": tags}
     subnet_id, _ = declare(env, vpc.SUBNET, "camphub-subnet", subnet, mocks)
-    env.state.put(Record(ec2.INSTANCE, "nfs", "i-0nfs", "", {"subnetId": subnet_id}, {}, {}))
+    env.state.put(
+        Record(ec2_instances.INSTANCE, "nfs", "i-0nfs", "", {"subnetId": subnet_id}, {}, {})
+    )
     found = mocks.call(_call(vpc.GET_INSTANCE, {"instanceId": "i-0nfs"}))
     assert found["subnetId"] == subnet_id
     own = mocks.call(_call(vpc.GET_SUBNET, {"id": subnet_id}))

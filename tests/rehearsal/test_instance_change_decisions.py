@@ -1,8 +1,8 @@
 """How the local cloud applies a changed EC2 instance, without Docker: the decision
-(rehearsal.ec2.instance_change: in place, stop and start, or replace, as the AWS provider has EC2
-apply each input) and the engine keeping an input the resource names in `ignore_changes`, as
-Pulumi's engine does. tests/rehearsal/test_instance_restart.py plays the decisions on real
-containers."""
+(rehearsal.ec2_instance_changes.instance_change: in place, stop and start, or replace, as the
+AWS provider has EC2 apply each input) and the engine keeping an input the resource names in
+`ignore_changes`, as Pulumi's engine does. tests/rehearsal/test_instance_restart.py plays the
+decisions on real containers."""
 
 import pytest
 from google.protobuf import json_format, struct_pb2
@@ -10,7 +10,7 @@ from pulumi.runtime.proto import resource_pb2
 from test_engine import SECURITY_GROUP, environment
 
 from rehearsal import engine
-from rehearsal.ec2 import (
+from rehearsal.ec2_instance_changes import (
     IN_PLACE,
     REPLACE,
     STOP_AND_START,

@@ -10,8 +10,9 @@ import subprocess
 import pulumi
 import pytest
 
-from rehearsal import cloud, engine
-from rehearsal.ec2 import IN_PLACE, INSTANCE, REPLACE, STOP_AND_START
+from rehearsal import cloud, engine, local_images
+from rehearsal.ec2_instance_changes import IN_PLACE, REPLACE, STOP_AND_START
+from rehearsal.ec2_instances import INSTANCE
 from rehearsal.environment import Environment
 from rehearsal.state import State
 
@@ -48,7 +49,7 @@ class Machine:
     def declare(self, inputs: dict):
         """The instance declared with `inputs` in a new run; returns its record."""
         state = State(self.local.work_dir / f"{self.name}.json")
-        image = cloud.ensure_instance_image()
+        image = local_images.ensure_instance_image()
         env = Environment(self.local, state, image, "", self.local.work_dir / "logs")
         args = pulumi.runtime.MockResourceArgs(INSTANCE, self.name, inputs, None, None, True)
         engine.RehearsalMocks(env).new_resource(args)

@@ -5,6 +5,7 @@ import ipaddress
 
 from infra import layout
 from rehearsal import cloud
+from rehearsal.docker_cli import docker
 
 
 def test_each_rehearsal_has_its_own_range_of_the_camps_vpc(tmp_path):
@@ -19,4 +20,4 @@ def test_each_rehearsal_has_its_own_range_of_the_camps_vpc(tmp_path):
         assert ipaddress.ip_network(clouds[0].ensure_network()) == ranges[0]
     finally:
         for each in clouds:
-            cloud.docker("network", "rm", each.name, each.public_network, check=False)
+            docker("network", "rm", each.name, each.public_network, check=False)

@@ -17,7 +17,7 @@ from program import Deployment, RecordingMonitor, deploy
 
 from infra import userdata
 from infra.machine import user_data_warning
-from rehearsal.ec2 import changed_inputs, how_ec2_applies
+from rehearsal.ec2_instance_changes import changed_inputs, how_ec2_applies
 
 INSTANCE = "aws:ec2/instance:Instance"
 REPLACE_COMMAND = "pulumi up --replace"

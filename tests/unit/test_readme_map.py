@@ -1,8 +1,11 @@
 """README's map of the project ("How it is built") names every folder and every module of the
-program, and every path it names exists: the map a newcomer reads matches the tree."""
+program and of the local cloud, and every path it names exists: the map a newcomer reads matches
+the tree."""
 
 import re
 import subprocess
+
+import pytest
 
 from infra.layout import PROJECT_DIR
 
@@ -38,11 +41,13 @@ def test_every_folder_and_top_level_file_of_the_project_is_on_the_map():
     assert not missing, f"README's map does not name: {sorted(missing)}"
 
 
-def test_every_module_of_the_program_is_on_the_map():
+@pytest.mark.parametrize("folder", ["infra", "rehearsal"])
+def test_every_module_of_the_program_and_of_the_local_cloud_is_on_the_map(folder):
+    """The program's modules, and rehearsal/'s at a glance: what plays each part of AWS."""
     named = map_paths()
     modules = {
-        f"infra/{path.name}"
-        for path in (PROJECT_DIR / "infra").glob("*.py")
+        f"{folder}/{path.name}"
+        for path in (PROJECT_DIR / folder).glob("*.py")
         if path.name != "__init__.py"
     }
     assert not modules - named, f"README's map does not name: {sorted(modules - named)}"
