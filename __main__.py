@@ -11,6 +11,7 @@ from infra.hub import Hub, HubArgs
 from infra.jupyterhub import JupyterHubService, JupyterHubServiceArgs
 from infra.machine import MachineBasics, debian_ami_id
 from infra.network import Network, NetworkArgs
+from infra.network_move import refuse_to_move_a_running_camp
 from infra.nfs import NfsServer, NfsServerArgs
 from infra.notebook_image import NotebookImage, NotebookImageArgs
 from infra.outputs import export_outputs
@@ -24,6 +25,8 @@ ami_id = debian_ami_id(config.ami)
 # A destroyed camp's kept homes volume, checked before anything is declared; the camp goes to
 # its zone.
 adopted = adopted_homes_volume(config)
+# A camp that runs in a network the program did not make stays there (camphub:subnetId).
+refuse_to_move_a_running_camp(config)
 
 network = Network("camphub", NetworkArgs.of(config, homes_zone=adopted and adopted.zone))
 admin_key = declare_admin_key("camphub", config.admin_ssh_key, parent=network)

@@ -21,13 +21,12 @@ from dataclasses import dataclass
 
 import pulumi_aws as aws
 
-from infra.config import ADOPT_KEY, ADOPT_RUNBOOK, NAMESPACE, CampConfig
+from infra.config import ADOPT_KEY, ADOPT_RUNBOOK, NAMESPACE, STACK_TAG, CampConfig
 from infra.errors import ConfigError
 from infra.machine import ROLE_TAG
 
 # The Name tag of every homes volume camphub makes (infra/nfs.py), and what adoption asks for.
 HOMES_VOLUME_NAME = "camphub-homes"
-STACK_TAG = "camphub:stack"
 AVAILABLE = "available"
 IN_USE = "in-use"
 SIZE_KEY = f"{NAMESPACE}:nfs.volumeSizeGb"

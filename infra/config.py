@@ -38,9 +38,14 @@ from infra.payload import PROGRAM_PAYLOAD
 from infra.userlist import ClassList, is_email, read_class_list
 
 NAMESPACE = "camphub"
+# The tag naming the stack a resource belongs to: the homes volume (infra/adoption.py), the
+# camp's own subnet (infra/network.py), the hub's volume, the archive, the backups.
+STACK_TAG = f"{NAMESPACE}:stack"
 # The setting that brings a destroyed camp's homes back (infra/adoption.py).
 ADOPT_KEY = f"{NAMESPACE}:nfs.adoptHomesVolume"
 ADOPT_RUNBOOK = 'README.md, "Bring back a destroyed camp"'
+# The setting that keeps the camp in an existing subnet instead of a network of its own.
+SUBNET_KEY = f"{NAMESPACE}:subnetId"
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT])$")
 _SIZE_FACTORS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -49,6 +54,7 @@ _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _AMI_ID = re.compile(r"^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 _GIT_REF = re.compile(r"^[A-Za-z0-9._/][A-Za-z0-9._/-]*$")
 _VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 _ZONE = re.compile(r"^[a-z]{2}(?:-[a-z0-9]+)+[a-z]$")
 # RFC 2606: names for documentation; RFC 5737 and RFC 3849: address ranges for documentation.
 _EXAMPLE_DOMAINS = ("example.com", "example.net", "example.org", "example")
@@ -150,6 +156,7 @@ class CampConfig:
     oauth_endpoints: OAuthEndpoints | None  # None: Google's own endpoints
     admin_ssh_key: AdminSshKey | None  # None: the program generates one
     availability_zone: str | None  # None: the first zone that offers every instance type
+    subnet_id: str | None = None  # None: the camp's own VPC and subnet (infra/network.py)
 
     @property
     def instance_types(self) -> dict[str, str]:
@@ -225,6 +232,7 @@ def parse_config(reader: Any, *, stack: str, project_dir: Path) -> CampConfig:
         oauth_endpoints=_oauth_endpoints(reader.value("oauthEndpoints"), problems),
         admin_ssh_key=_admin_ssh_key(reader, problems),
         availability_zone=_availability_zone(reader.value("availabilityZone"), problems),
+        subnet_id=_subnet_id(reader.value("subnetId"), problems),
     )
     _check_class_list_in_hosted_domains(config, problems)
     if config.oauth_endpoints is None:
@@ -670,6 +678,17 @@ def _availability_zone(value: Any, problems: _Problems) -> str | None:
     AWS (infra/zones.py)."""
     like = "an availability zone like us-east-1b"
     return _of_form(value, _ZONE, "availabilityZone", like, problems)
+
+
+def _subnet_id(value: Any, problems: _Problems) -> str | None:
+    """Its form only; whether the subnet exists and its zone serves the camp is asked of AWS
+    (infra/network.py)."""
+    like = (
+        "a subnet id like subnet-0123456789abcdef0: give one of `aws ec2 describe-subnets "
+        "--query 'Subnets[].SubnetId'`, or remove the setting "
+        "(`pulumi config rm camphub:subnetId`) for a network of the camp's own"
+    )
+    return _of_form(value, _SUBNET_ID, "subnetId", like, problems)
 
 
 def _check_no_example_values(config: CampConfig, problems: _Problems) -> None:

@@ -261,6 +261,16 @@ SETTINGS: tuple[Setting, ...] = (
         "_availability_zone",
         unset="the first that offers every instance type",
     ),
+    # Without it the camp has a VPC of its own (infra/network.py); a camp deployed before that
+    # lives in the default VPC and keeps its subnet with this (README.md, "Upgrading").
+    Setting(
+        "subnetId",
+        "subnet id",
+        "put the camp in this existing subnet (its zone becomes the camp's) instead of a VPC of "
+        "its own",
+        "_subnet_id",
+        unset="none (a VPC of its own)",
+    ),
     # The organizer fills it over SSH; big data sets shared rather than copied into each home.
     Setting(
         "sharedData",

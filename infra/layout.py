@@ -57,6 +57,13 @@ USAGE_CONTAINER_DIR = "/srv/camp/usage"
 MATERIALS_REPO_GIT_DIR = "/var/lib/camphub/materials-repo.git"
 MATERIALS_REPO_WORK_TREE = "/var/lib/camphub/materials-repo"
 
+# The camp's own network (infra/network.py): its VPC, and the one subnet every machine is in.
+# Private (RFC 1918), and clear of the swarm's overlay below and of Docker's bridges on the
+# machines (172.17.0.0/16 and up); AWS's default VPCs are 172.31.0.0/16. A /24 holds the hub,
+# the NFS server and the most workers a camp may have (infra/config_keys.py) many times over.
+VPC_CIDR = "10.192.0.0/16"
+SUBNET_CIDR = "10.192.0.0/24"
+
 # The swarm and the hub.
 OVERLAY_NETWORK = "camphub"
 # The overlay's addresses. Tasks and nodes get theirs from the automatic range; the hub and the

@@ -65,6 +65,9 @@ def export_outputs(
         pulumi.export("dnsRecordToCreate", hub.dns_record_to_create)
     # Pinned after the first `pulumi up`, a later change of instance type can never move the camp.
     pulumi.export("availabilityZone", placement.availability_zone)
+    # Where the camp lives: its own VPC and subnet, or the kept camphub:subnetId.
+    pulumi.export("vpcId", placement.vpc_id)
+    pulumi.export("subnetId", placement.subnet_id)
     pulumi.export("hubPublicIp", hub.public_ip)
     pulumi.export("hubPrivateIp", hub.private_ip)
     pulumi.export("workerPrivateIps", workers.private_ips)

@@ -5,8 +5,8 @@ traffic stay off inter-zone links). Not every zone offers every type (us-east-1'
 no t3 at all), so the zone is chosen from what EC2 offers, or the organizer pins one. Chosen before
 anything is declared: a camp with no zone to go to is refused with nothing made.
 
-`choose_zone` knows nothing of VPCs or subnets, so it serves any network that has a subnet per
-zone (the default VPC's today).
+`choose_zone` knows nothing of VPCs or subnets: it serves the camp's own network (the region's
+zones, in their order) and checks a kept subnet's zone (camphub:subnetId) like a pinned one.
 """
 
 from collections.abc import Collection, Mapping, Sequence
@@ -30,8 +30,7 @@ def choose_zone(
     where every type in `wanted` ({setting: type})
     is `offered` ({zone: types}); raises ConfigError naming each type and the zones that have it.
 
-    The order of `zones` is the caller's preference: a camp made before zones were chosen keeps
-    the zone it has (see infra/network.py)."""
+    The order of `zones` is the caller's preference (infra/network.py)."""
     types = sorted(set(wanted.values()))
     fitting = [zone for zone in zones if set(types) <= set(offered.get(zone, ()))]
     if pinned is not None:

@@ -25,6 +25,7 @@ import pulumi
 from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import wait_for_rpcs
 
+from infra import layout
 from rehearsal.cloud import LocalCloud
 from rehearsal.engine import RehearsalMocks, RehearsalMonitor, run_delete
 from rehearsal.environment import Environment, short
@@ -60,6 +61,9 @@ def main(plan_path: str) -> int:
         monitor=RehearsalMonitor(mocks),
     )
 
+    # The camp's subnet is this rehearsal's range of the VPC, its private network's
+    # (rehearsal/vpc.py): one fixed range would collide with another rehearsal's on the engine.
+    layout.SUBNET_CIDR = plan["vpc_cidr"]
     program_dir = Path(plan["program_dir"])
     os.chdir(program_dir)
     sys.path.insert(0, str(program_dir))

@@ -1,5 +1,6 @@
 """The VPC and the internet on the local cloud: a stack's two Docker networks, the private one
-(the VPC, where every instance gets an address no instance of the stack had before) and the
+(the camp's subnet, a range of the program's VPC of the rehearsal's own: rehearsal/vpc.py;
+where every instance gets an address no instance of the stack had before) and the
 public one (reachable from this machine, as the internet would be), where an Elastic IP is a
 fixed address given to the instance it is associated with.
 
@@ -12,7 +13,8 @@ import json
 import threading
 from pathlib import Path
 
-from rehearsal.docker_cli import PREFIX, docker, exists
+from infra import layout
+from rehearsal.docker_cli import PREFIX, CloudError, docker, exists
 
 
 class Networks:
@@ -29,11 +31,25 @@ class Networks:
 
     def ensure_network(self) -> str:
         """Creates the stack's private and public networks; returns the private subnet (the
-        VPC's CIDR)."""
-        for network in (self.name, self.public_network):
-            if not exists("network", network):
-                self._create_network(network)
+        camp's subnet, which the program declares with it: rehearsal/vpc.py)."""
+        if not exists("network", self.name):
+            self._create_private_network()
+        if not exists("network", self.public_network):
+            self._create_network(self.public_network)
         return str(self._subnet(self.name))
+
+    def _create_private_network(self) -> None:
+        """The first range of the camp's subnet's size in the program's VPC range that no other
+        network on the engine has (Docker refuses an overlapping one): two rehearsals never
+        share one."""
+        size = ipaddress.ip_network(layout.SUBNET_CIDR).prefixlen
+        for subnet in ipaddress.ip_network(layout.VPC_CIDR).subnets(new_prefix=size):
+            label = f"--label={PREFIX}.stack={self.stack}"
+            ranges = (f"--subnet={subnet}", f"--gateway={next(subnet.hosts())}")
+            docker("network", "create", label, *ranges, self.name, check=False)
+            if exists("network", self.name):
+                return
+        raise CloudError(f"no range of {layout.VPC_CIDR} is free for {self.name}")
 
     def _create_network(self, network: str) -> None:
         # Fixed addresses (Elastic IPs, an instance's own) need a subnet given explicitly: take

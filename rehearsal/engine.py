@@ -12,6 +12,8 @@ pool, after each resource's inputs resolved. What plays what:
   moto (rehearsal/moto_stand_in.py);
 - rehearsal/commands.py: a remote command runs over SSH, a copy goes over SFTP;
 - rehearsal/route53.py: a DNS record is set in the DNS of the ACME stand-in (Let's Encrypt's);
+- rehearsal/vpc.py: the camp's own network is recorded with AWS's ids, its subnet played by the
+  stack's private Docker network;
 - rehearsal/random_tls.py: random values and keys are generated here;
 - rehearsal/security_groups.py: the security groups and their rules, recorded, filter the
   instances' inbound traffic, rebuilt whenever a group, a rule, an instance or an Elastic IP
@@ -47,6 +49,7 @@ from rehearsal import (
     route53,
     s3_iam,
     security_groups,
+    vpc,
 )
 from rehearsal.environment import ZONE, Environment, Handler, plausible_id, short
 from rehearsal.moto_server import ACCOUNT_ID, REGION
@@ -60,6 +63,7 @@ HANDLERS: dict[str, Handler] = {
     **s3_iam.HANDLERS,
     **random_tls.HANDLERS,
     **route53.HANDLERS,
+    **vpc.HANDLERS,
 }
 
 
@@ -153,25 +157,17 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         """The lookups the program makes; anything else returns nothing, as the unit tests'."""
         if args.token == ec2_instances.OFFERINGS:
             return ec2_instances.offerings(args.args)
-        found = ec2_volumes.look_up(self.env, args.token, args.args)
-        if found is not None:
-            return found
+        for module in (ec2_volumes, vpc):
+            found = module.look_up(self.env, args.token, args.args)
+            if found is not None:
+                return found
         ami_id = "ami-" + hashlib.sha256(self.env.instance_image.encode()).hexdigest()[:17]
-        vpc = {"id": "vpc-rehearsal", "cidrBlock": self.env.vpc_cidr}
         answers = {
             "aws:ec2/getAmi:getAmi": {
                 "id": ami_id,
                 "imageId": ami_id,
                 "architecture": "x86_64",
                 "name": f"rehearsal-{self.env.instance_image}",
-            },
-            "aws:ec2/getVpc:getVpc": vpc,
-            "aws:ec2/getSubnets:getSubnets": {"ids": ["subnet-rehearsal"]},
-            "aws:ec2/getSubnet:getSubnet": {
-                "id": "subnet-rehearsal",
-                "availabilityZone": ZONE,
-                "cidrBlock": self.env.vpc_cidr,
-                "vpcId": vpc["id"],
             },
             "aws:index/getAvailabilityZones:getAvailabilityZones": {"names": [ZONE]},
             "aws:route53/getZone:getZone": {

@@ -33,7 +33,7 @@ class Environment:
     cloud: LocalCloud
     state: State
     instance_image: str
-    vpc_cidr: str
+    vpc_cidr: str  # the camp's subnet, played by the private network: its range of the VPC
     log_dir: Path
     started: float = field(default_factory=time.monotonic)
 

@@ -136,7 +136,7 @@ class Rehearsal:
             "secret_keys": secret_keys,
             "work_dir": str(self.work_dir),
             "instance_image": image,
-            "vpc_cidr": vpc_cidr,
+            "vpc_cidr": vpc_cidr,  # the camp's subnet: this rehearsal's range of the VPC
             "replace": replaced,
         }
         plan_file = self.work_dir / "plan.json"

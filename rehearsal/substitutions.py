@@ -106,6 +106,18 @@ SUBSTITUTIONS = (
         piece="rehearsal/route53.py, rehearsal/engine.py (the zone look-up)",
     ),
     Substitution(
+        production="the camp's own VPC (layout.VPC_CIDR) with its one subnet (layout.SUBNET_CIDR), "
+        "internet gateway, route table and default route",
+        rehearsal="recorded with AWS's ids; the stack's private Docker network plays the subnet. "
+        "Its range is a /24 of the VPC's range that no other network on the engine has (the "
+        "first free one), and rehearsal/deploy.py gives it to the program as layout.SUBNET_CIDR, "
+        "so every instance's private address is in the subnet the program declares. Not one "
+        "fixed range for every rehearsal: Docker refuses overlapping networks on one engine, so "
+        "two rehearsals could not run at once; nor a setting the program would read only here. "
+        "A camphub:subnetId is looked up as a default VPC's subnet spanning the same range",
+        piece="rehearsal/vpc.py, rehearsal/docker_networks.py, rehearsal/deploy.py",
+    ),
+    Substitution(
         production="security groups",
         rehearsal="enforced on inbound traffic by the host (an iptables chain per rehearsal, "
         "jumped to from DOCKER-USER, rebuilt as groups, rules, instances and Elastic IPs "

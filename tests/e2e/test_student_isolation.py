@@ -8,7 +8,8 @@ all: the machine's wall (camphub-wall) or the overlay wall in the student's own 
 dropped it. A refused connection would mean no wall stood in the way. The control: from the
 worker's own network namespace the same machines answer. Allowed: the hub API the server needs
 and the internet (a real `pip install` from PyPI), except in exam mode. Last, the walls still
-stand after Docker, then the worker machines, restart.
+stand after Docker, then the worker machines, restart, and each worker's journal shows every
+student's container walled before it started.
 """
 
 import json
@@ -31,6 +32,7 @@ CLASSMATE = "wall.classmate@camp.example.org"
 MACHINES = ("hub", "workers-0", "workers-1", "nfs")
 SWARM_MEMBERS = ("hub", "workers-0", "workers-1")  # the cluster security group's
 PROBE_SOURCE = (Path(__file__).parents[1] / "payload" / "wall" / "probe.py").read_text()
+WALL_ORDER_SOURCE = (Path(__file__).parents[1] / "payload" / "wall" / "wall_order.py").read_text()
 # Docker's TCP API ports: camphub's daemons listen on neither, and no container may find one.
 DOCKER_API_PORTS = {"docker-api": 2375, "docker-api-tls": 2376}
 EVERY_MACHINE_PORTS = {
@@ -365,6 +367,17 @@ def test_the_walls_hold_after_docker_restarts_on_the_workers(camp, student, clas
     assert not_dropped(camp, student) == {}
 
 
+def walled_first(camp) -> dict[str, bool]:
+    """For the student and the classmate: whether, by the journal of the worker running the
+    server, the container's wall was loaded no later than Docker's StartedAt for it, and not
+    again after (tests/payload/wall/wall_order.py)."""
+    order = {}
+    for worker in WORKERS:
+        address = private_addresses(camp)[worker]
+        order |= json.loads(camp.run("sudo python3 -", host=address, stdin=WALL_ORDER_SOURCE))
+    return {user: order.get(user, {}).get("walled_first", False) for user in (STUDENT, CLASSMATE)}
+
+
 def test_the_walls_hold_after_the_worker_machines_restart(camp, student, classmate):
     def restart_machine(worker: str, address: str) -> None:
         container = camp.rehearsal.cloud.container_name(worker)
@@ -372,3 +385,4 @@ def test_the_walls_hold_after_the_worker_machines_restart(camp, student, classma
 
     restart_every_worker(camp, student, classmate, restart_machine)
     assert not_dropped(camp, student) == {}
+    assert walled_first(camp) == {STUDENT: True, CLASSMATE: True}

@@ -2,14 +2,17 @@
 a student's container can reach, before and after Docker restarts and the machine reboots.
 
 The machine ("node") loads the walls as cloud-init installs them (the same files and units: the
-machine's wall enabled before Docker starts, the overlay wall's watcher with Docker). A second
+machine's wall enabled before Docker starts; Docker's default runtime camphub-runc, which walls a
+student's container as it is created, before its first process runs, or refuses it). A second
 machine on the same network ("peer") stands in for the other instances and for the metadata
 service: it answers on the SSH, NFS, swarm and hub ports at its address, and at 169.254.169.254,
 which the node routes to it as EC2 does. On the node's overlay a container named like the hub
 answers on the hub API and public ports, a classmate's server on the single-user port, and the
-student is a container on the overlay running as uid 1000 without capabilities, probing with
-tests/payload/wall/probe.py. Every forbidden target is first shown to answer without the walls,
-so a closed one was closed by a wall and not by a missing listener.
+student is a container on the overlay running as uid 1000 without capabilities and with
+JUPYTERHUB_USER set (as JupyterHub's spawner sets it), probing with tests/payload/wall/probe.py.
+Every forbidden target is first shown to answer without the walls, so a closed one was closed by
+a wall and not by a missing listener. The journal's wall lines prove each student's container
+walled before Docker started it (tests/payload/wall/wall_order.py).
 """
 
 import json
@@ -35,13 +38,15 @@ WALL_FILES = {
     "/etc/systemd/system/camphub-wall.service": "0644",
     "/usr/local/share/camphub-wall/student-overlay.nft": "0644",
     "/usr/local/sbin/camphub-overlay-wall": "0755",
-    "/etc/systemd/system/camphub-overlay-wall.service": "0644",
+    "/usr/local/sbin/camphub-runc": "0755",
 }
+OVERLAY_RULESET = "/usr/local/share/camphub-wall/student-overlay.nft"
 WALL_TOOLS = f"{payload_checker.PROJECT_MOUNT}/tests/payload/wall"
 METADATA = "169.254.169.254"
 LISTENER = "/payload/tests/payload/wall/listener.py"
 STUDENT = "h6-student"
 CLASSMATE = "h6-classmate"
+NEWCOMER = "h6-newcomer"  # a student whose container a test creates, walled or refused
 SINGLE_USER_PORT = 8888  # where DockerSpawner's servers listen
 BUILDER = "h6-builder"  # a container on docker0, as an image build's RUN step is
 # The student and the hub stand-in borrow the node's Python (Debian 13, like their image).
@@ -129,10 +134,9 @@ def install_walls(node: Machine) -> None:
 
 
 def start_docker(node: Machine) -> None:
-    """The hub's and workers' daemon.json, then Docker and the students' overlay wall."""
+    """The hub's and workers' daemon.json (its default runtime camphub-runc), then Docker."""
     install_file(node, "/etc/docker/daemon.json", "0644")
     node.run("systemctl", "enable", "--now", "docker.service")
-    node.run("systemctl", "enable", "--now", "camphub-overlay-wall.service")
 
 
 def serve_as_peer(peer: Machine) -> None:
@@ -162,7 +166,10 @@ def start_swarm(lab: Lab) -> None:
     """A one-node swarm with camphub's overlay, the hub stand-in and a student on it; both
     come back after a restart, as the real ones do."""
     lab.docker("swarm", "init", "--advertise-addr", lab.node_address)
-    lab.docker("network", "create", "--driver", "overlay", "--attachable", layout.OVERLAY_NETWORK)
+    # As swarm-init makes it: the overlay wall's rules name this subnet.
+    lab.docker("network", "create", "--driver", "overlay", "--attachable",
+               "--subnet", layout.OVERLAY_SUBNET, "--ip-range", layout.OVERLAY_AUTOMATIC_RANGE,
+               layout.OVERLAY_NETWORK)  # fmt: skip
     lab.docker(
         "run", "-d", "--name", layout.HUB_CONTAINER, "--restart", "always",
         "--network", layout.OVERLAY_NETWORK, *BORROWED, BASE_IMAGE,
@@ -175,9 +182,8 @@ def start_swarm(lab: Lab) -> None:
         lab.docker(
             "run", "-d", "--name", name, "--restart", "always",
             "--network", layout.OVERLAY_NETWORK, *STUDENT_FLAGS, *BORROWED,
-            # As on a swarm task of DockerSpawner's: the label camphub-overlay-wall looks for.
-            "--label", f"com.docker.swarm.service.name=jupyter-{name}",
-            BASE_IMAGE, *command,
+            # As JupyterHub's spawner sets it: what camphub-overlay-wall looks for.
+            "--env", f"JUPYTERHUB_USER={name}", BASE_IMAGE, *command,
         )  # fmt: skip
     lab.docker("run", "-d", "--name", BUILDER, "--restart", "always", *BORROWED,
                BASE_IMAGE, "sleep", "infinity")  # fmt: skip
@@ -234,7 +240,8 @@ def test_without_the_overlay_wall_a_student_opens_a_classmates_server(lab):
     try:
         assert closed(lab.probe(*lab.on_the_overlay())) == {}
     finally:
-        lab.node.run("camphub-overlay-wall", "apply-all")
+        lab.docker("restart", STUDENT)  # created anew, so walled anew
+        wait_for_student(lab)
 
 
 def test_a_student_reaches_no_machine_and_no_metadata_but_the_hub_api_and_the_internet(lab):
@@ -273,9 +280,122 @@ def test_docker_cannot_start_without_the_wall_and_starts_after_it(lab):
     assert requires.stdout.count("camphub-wall.service") == 2
 
 
+def test_docker_creates_every_container_with_camphub_runc(lab):
+    assert lab.docker("info", "--format", "{{.DefaultRuntime}}").strip() == "camphub-runc"
+
+
+PROBE = "/payload/tests/payload/wall/probe.py"
+
+
+def first_probe_by_docker_run(lab: Lab, *targets: str) -> dict[str, str]:
+    output = lab.docker(
+        "run", "--rm", "--network", layout.OVERLAY_NETWORK, *STUDENT_FLAGS, *BORROWED,
+        "--env", f"JUPYTERHUB_USER={NEWCOMER}", BASE_IMAGE, "python3", PROBE, *targets,
+    )  # fmt: skip
+    return json.loads(output)
+
+
+def first_probe_as_a_swarm_task(lab: Lab, *targets: str) -> dict[str, str]:
+    """As DockerSpawner's servers run: a swarm service's task, named and placed by the swarm."""
+    service = f"jupyter-{NEWCOMER}"
+    lab.docker(
+        "service", "create", "--detach", "--name", service, "--restart-condition", "none",
+        "--network", layout.OVERLAY_NETWORK, "--cap-drop", "ALL",
+        "--user", f"{layout.STUDENT_UID}:{layout.STUDENT_GID}",
+        "--mount", "type=bind,source=/usr,target=/usr,readonly",
+        "--mount", f"type=bind,source={payload_checker.PROJECT_MOUNT},target=/payload,readonly",
+        "--env", f"JUPYTERHUB_USER={NEWCOMER}", BASE_IMAGE, "python3", PROBE, *targets,
+    )  # fmt: skip
+    try:
+
+        def answered() -> dict[str, str] | None:
+            output = lab.docker("service", "logs", "--raw", service).strip()
+            return json.loads(output) if output else None
+
+        return wait_for(answered, timeout=60, what="the swarm task's probe answered")
+    finally:
+        lab.docker("service", "rm", service)
+
+
+def address_of_on_node(lab: Lab, container: str) -> str:
+    template = f'{{{{(index .NetworkSettings.Networks "{layout.OVERLAY_NETWORK}").IPAddress}}}}'
+    return lab.docker("inspect", "-f", template, container).strip()
+
+
+@pytest.mark.parametrize("start", [first_probe_by_docker_run, first_probe_as_a_swarm_task])
+def test_a_students_very_first_connection_to_a_classmate_is_dropped(lab, start):
+    """The container's first command dials a classmate's server and the hub API at once, by
+    address: the wall was in place before it ran (a wall loaded once the container had started
+    would lose that race), and the hub API answers."""
+    classmate = f"{address_of_on_node(lab, CLASSMATE)}:{SINGLE_USER_PORT}"
+    hub_api = f"{address_of_on_node(lab, layout.HUB_CONTAINER)}:{layout.HUB_API_PORT}"
+    assert start(lab, classmate, hub_api) == {classmate: "TimeoutError", hub_api: "open"}
+
+
+def overlay_wall_journal(lab: Lab) -> str:
+    return lab.node.run(
+        "journalctl", "--no-pager", "-o", "cat", "-t", "camphub-overlay-wall"
+    ).stdout
+
+
+BROKEN_RULESETS = {
+    "garbled": (f"echo 'drop everything {{' >> {OVERLAY_RULESET}", "nft refused the rules"),
+    "missing": (f"rm {OVERLAY_RULESET}", f"{OVERLAY_RULESET} is missing"),
+}
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN_RULESETS))
+def test_a_students_container_is_refused_while_its_wall_cannot_be_loaded(lab, broken):
+    """Fail closed: Docker refuses to start it and says why, as the journal does; any other
+    container still runs meanwhile."""
+    breaking, reason = BROKEN_RULESETS[broken]
+    container = lab.docker(
+        "create", "--network", layout.OVERLAY_NETWORK, *STUDENT_FLAGS,
+        "--env", f"JUPYTERHUB_USER={NEWCOMER}", BASE_IMAGE, "true",
+    ).strip()  # fmt: skip
+    refusal = f"refused container {container}: {reason}"
+    try:
+        lab.node.run("sh", "-c", breaking)
+        started = lab.node.run("docker", "start", container, check=False)
+        never_ran = lab.docker("inspect", "-f", "{{.State.StartedAt}}", container).strip()
+        assert lab.docker("run", "--rm", BASE_IMAGE, "echo", "unaffected") == "unaffected\n"
+        wait_for(lambda: refusal in overlay_wall_journal(lab), timeout=10,
+                 what="the refusal in the journal")  # fmt: skip
+    finally:
+        install_file(lab.node, OVERLAY_RULESET, WALL_FILES[OVERLAY_RULESET])
+        lab.docker("rm", "-f", container)
+    assert started.returncode != 0
+    assert refusal in started.stderr
+    assert never_ran == "0001-01-01T00:00:00Z"
+
+
+def test_a_students_container_on_the_machines_network_is_refused(lab):
+    refused = lab.node.run(
+        "docker", "run", "--rm", "--network", "host", "--env", f"JUPYTERHUB_USER={NEWCOMER}",
+        BASE_IMAGE, "true", check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "no network namespace of its own" in refused.stderr
+
+
+def test_other_containers_are_created_as_before_and_never_walled(lab):
+    """The hub (on the overlay too), a plain `docker run` and an image build's RUN step, with the
+    classic builder as scripts/build-image builds."""
+    dockerfile = f"FROM {BASE_IMAGE}\nRUN echo built >/built\n"
+    lab.node.run("env", "DOCKER_BUILDKIT=0", "docker", "build", "-q", "-t", "h6-built", "-",
+                 stdin=dockerfile)  # fmt: skip
+    assert lab.docker("run", "--rm", "h6-built", "cat", "/built") == "built\n"
+    journal = overlay_wall_journal(lab)
+    for name in (layout.HUB_CONTAINER, BUILDER):
+        container, pid = lab.docker("inspect", "-f", "{{.Id}} {{.State.Pid}}", name).split()
+        tables = lab.node.run("nsenter", "--target", pid, "--net", "nft", "list", "tables").stdout
+        assert "camphub_overlay_wall" not in tables, name
+        assert f"walled container {container}" not in journal, name
+
+
 def wait_for_student(lab: Lab) -> None:
-    """Until the student's container is back, reaches the hub API, and its overlay wall (which
-    the watcher loads as the container starts) closes the classmate's server."""
+    """Until the student's and the classmate's containers are back and the student reaches the
+    hub API but not the classmate's server."""
 
     def student_back_and_walled() -> bool:
         for name in (STUDENT, CLASSMATE):
@@ -287,18 +407,34 @@ def wait_for_student(lab: Lab) -> None:
     wait_for(student_back_and_walled, timeout=RESTART_SECONDS, what="the student is back, walled")
 
 
+def node_clock(lab: Lab) -> int:
+    return int(lab.node.run("date", "+%s%N").stdout)
+
+
+def walled_first(lab: Lab, since: int) -> dict[str, bool]:
+    """For the student and the classmate: whether a wall loaded after `since` (the node's clock, in
+    ns) came at or before Docker started the container, and none after (wall/wall_order.py)."""
+    order = json.loads(lab.node.run("python3", f"{WALL_TOOLS}/wall_order.py",
+                                    "--since", str(since)).stdout)  # fmt: skip
+    return {name: order.get(name, {}).get("walled_first", False) for name in (STUDENT, CLASSMATE)}
+
+
 def test_the_wall_holds_after_docker_restarts(lab):
+    since = node_clock(lab)
     lab.node.run("systemctl", "restart", "docker.service")
     wait_for_student(lab)
+    assert walled_first(lab, since) == {STUDENT: True, CLASSMATE: True}
     outcomes = lab.probe(*lab.forbidden(), *lab.on_the_overlay(), lab.hub_api(), INTERNET)
     assert opened(outcomes) == {lab.hub_api(): "open", INTERNET: "open"}
 
 
 def test_the_wall_holds_after_the_machine_reboots(lab):
+    since = node_clock(lab)
     docker("restart", lab.node.name)
     lab.node.wait_until_booted()
     prepare_node(lab.node, lab.peer_address)
     wait_for_student(lab)
+    assert walled_first(lab, since) == {STUDENT: True, CLASSMATE: True}
     outcomes = lab.probe(*lab.forbidden(), *lab.on_the_overlay(), lab.hub_api(), INTERNET)
     assert opened(outcomes) == {lab.hub_api(): "open", INTERNET: "open"}
 

@@ -15,7 +15,7 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.config_keys import SECRET_KEYS
-from infra.layout import PROJECT_DIR
+from infra.layout import PROJECT_DIR, SUBNET_CIDR
 from infra.userlist import EXAMPLE_CLASS_LIST
 
 SECRET_SIG = rpc._special_secret_sig
@@ -27,15 +27,17 @@ INVOKES = {
         "architecture": "x86_64",
         "name": "debian-13-amd64-20261101-1234",
     },
-    "aws:ec2/getVpc:getVpc": {"id": "vpc-0123456789abcdef0", "cidrBlock": "172.31.0.0/16"},
-    "aws:ec2/getSubnets:getSubnets": {
-        "ids": ["subnet-0bbbbbbbbbbbbbbbb", "subnet-0aaaaaaaaaaaaaaaa"]
-    },
+    # Asked only with camphub:subnetId (infra/network.py), for that subnet: one of the default
+    # VPC's, where a camp deployed before camphub made its own network lives (or the camp's own,
+    # see answer()).
     "aws:ec2/getSubnet:getSubnet": {
         "id": "subnet-0aaaaaaaaaaaaaaaa",
         "availabilityZone": "us-east-1a",
         "cidrBlock": "172.31.0.0/20",
         "vpcId": "vpc-0123456789abcdef0",
+        "mapPublicIpOnLaunch": True,
+        "defaultForAz": True,
+        "tags": {},
     },
     "aws:index/getAvailabilityZones:getAvailabilityZones": {"names": ["us-east-1a", "us-east-1b"]},
     "aws:route53/getZone:getZone": {"zoneId": "Z0123456789ABCDEFGHIJ", "name": "camp.example.org"},
@@ -49,10 +51,55 @@ OFFERINGS = "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings"
 
 def answer(args: pulumi.runtime.MockCallArgs, zones=ZONES) -> dict:
     """What AWS answers the program's look-up `args`: every instance type it asks about is
-    offered in each of `zones`."""
+    offered in each of `zones`; a machine of the camp runs in the camp's own subnet."""
     if args.token == OFFERINGS:
         return offerings({zone: _asked_types(args) for zone in zones})
+    if args.token == "aws:ec2/getSubnets:getSubnets":  # by id: those that exist
+        (by_id,) = args.args["filters"]
+        known = {OWN_SUBNET_ID, INVOKES[GET_SUBNET]["id"]}
+        return {"ids": [i for i in by_id["values"] if i in known]}
+    if args.token == GET_SUBNET and args.args.get("id") == OWN_SUBNET_ID:
+        return own_subnet()
+    if args.token == GET_INSTANCE:
+        return {"id": args.args["instanceId"], "subnetId": OWN_SUBNET_ID}
     return INVOKES.get(args.token, {})
+
+
+def _stable_number(name: str) -> int:
+    return int(hashlib.sha256(name.encode()).hexdigest()[:4], 16) % 200 + 1
+
+
+GET_SUBNET = "aws:ec2/getSubnet:getSubnet"
+GET_INSTANCE = "aws:ec2/getInstance:getInstance"
+
+
+def aws_id(typ: str, name: str) -> str:
+    """The id AWS gives a resource of `typ` called `name` (`<name>-id` for a type whose ids
+    no test reads)."""
+    prefix = {
+        "aws:ebs/volume:Volume": "vol",
+        "aws:ec2/vpc:Vpc": "vpc",
+        "aws:ec2/subnet:Subnet": "subnet",
+        "aws:ec2/internetGateway:InternetGateway": "igw",
+        "aws:ec2/routeTable:RouteTable": "rtb",
+        "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc",
+    }.get(typ)
+    return f"{prefix}-0{_stable_number(name):016x}" if prefix else f"{name}-id"
+
+
+# The camp's own subnet (infra/network.py), as the mocks make it and describe it.
+OWN_SUBNET_ID = aws_id("aws:ec2/subnet:Subnet", "camphub-subnet")
+
+
+def own_subnet(stack: str = "test") -> dict:
+    return {
+        **INVOKES[GET_SUBNET],
+        "id": OWN_SUBNET_ID,
+        "cidrBlock": SUBNET_CIDR,
+        "vpcId": aws_id("aws:ec2/vpc:Vpc", "camphub-vpc"),
+        "defaultForAz": False,
+        "tags": {"Name": "camphub-subnet", "camphub:stack": stack},
+    }
 
 
 def offerings(offered: dict[str, list[str]]) -> dict:
@@ -87,7 +134,7 @@ class CampMocks(pulumi.runtime.Mocks):
         outputs = dict(args.inputs)
         computed = {
             "aws:ec2/instance:Instance": {
-                "privateIp": f"172.31.0.{10 + n}",
+                "privateIp": f"10.192.0.{10 + n}",  # in layout.SUBNET_CIDR
                 "publicIp": f"198.51.100.{n}",
             },
             "aws:ec2/eip:Eip": {"publicIp": "203.0.113.10", "allocationId": f"eipalloc-{n:08x}"},
@@ -101,10 +148,17 @@ class CampMocks(pulumi.runtime.Mocks):
             "random:index/randomId:RandomId": {"hex": f"{n:08x}"},
             "random:index/randomPassword:RandomPassword": {"result": f"fake-password-{n}"},
             "command:remote:Command": {"stdout": self._stdout(args.name), "stderr": ""},
+            "aws:ec2/vpc:Vpc": {
+                "arn": f"arn:aws:ec2:us-east-1:123456789012:vpc/{aws_id(args.typ, args.name)}",
+                "defaultRouteTableId": f"rtb-0{n + 1:016x}",
+                "mainRouteTableId": f"rtb-0{n + 1:016x}",
+            },
+            "aws:ec2/subnet:Subnet": {
+                "arn": f"arn:aws:ec2:us-east-1:123456789012:subnet/{aws_id(args.typ, args.name)}"
+            },
         }.get(args.typ, {})
         outputs.update(computed)
-        resource_id = f"vol-0{n:016x}" if args.typ == "aws:ebs/volume:Volume" else f"{args.name}-id"
-        return resource_id, outputs
+        return aws_id(args.typ, args.name), outputs
 
     def _stdout(self, name: str) -> str:
         if name.endswith("swarm-join-token"):
@@ -117,10 +171,6 @@ class CampMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         return answer(args)
-
-
-def _stable_number(name: str) -> int:
-    return int(hashlib.sha256(name.encode()).hexdigest()[:4], 16) % 200 + 1
 
 
 @dataclass

@@ -39,6 +39,7 @@ BAD_CONFIGS = [
     ({"userlistFile": "/nonexistent/class.txt"}, "camphub:userlistFile: the class list"),
     ({"userlistFile": "nowhere.txt"}, "(`cp userlist.example.txt nowhere.txt`)"),
     ({"availabilityZone": "us-east-1"}, "camphub:availabilityZone: 'us-east-1' is not an avail"),
+    ({"subnetId": "subnet-xyz"}, "camphub:subnetId: 'subnet-xyz' is not a subnet id like subnet-"),
     ({"workers": {"count": 0}}, "camphub:workers.count: 0 is not a whole number from 1 to 50"),
     ({"workers": {"count": -2}}, "camphub:workers.count: -2 is not a whole number"),
     ({"workers": {"count": 500}}, "camphub:workers.count: 500 is not a whole number"),

@@ -47,7 +47,7 @@ def test_the_hub_receives_the_scripts_the_nginx_sites_and_every_image_it_builds(
 
 def test_the_swarm_is_initialised_on_the_private_address(hub):
     init = hub.named("hub-swarm-init")
-    assert "swarm-init --advertise-addr 172.31." in init.inputs["create"]
+    assert "swarm-init --advertise-addr 10.192.0." in init.inputs["create"]
     assert "--network camphub" in init.inputs["create"]
 
 

@@ -159,11 +159,53 @@ NEEDS: dict[str, list[str]] = {
         "s3:GetBucketPublicAccessBlock",
     ],
     "aws:s3/bucketPolicy:BucketPolicy": ["s3:PutBucketPolicy", "s3:GetBucketPolicy"],
+    # The camp's own network (infra/network.py).
+    "aws:ec2/vpc:Vpc": [
+        "ec2:CreateVpc",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeVpcAttribute",
+        "ec2:ModifyVpcAttribute",
+        "ec2:DeleteVpc",
+        *_TAGS,
+    ],
+    "aws:ec2/subnet:Subnet": [
+        "ec2:CreateSubnet",
+        "ec2:DescribeSubnets",
+        "ec2:ModifySubnetAttribute",
+        "ec2:DeleteSubnet",
+        *_TAGS,
+    ],
+    "aws:ec2/internetGateway:InternetGateway": [
+        "ec2:CreateInternetGateway",
+        "ec2:DescribeInternetGateways",
+        "ec2:AttachInternetGateway",
+        "ec2:DetachInternetGateway",
+        "ec2:DeleteInternetGateway",
+        *_TAGS,
+    ],
+    "aws:ec2/routeTable:RouteTable": [
+        "ec2:CreateRouteTable",
+        "ec2:DescribeRouteTables",
+        "ec2:DeleteRouteTable",
+        *_TAGS,
+    ],
+    "aws:ec2/route:Route": [
+        "ec2:CreateRoute",
+        "ec2:DescribeRouteTables",
+        "ec2:ReplaceRoute",
+        "ec2:DeleteRoute",
+    ],
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": [
+        "ec2:AssociateRouteTable",
+        "ec2:DescribeRouteTables",
+        "ec2:ReplaceRouteTableAssociation",
+        "ec2:DisassociateRouteTable",
+    ],
     # The backup tag on an adopted homes volume (nfs.adoptHomesVolume).
     "aws:ec2/tag:Tag": [*_TAGS, "ec2:DescribeTags"],
     # Look-ups.
     "aws:ec2/getAmi:getAmi": ["ec2:DescribeImages"],
-    "aws:ec2/getVpc:getVpc": ["ec2:DescribeVpcs"],
+    "aws:index/getAvailabilityZones:getAvailabilityZones": ["ec2:DescribeAvailabilityZones"],
     "aws:ec2/getSubnets:getSubnets": ["ec2:DescribeSubnets"],
     "aws:ec2/getSubnet:getSubnet": ["ec2:DescribeSubnets"],
     "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": [
@@ -178,6 +220,8 @@ NEEDS: dict[str, list[str]] = {
     "aws:ebs/getEbsVolumes:getEbsVolumes": ["ec2:DescribeVolumes"],
     "aws:ebs/getVolume:getVolume": ["ec2:DescribeVolumes"],
     "aws:ec2/getInstances:getInstances": ["ec2:DescribeInstances"],
+    # Where this stack's camp runs (infra/network_move.py).
+    "aws:ec2/getInstance:getInstance": ["ec2:DescribeInstances", "ec2:DescribeInstanceAttribute"],
     "aws:index/getRegion:getRegion": [],  # the provider's own setting, asked of nobody
     "aws:index/getCallerIdentity:getCallerIdentity": ["sts:GetCallerIdentity"],
 }

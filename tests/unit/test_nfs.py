@@ -5,6 +5,7 @@ import json
 import pytest
 from components import base_of, deploy_component, hub_of, nfs_of
 
+from infra import layout
 from infra.remote import machine_warnings
 
 
@@ -38,7 +39,7 @@ def test_a_moved_subnet_never_swaps_the_homes_for_an_empty_volume(nfs):
 
 def test_the_server_is_reached_through_the_hub(nfs):
     connection = nfs.named("nfs-cloud-init").inputs["connection"]
-    assert connection["host"].startswith("172.31.")
+    assert connection["host"].startswith("10.192.0.")
     assert connection["proxy"]["host"] == "203.0.113.10"
 
 
@@ -47,7 +48,7 @@ def test_the_export_names_the_volume_and_the_subnet_and_trusts_no_client_as_root
     volume = nfs.named("nfs-homes", "aws:ebs/volume:Volume")
     assert f"--volume-id {volume.id}" in create
     assert "--export-dir /srv/nfs/homes" in create
-    assert "--client 172.31.0.0/20" in create
+    assert f"--client {layout.SUBNET_CIDR}" in create
     assert "--root-client" not in create
 
 

@@ -11,7 +11,7 @@ from infra.notebook_image import publication
 from infra.payload import NOTEBOOK_IMAGE, image_tag
 
 WORKERS = ("workers-0", "workers-1")
-SUBNET_CIDR = "172.31.0.0/20"  # the camp's subnet under the mocks (program.py)
+SUBNET_CIDR = layout.SUBNET_CIDR  # the camp's own subnet
 
 
 def arguments(step) -> dict[str, str]:

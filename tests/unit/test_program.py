@@ -54,10 +54,10 @@ def test_outputs_tell_the_organizer_where_everything_is(deployment):
     assert outputs["oauthCallbackUrl"] == "https://203.0.113.10/hub/oauth_callback"
     assert outputs["hubPublicIp"] == "203.0.113.10"
     assert outputs["availabilityZone"] == "us-east-1a"
-    assert outputs["hubPrivateIp"].startswith("172.31.")
+    assert outputs["hubPrivateIp"].startswith("10.192.0.")
     assert outputs["hubPrivateIp"] not in [*outputs["workerPrivateIps"], outputs["nfsPrivateIp"]]
     assert len(outputs["workerPrivateIps"]) == 2
-    assert outputs["nfsPrivateIp"].startswith("172.31.")
+    assert outputs["nfsPrivateIp"].startswith("10.192.0.")
     assert "ssh -F camphub.ssh_config camphub-hub" in outputs["sshCommand"]
     ssh_config = outputs["sshConfig"]
     assert "Host camphub-hub\n  HostName 203.0.113.10\n  User admin" in ssh_config

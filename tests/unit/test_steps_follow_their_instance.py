@@ -31,7 +31,7 @@ class ReplacedMocks(CampMocks):
         resource_id, outputs = super().new_resource(args)
         if args.typ == INSTANCE and args.name in self.replaced:
             resource_id = f"{args.name}-new-id"
-            outputs["privateIp"] = outputs["privateIp"].replace("172.31.0.", "172.31.1.")
+            outputs["privateIp"] = outputs["privateIp"].replace("10.192.0.", "10.192.1.")
         if args.typ == COMMAND and args.name.endswith("swarm-join-token"):
             outputs["stdout"] = f"SWMTKN-1-{digest(args.inputs.get('triggers'))}\n"
         if args.typ == COMMAND and args.name.endswith("-swarm-join"):
