@@ -128,7 +128,7 @@ def declare_instance(
         opts=pulumi.ResourceOptions(
             parent=parent,
             # Every step reaches the machine after it: a changed sshAllowedCidrs holds first.
-            depends_on=placement.ssh_rules,
+            depends_on=placement.reachable_after,
             # A newer upstream AMI must never replace a running camp's machines, and a changed
             # user-data must not stop them (see the module's docstring).
             ignore_changes=["ami", "user_data"],

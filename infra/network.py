@@ -76,7 +76,7 @@ class Placement:
     # in the camp's own network the route to the internet that any of it (and every machine's
     # packages) takes. Machines wait for these, so a changed sshAllowedCidrs holds before a step
     # dials.
-    ssh_rules: Sequence[pulumi.Resource]
+    reachable_after: Sequence[pulumi.Resource]
 
 
 class Network(pulumi.ComponentResource):
@@ -102,7 +102,7 @@ class Network(pulumi.ComponentResource):
         }
         self._allow_web_to_hub()
         self._allow_swarm_among_members()
-        ssh_rules = [
+        reachable_after = [
             *self._allow_ssh_to_hub(args.ssh_allowed_cidrs),
             self._allow("cluster", "ssh-from-hub", "tcp", layout.SSH_PORT, source="hub"),
             self._allow("nfs", "ssh-from-hub", "tcp", layout.SSH_PORT, source="hub"),
@@ -119,7 +119,7 @@ class Network(pulumi.ComponentResource):
             subnet_cidr=pulumi.Output.from_input(subnet.cidr_block),
             availability_zone=pulumi.Output.from_input(subnet.availability_zone),
             security_group_ids={role: sg.id for role, sg in self._groups.items()},
-            ssh_rules=ssh_rules,
+            reachable_after=reachable_after,
         )
         self.register_outputs(
             {
