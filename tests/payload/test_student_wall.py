@@ -63,6 +63,7 @@ INSTANCE_PORTS = (
 METADATA_PORT = 80
 INTERNET = "pypi.org:443"
 RESTART_SECONDS = 120
+PROBE = "/payload/tests/payload/wall/probe.py"
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,16 @@ class Lab:
         return self.node.run("docker", *args).stdout
 
     def probe(self, *targets: str, container: str = STUDENT) -> dict[str, str]:
-        output = self.docker("exec", container, "python3", "/payload/tests/payload/wall/probe.py",
-                             *targets)  # fmt: skip
-        return json.loads(output)
+        outcomes = self.try_probe(*targets, container=container)
+        assert outcomes is not None, f"cannot exec the probe in {container}"
+        return outcomes
+
+    def try_probe(self, *targets: str, container: str = STUDENT) -> dict[str, str] | None:
+        """The probe's outcomes, or None while Docker cannot exec in the container (it is
+        still being started again after a restart)."""
+        probed = self.node.run("docker", "exec", container, "python3", PROBE, *targets,
+                               check=False)  # fmt: skip
+        return json.loads(probed.stdout) if probed.returncode == 0 else None
 
     def wall(self, *args: str) -> str:
         return self.node.run("camphub-wall", *args).stdout.strip()
@@ -284,9 +292,6 @@ def test_docker_creates_every_container_with_camphub_runc(lab):
     assert lab.docker("info", "--format", "{{.DefaultRuntime}}").strip() == "camphub-runc"
 
 
-PROBE = "/payload/tests/payload/wall/probe.py"
-
-
 def first_probe_by_docker_run(lab: Lab, *targets: str) -> dict[str, str]:
     output = lab.docker(
         "run", "--rm", "--network", layout.OVERLAY_NETWORK, *STUDENT_FLAGS, *BORROWED,
@@ -401,8 +406,8 @@ def wait_for_student(lab: Lab) -> None:
         for name in (STUDENT, CLASSMATE):
             if lab.node.run("docker", "exec", name, "true", check=False).returncode != 0:
                 return False
-        outcomes = lab.probe(lab.hub_api(), *lab.on_the_overlay())
-        return opened(outcomes) == {lab.hub_api(): "open"}
+        outcomes = lab.try_probe(lab.hub_api(), *lab.on_the_overlay())
+        return outcomes is not None and opened(outcomes) == {lab.hub_api(): "open"}
 
     wait_for(student_back_and_walled, timeout=RESTART_SECONDS, what="the student is back, walled")
 
