@@ -21,7 +21,7 @@ from infra.machine import (
     MachineBasics,
     MachineToBringUp,
     bring_up_jump_host,
-    declare_instance,
+    declare_machine,
 )
 from infra.payload import HUB_IMAGE, NGINX, NOTEBOOK_IMAGE, PROXY_IMAGE, SCRIPTS
 from infra.remote import Step, StepTarget, run_step, script_line
@@ -94,7 +94,7 @@ class Hub(pulumi.ComponentResource):
     def __init__(self, name: str, args: HubArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("camphub:index:Hub", name, None, opts)
         basics = args.basics
-        self.instance = declare_instance(
+        machine = declare_machine(
             name,
             InstanceArgs(
                 role="hub",
@@ -104,6 +104,7 @@ class Hub(pulumi.ComponentResource):
             basics,
             parent=self,
         )
+        self.instance = machine.instance
         self.address = aws.ec2.Eip(
             f"{name}-address",
             domain="vpc",
@@ -124,7 +125,7 @@ class Hub(pulumi.ComponentResource):
         self.machine, self.jump_host = bring_up_jump_host(
             MachineToBringUp(
                 name,
-                self.instance,
+                machine,
                 host=self.public_ip,
                 private_key=basics.admin_key.private_key,
                 after=[association],

@@ -12,6 +12,11 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The login user of Debian's AMIs; pulumi-command connects as this user and uses sudo.
 LOGIN_USER = "admin"
 
+# Each machine's SSH host key, made by the program (infra/host_key.py): the private half waits
+# for the machine in SSM, at <parameters>/<instance id>, and sshd offers only it.
+HOST_KEY_PARAMETERS = "/camphub/host-keys"
+HOST_KEY_FILE = "/etc/ssh/camphub_host_ed25519_key"
+
 # Delivered by CopyToRemote (scripts/, nginx/, images/<name>/; see infra/payload.py), owned by
 # the login user.
 PAYLOAD_DIR = "/opt/camphub"

@@ -21,9 +21,10 @@ import pulumi_command as command
 
 from infra.admin_key import AdminKey
 from infra.config import CampConfig
+from infra.host_key import MachineIdentity, declare_identity, hand_over_host_key
 from infra.network import Placement
 from infra.payload import SCRIPTS, PayloadTree
-from infra.remote import FIRST_CONTACT, StepTarget, ssh_connection
+from infra.remote import FIRST_CONTACT, KnownHost, StepTarget, ssh_connection
 from infra.userdata import render_user_data
 
 # Which machine of the camp an instance is (hub, worker, nfs); infra/adoption.py asks for it.
@@ -63,25 +64,38 @@ class MachineBasics:
 
 @dataclass(frozen=True)
 class JumpHost:
-    """How a machine without a public address is reached: through the hub, once its sshd
-    answers."""
+    """How a machine without a public address is reached: through the hub (at its public
+    address, showing its host key), once its sshd answers."""
 
-    address: pulumi.Input[str]  # the hub's public address
+    host: KnownHost
     ready: Sequence[pulumi.Resource]
 
 
 @dataclass(frozen=True)
+class Machine:
+    """An instance, its identity (infra/host_key.py), and what must exist before it can show its
+    host key."""
+
+    instance: aws.ec2.Instance
+    identity: MachineIdentity
+    host_key_handed_over: Sequence[pulumi.Resource]
+
+
+@dataclass(frozen=True)
 class MachineToBringUp:
-    """A machine to bring up: the prefix of its steps' names, its instance, how it is dialled
+    """A machine to bring up: the prefix of its steps' names, the machine, how it is dialled
     (at `host`, through `jump_host` if given, once `after` exist) and the payload it needs."""
 
     name: str
-    instance: aws.ec2.Instance
+    machine: Machine
     host: pulumi.Input[str]  # its public address, or its private one behind `jump_host`
     private_key: pulumi.Input[str]
     after: Sequence[pulumi.Resource] = ()
-    jump_host: pulumi.Input[str] | None = None
+    jump_host: JumpHost | None = None
     payload: Sequence[PayloadTree] = (SCRIPTS,)
+
+    def known_host(self) -> KnownHost:
+        return KnownHost(self.host, self.machine.identity.public_host_key)
 
 
 @dataclass(frozen=True)
@@ -91,12 +105,24 @@ class InstanceArgs:
     role: str  # hub | worker | nfs: selects the user-data and root volume size
     instance_type: str
     security_groups: Sequence[str]  # roles of the placement's groups: hub, cluster, nfs
-    # The machine's own AWS identity (the NFS server archives homes with it); none by default.
-    instance_profile: pulumi.Input[str] | None = None
+
+
+def declare_machine(
+    name: str, args: InstanceArgs, basics: MachineBasics, parent: pulumi.Resource
+) -> Machine:
+    """Instance `name` with its own role and host key, the key handed over to it."""
+    identity = declare_identity(name, parent)
+    instance = declare_instance(name, args, basics, identity, parent)
+    handed_over = hand_over_host_key(name, identity, instance.id, parent)
+    return Machine(instance, identity, handed_over)
 
 
 def declare_instance(
-    name: str, args: InstanceArgs, basics: MachineBasics, parent: pulumi.Resource
+    name: str,
+    args: InstanceArgs,
+    basics: MachineBasics,
+    identity: MachineIdentity,
+    parent: pulumi.Resource,
 ) -> aws.ec2.Instance:
     user_data = render_user_data(args.role)
     placement = basics.placement
@@ -107,7 +133,7 @@ def declare_instance(
         subnet_id=placement.subnet_id,
         vpc_security_group_ids=[placement.security_group_ids[g] for g in args.security_groups],
         key_name=basics.admin_key.key_name,
-        iam_instance_profile=args.instance_profile,
+        iam_instance_profile=identity.instance_profile.id,  # an instance profile's id is its name
         user_data=user_data,
         # A changed user-data is ignored (below); `pulumi up --replace` of the machine makes it
         # anew with the current one.
@@ -167,19 +193,23 @@ def _warn(warning: str | None) -> None:
 
 def _first_contact(
     step_name: str,
-    instance: aws.ec2.Instance,
+    machine: Machine,
     connection: command.remote.ConnectionArgs,
     create: str,
     after: Sequence[pulumi.Resource],
     parent: pulumi.Resource,
 ) -> command.remote.Command:
-    """A wait for a new machine, dialling for as long as a boot takes; again for a new instance."""
+    """A wait for a new machine, dialling for as long as a boot takes (its sshd starts once it
+    has fetched its host key); again for a new instance."""
+    instance = machine.instance
     return command.remote.Command(
         step_name,
         connection=connection,
         create=create,
         triggers=[instance.id],
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[instance, *after]),
+        opts=pulumi.ResourceOptions(
+            parent=parent, depends_on=[instance, *machine.host_key_handed_over, *after]
+        ),
     )
 
 
@@ -187,12 +217,13 @@ def bring_up(machine: MachineToBringUp, parent: pulumi.Resource) -> StepTarget:
     """Waits for cloud-init on the machine, then delivers its payload; returns where its bootstrap
     steps run. A new instance is waited for and given the payload again, as every step on it
     reruns (infra/remote.py)."""
-    instance = machine.instance
-    connection = ssh_connection(machine.host, machine.private_key, machine.jump_host)
+    instance = machine.machine.instance
+    through = machine.jump_host.host if machine.jump_host else None
+    connection = ssh_connection(machine.known_host(), machine.private_key, through)
     booted = _first_contact(
         f"{machine.name}-cloud-init",
-        instance,
-        ssh_connection(machine.host, machine.private_key, machine.jump_host, dial=FIRST_CONTACT),
+        machine.machine,
+        ssh_connection(machine.known_host(), machine.private_key, through, dial=FIRST_CONTACT),
         WAIT_FOR_CLOUD_INIT,
         machine.after,
         parent,
@@ -218,7 +249,7 @@ def bring_up(machine: MachineToBringUp, parent: pulumi.Resource) -> StepTarget:
 
 def bring_up_behind(
     name: str,
-    instance: aws.ec2.Instance,
+    machine: Machine,
     jump_host: JumpHost,
     admin_key: AdminKey,
     parent: pulumi.Resource,
@@ -226,16 +257,16 @@ def bring_up_behind(
 ) -> StepTarget:
     """`bring_up` for a machine without a public address: reached at its private address
     through `jump_host`, once the jump host lets the login user in."""
-    machine = MachineToBringUp(
+    to_bring_up = MachineToBringUp(
         name,
-        instance,
-        host=instance.private_ip,
+        machine,
+        host=machine.instance.private_ip,
         private_key=admin_key.private_key,
         after=jump_host.ready,
-        jump_host=jump_host.address,
+        jump_host=jump_host,
         payload=payload,
     )
-    return bring_up(machine, parent)
+    return bring_up(to_bring_up, parent)
 
 
 def bring_up_jump_host(
@@ -246,10 +277,10 @@ def bring_up_jump_host(
     cloud-init."""
     sshd = _first_contact(
         f"{machine.name}-sshd",
-        machine.instance,
-        ssh_connection(machine.host, machine.private_key, dial=FIRST_CONTACT),
+        machine.machine,
+        ssh_connection(machine.known_host(), machine.private_key, dial=FIRST_CONTACT),
         "true",
         machine.after,
         parent,
     )
-    return bring_up(machine, parent), JumpHost(address=machine.host, ready=[sshd])
+    return bring_up(machine, parent), JumpHost(host=machine.known_host(), ready=[sshd])

@@ -16,8 +16,7 @@ from infra.adoption import HOMES_VOLUME_NAME, STACK_TAG, KeptVolume
 from infra.backups import BACKUP_TAG, back_up_daily, homes_backup_tags
 from infra.config import CampConfig
 from infra.homes import ClassHomes, HomesServer, HomesShare, make_homes, schedule_snapshots
-from infra.iam import trust_policy
-from infra.machine import InstanceArgs, JumpHost, MachineBasics, bring_up_behind, declare_instance
+from infra.machine import InstanceArgs, JumpHost, MachineBasics, bring_up_behind, declare_machine
 from infra.materials import materials_version, publish_course_files
 from infra.payload import SCRIPTS, materials_payload
 from infra.remote import Step, run_step, script_line, warn_about
@@ -45,27 +44,16 @@ class NfsServer(pulumi.ComponentResource):
         super().__init__("camphub:index:NfsServer", name, None, opts)
         basics = args.basics
         config, placement = basics.config, basics.placement
-        # Holds no permission until infra/archive.py grants the archive's.
-        role = aws.iam.Role(
-            f"{name}-role",
-            # Lets EC2 hand the server its role's credentials through the metadata service.
-            assume_role_policy=trust_policy("ec2.amazonaws.com"),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        profile = aws.iam.InstanceProfile(
-            f"{name}-profile", role=role.id, opts=pulumi.ResourceOptions(parent=self)
-        )
-        instance = declare_instance(
+        # Its role reads the host key; infra/archive.py grants it the archive's permissions.
+        machine = declare_machine(
             name,
             InstanceArgs(
-                role="nfs",
-                instance_type=config.nfs.instance_type,
-                security_groups=["nfs"],
-                instance_profile=profile.id,  # an instance profile's id is its name
+                role="nfs", instance_type=config.nfs.instance_type, security_groups=["nfs"]
             ),
             basics,
             parent=self,
         )
+        instance = machine.instance
         volume_id = self._homes_volume(name, args)
         attachment = aws.ec2.VolumeAttachment(
             f"{name}-homes",
@@ -80,16 +68,16 @@ class NfsServer(pulumi.ComponentResource):
         )
         self.private_ip = instance.private_ip
         self.homes_volume_id = volume_id
-        machine = bring_up_behind(
+        target = bring_up_behind(
             name,
-            instance,
+            machine,
             args.jump_host,
             basics.admin_key,
             payload=(SCRIPTS, materials_payload(config.materials_dir)),
             parent=self,
         )
         exported = run_step(
-            machine,
+            target,
             Step(
                 "export-homes",
                 script_line(
@@ -108,14 +96,14 @@ class NfsServer(pulumi.ComponentResource):
         warn_about(exported)
         self.share = HomesShare(self.private_ip, layout.NFS_EXPORT_DIR, exported)
         self.server = HomesServer(
-            machine=machine,
+            machine=target,
             volume_id=volume_id,
             in_place=[attachment, exported],
-            role_id=role.id,
+            role_id=machine.identity.role.id,
         )
-        course_files = publish_course_files(machine, config, after=exported, parent=self)
+        course_files = publish_course_files(target, config, after=exported, parent=self)
         homes_made = make_homes(
-            machine,
+            target,
             config,
             materials_version(config),
             after=course_files,
@@ -123,7 +111,7 @@ class NfsServer(pulumi.ComponentResource):
         )
         warn_about(homes_made)
         self.class_homes = ClassHomes(self.share, homes_made)
-        schedule_snapshots(machine, config, after=exported, parent=self)
+        schedule_snapshots(target, config, after=exported, parent=self)
         self.register_outputs(
             {
                 "privateIp": self.private_ip,

@@ -65,24 +65,37 @@ class StepTarget:
     instance_id: pulumi.Input[str]
 
 
+@dataclass(frozen=True)
+class KnownHost:
+    """Where a machine's sshd answers, and the one host key it may show (authorized_keys form;
+    infra/host_key.py says why the program can know it)."""
+
+    address: pulumi.Input[str]
+    host_key: pulumi.Input[str]
+
+
 def ssh_connection(
-    host: pulumi.Input[str],
+    to: KnownHost,
     private_key: pulumi.Input[str],
-    jump_host: pulumi.Input[str] | None = None,
+    through: KnownHost | None = None,
     dial: DialBudget = LATER_STEPS,
 ) -> command.remote.ConnectionArgs:
-    """A connection as the AMI's login user, through the hub when `jump_host` is given."""
+    """A connection as the AMI's login user, through the hub when `through` is given, pinning
+    each machine's host key: a machine showing another fails the dial ("ssh: host key
+    mismatch"), before the step sends anything."""
     proxy = None
-    if jump_host is not None:
+    if through is not None:
         proxy = command.remote.ProxyConnectionArgs(
-            host=jump_host,
+            host=through.address,
+            host_key=through.host_key,
             user=layout.LOGIN_USER,
             private_key=private_key,
             dial_error_limit=dial.error_limit,
             per_dial_timeout=dial.seconds_per_dial,
         )
     return command.remote.ConnectionArgs(
-        host=host,
+        host=to.address,
+        host_key=to.host_key,
         user=layout.LOGIN_USER,
         private_key=private_key,
         proxy=proxy,

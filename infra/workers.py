@@ -16,7 +16,7 @@ import pulumi
 from infra import layout
 from infra.homes import HomesShare, mount_homes
 from infra.hub import SwarmManager
-from infra.machine import InstanceArgs, JumpHost, MachineBasics, bring_up_behind, declare_instance
+from infra.machine import InstanceArgs, JumpHost, MachineBasics, bring_up_behind, declare_machine
 from infra.notebook_image import ShippedImage
 from infra.remote import Step, StepTarget, run_step, script_line
 
@@ -60,7 +60,7 @@ class SwarmWorkerPool(pulumi.ComponentResource):
         """Declares worker `name`; returns the step after which it takes students."""
         args = self._args
         basics = args.basics
-        instance = declare_instance(
+        machine = declare_machine(
             name,
             InstanceArgs(
                 role="worker",
@@ -70,13 +70,14 @@ class SwarmWorkerPool(pulumi.ComponentResource):
             basics,
             parent=self,
         )
+        instance = machine.instance
         self.instances.append(instance)
-        machine = bring_up_behind(name, instance, args.jump_host, basics.admin_key, parent=self)
-        mounted = mount_homes(machine, args.homes, parent=self)
-        image = self._load_notebook_image(machine)
-        internet = self._set_student_internet(machine)
+        target = bring_up_behind(name, machine, args.jump_host, basics.admin_key, parent=self)
+        mounted = mount_homes(target, args.homes, parent=self)
+        image = self._load_notebook_image(target)
+        internet = self._set_student_internet(target)
         # Join only once the worker can serve a student: swarm places servers on any member.
-        joined = self._join_swarm(machine, instance, after=[mounted, image, internet])
+        joined = self._join_swarm(target, instance, after=[mounted, image, internet])
         return self._track_membership(name, joined)
 
     def _load_notebook_image(self, machine: StepTarget) -> pulumi.Resource:

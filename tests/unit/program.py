@@ -121,8 +121,20 @@ def _asked_types(args: pulumi.runtime.MockCallArgs) -> list[str]:
 FAKE_PRIVATE_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nfake-admin-key\n-----END OPENSSH PRIVATE KEY-----\n"
 )
+# Every other key pair the program makes (a machine's host key) is told apart by its name.
+FAKE_HOST_KEY = "fake-host-key"
 FAKE_JOIN_TOKEN = "SWMTKN-1-fakejointoken"
 FAKE_IMAGE_ID = "sha256:" + "ab" * 32
+
+
+def fake_key_pair(name: str) -> dict[str, str]:
+    """tls.PrivateKey's outputs for resource `name`: the admin key's, or a host key's."""
+    if name.endswith("-admin-ssh"):
+        private, public = FAKE_PRIVATE_KEY, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake admin"
+    else:
+        private = FAKE_PRIVATE_KEY.replace("fake-admin-key", f"{FAKE_HOST_KEY}-of-{name}")
+        public = f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake {name}"
+    return {"privateKeyOpenssh": private, "publicKeyOpenssh": public + "\n"}
 
 
 class CampMocks(pulumi.runtime.Mocks):
@@ -140,10 +152,10 @@ class CampMocks(pulumi.runtime.Mocks):
             "aws:ec2/eip:Eip": {"publicIp": "203.0.113.10", "allocationId": f"eipalloc-{n:08x}"},
             "aws:ec2/keyPair:KeyPair": {"keyName": f"{args.name}-key"},
             "aws:iam/role:Role": {"arn": f"arn:aws:iam::123456789012:role/{args.name}"},
-            "tls:index/privateKey:PrivateKey": {
-                "privateKeyOpenssh": FAKE_PRIVATE_KEY,
-                "publicKeyOpenssh": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake admin",
+            "aws:ssm/parameter:Parameter": {
+                "arn": f"arn:aws:ssm:us-east-1:123456789012:parameter{args.inputs.get('name')}"
             },
+            "tls:index/privateKey:PrivateKey": fake_key_pair(args.name),
             "random:index/randomBytes:RandomBytes": {"hex": f"{n:064x}", "base64": "ZmFrZQ=="},
             "random:index/randomId:RandomId": {"hex": f"{n:08x}"},
             "random:index/randomPassword:RandomPassword": {"result": f"fake-password-{n}"},
@@ -190,6 +202,7 @@ class Declared:
     delete_before_replace: bool
     ignore_changes: list[str]
     additional_secret_outputs: list[str]
+    outputs: dict  # what the mocks computed, with the inputs they echo
 
     def is_secret(self, key: str, index: int | None = None) -> bool:
         """Whether input `key` (or, for a list, each of its items, or the one at `index`) reaches
@@ -278,6 +291,7 @@ class RecordingMonitor(MockMonitor):
                     delete_before_replace=request.deleteBeforeReplace,
                     ignore_changes=list(request.ignoreChanges),
                     additional_secret_outputs=list(request.additionalSecretOutputs),
+                    outputs=_unwrap_secrets(rpc.deserialize_properties(response.object)),
                 )
             )
         return response

@@ -116,6 +116,16 @@ NEEDS: dict[str, list[str]] = {
         "iam:RemoveRoleFromInstanceProfile",
         "iam:TagInstanceProfile",
     ],
+    # A machine's host key (infra/host_key.py); read back decrypted, its tags and description.
+    "aws:ssm/parameter:Parameter": [
+        "ssm:PutParameter",
+        "ssm:GetParameter",
+        "ssm:GetParameters",
+        "ssm:DescribeParameters",
+        "ssm:DeleteParameter",
+        "ssm:AddTagsToResource",
+        "ssm:ListTagsForResource",
+    ],
     "aws:dlm/lifecyclePolicy:LifecyclePolicy": [
         "dlm:CreateLifecyclePolicy",
         "dlm:GetLifecyclePolicy",
@@ -319,6 +329,8 @@ def arn_of(resource) -> str:
         return f"arn:aws:iam::{ACCOUNT}:role/{physical}"
     if service == "s3":
         return f"arn:aws:s3:::{physical}"
+    if service == "ssm":
+        return f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter{resource.inputs['name']}"
     if service == "route53":
         return f"arn:aws:route53:::hostedzone/{resource.inputs['zoneId']}"
     return f"arn:aws:{service}:us-east-1:{ACCOUNT}:{resource.name}"
@@ -383,6 +395,8 @@ def test_the_policy_allows_bringing_a_destroyed_camp_back(adopting):
         ("s3:DeleteBucket", "arn:aws:s3:::archive-bucket-1a2b3c4"),
         ("s3:GetObject", "arn:aws:s3:::someone-elses-bucket/file"),
         ("ec2:GetPasswordData", "arn:aws:ec2:us-east-1:123456789012:instance/i-0"),
+        ("ssm:GetParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/someone/else"),
+        ("ssm:PutParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/camphub-other"),
         ("route53:DeleteHostedZone", "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ"),
     ],
 )

@@ -4,7 +4,7 @@ configuration. Each rule reads one declared resource, like a pulumi-policy resou
 import json
 
 import pytest
-from program import FAKE_JOIN_TOKEN, FAKE_PRIVATE_KEY, deploy
+from program import FAKE_HOST_KEY, FAKE_JOIN_TOKEN, FAKE_PRIVATE_KEY, deploy
 
 from infra.layout import SSH_PORT
 from infra.policy_rules import violations
@@ -12,6 +12,7 @@ from infra.policy_rules import violations
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 INSTANCE = "aws:ec2/instance:Instance"
 COMMAND = "command:remote:Command"
+PARAMETER = "aws:ssm/parameter:Parameter"
 OAUTH_SECRET = "google-oauth-secret-value"
 
 CONFIGS = {
@@ -88,14 +89,26 @@ def _every_string(value):
             yield from _every_string(item)
 
 
-SECRET_VALUES = (OAUTH_SECRET, FAKE_JOIN_TOKEN.strip(), "fake-admin-key", "fake-password")
+SECRET_VALUES = (
+    OAUTH_SECRET,
+    FAKE_JOIN_TOKEN.strip(),
+    "fake-admin-key",
+    FAKE_HOST_KEY,
+    "fake-password",
+)
 
 
 def test_secrets_never_appear_in_user_data_or_command_text(deployed):
     _, deployment = deployed
     for resource in deployment.resources:
         visible = dict(resource.inputs)
-        for key in ("stdin", "triggers", "connection"):  # secret-carrying inputs, checked below
+        # Secret-carrying inputs, checked below.
+        for key in (
+            "stdin",
+            "triggers",
+            "connection",
+            "value" if resource.type == PARAMETER else "",
+        ):
             visible.pop(key, None)
         for text in _every_string(visible):
             for secret in SECRET_VALUES:
@@ -110,6 +123,9 @@ def test_secret_inputs_are_marked_secret(deployed):
             assert command.is_secret("stdin"), f"{command.urn} passes a secret on stdin unmarked"
         if FAKE_PRIVATE_KEY in json.dumps(command.inputs.get("connection", {})):
             assert command.is_secret("connection"), command.urn
+    for parameter in deployment.of_type(PARAMETER):
+        assert parameter.inputs["type"] == "SecureString", parameter.urn
+        assert parameter.is_secret("value"), f"{parameter.urn} holds a secret unmarked"
 
 
 def test_commands_whose_output_is_secret_hide_it(deployed):
