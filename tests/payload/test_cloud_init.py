@@ -11,6 +11,7 @@ import payload_checker
 import pytest
 import yaml
 
+from infra import layout
 from infra.userdata import ROLES, render_user_data
 
 pytestmark = pytest.mark.live
@@ -52,19 +53,56 @@ def test_the_schema_check_rejects_a_broken_cloud_config(checker_image, tmp_path)
 
 
 @pytest.mark.parametrize("role", ROLES)
+def sshd_test_mode(
+    checker_image: str, role: str, directory: Path, setup: str
+) -> subprocess.CompletedProcess:
+    """`sshd -T` with the role's drop-in in place, after `setup` ran."""
+    files = yaml.safe_load(render_user_data(role))["write_files"]
+    drop_in = next(entry for entry in files if entry["path"] == SSHD_DROP_IN)
+    (directory / "camphub.conf").write_text(drop_in["content"])
+    return payload_checker.docker(
+        "run", "--rm", "--name", payload_checker.unique_name("sshd"),
+        "-v", f"{directory / 'camphub.conf'}:{SSHD_DROP_IN}:ro", "--entrypoint", "sh",
+        checker_image, "-c", f"{setup} && mkdir -p /run/sshd && sshd -T", check=False,
+    )  # fmt: skip
+
+
+def effective_sshd_config(checker_image: str, role: str, directory: Path, setup: str) -> list[str]:
+    tested = sshd_test_mode(checker_image, role, directory, setup)
+    assert tested.returncode == 0, tested.stderr
+    return tested.stdout.splitlines()
+
+
+def with_the_program_host_key(setup: str) -> str:
+    return f"{setup} && ssh-keygen -q -t ed25519 -N '' -f {layout.HOST_KEY_FILE}"
+
+
+@pytest.mark.parametrize("role", ROLES)
 def test_sshd_refuses_passwords_and_root_even_if_cloud_init_allows_them(
     role, checker_image, tmp_path
 ):
     """sshd keeps the first value it reads; the camphub drop-in must win over cloud-init's."""
-    files = yaml.safe_load(render_user_data(role))["write_files"]
-    drop_in = next(entry for entry in files if entry["path"] == SSHD_DROP_IN)
-    (tmp_path / "camphub.conf").write_text(drop_in["content"])
-    effective = payload_checker.docker(
-        "run", "--rm", "--name", payload_checker.unique_name("sshd"),
-        "-v", f"{tmp_path / 'camphub.conf'}:{SSHD_DROP_IN}:ro", "--entrypoint", "sh", checker_image,
-        "-c", f"echo 'PasswordAuthentication yes' > {CLOUD_INIT_SSHD_DROP_IN}"
-        " && mkdir -p /run/sshd && sshd -T",
-    ).stdout.splitlines()  # fmt: skip
+    enable_passwords = f"echo 'PasswordAuthentication yes' > {CLOUD_INIT_SSHD_DROP_IN}"
+    effective = effective_sshd_config(
+        checker_image, role, tmp_path, with_the_program_host_key(enable_passwords)
+    )
     assert "passwordauthentication no" in effective
     assert "kbdinteractiveauthentication no" in effective
     assert "permitrootlogin no" in effective
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_sshd_shows_only_the_host_key_the_program_made(role, checker_image, tmp_path):
+    """Debian's own keys are there too, as on a fresh AMI; sshd offers none of them."""
+    effective = effective_sshd_config(
+        checker_image, role, tmp_path, with_the_program_host_key("ssh-keygen -A")
+    )
+    assert [line for line in effective if line.startswith("hostkey ")] == [
+        f"hostkey {layout.HOST_KEY_FILE}"
+    ]
+
+
+def test_sshd_does_not_start_before_the_program_host_key_is_there(checker_image, tmp_path):
+    tested = sshd_test_mode(checker_image, "worker", tmp_path, "ssh-keygen -A")
+    assert tested.returncode != 0
+    assert "no hostkeys available" in tested.stderr

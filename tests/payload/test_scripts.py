@@ -46,7 +46,9 @@ SHELL_FILES = [p for p in SCRIPTS if is_shell(p)] + [
     for p in sorted(tree.rglob("*"))
     if p.is_file() and is_shell(p)
 ]
-PYTHON_SCRIPTS = [p for p in SCRIPTS if is_python(p)]
+PYTHON_SCRIPTS = [p for p in SCRIPTS if is_python(p)] + [
+    p for p in sorted(CLOUD_INIT_FILES.rglob("*")) if p.is_file() and is_python(p)
+]
 requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="the scripts run as root")
 
 
