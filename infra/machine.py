@@ -25,7 +25,7 @@ from infra.host_key import MachineIdentity, declare_identity, hand_over_host_key
 from infra.network import Placement
 from infra.payload import SCRIPTS, PayloadTree
 from infra.remote import FIRST_CONTACT, KnownHost, StepTarget, ssh_connection
-from infra.userdata import render_user_data
+from infra.userdata import compressed_user_data, render_user_data, uncompressed_user_data
 
 # Which machine of the camp an instance is (hub, worker, nfs); infra/adoption.py asks for it.
 ROLE_TAG = "camphub:role"
@@ -134,7 +134,7 @@ def declare_instance(
         vpc_security_group_ids=[placement.security_group_ids[g] for g in args.security_groups],
         key_name=basics.admin_key.key_name,
         iam_instance_profile=identity.instance_profile.id,  # an instance profile's id is its name
-        user_data=user_data,
+        user_data_base64=compressed_user_data(user_data),
         # A changed user-data is ignored (below); `pulumi up --replace` of the machine makes it
         # anew with the current one.
         user_data_replace_on_change=False,
@@ -157,7 +157,8 @@ def declare_instance(
             depends_on=placement.reachable_after,
             # A newer upstream AMI must never replace a running camp's machines, and a changed
             # user-data must not stop them (see the module's docstring).
-            ignore_changes=["ami", "user_data"],
+            # (user_data: the form the program gave before it gzipped the document.)
+            ignore_changes=["ami", "user_data", "user_data_base64"],
         ),
     )
     warn_of_changed_user_data(name, instance, user_data)
@@ -166,11 +167,21 @@ def declare_instance(
 
 def warn_of_changed_user_data(name: str, instance: aws.ec2.Instance, wanted: str) -> None:
     """Warns when the machine runs other user-data than its role's files now render. Under
-    ignore_changes the instance's user_data output is what it was made with (the engine keeps
-    the recorded input), so the two differ exactly when a change waits to be rolled out."""
-    pulumi.Output.all(made_with=instance.user_data, urn=instance.urn).apply(
-        lambda now: _warn(user_data_warning(name, now["made_with"], wanted, now["urn"]))
+    ignore_changes the instance's user-data outputs are what it was made with (the engine keeps
+    the recorded inputs), so the two differ exactly when a change waits to be rolled out."""
+    pulumi.Output.all(
+        compressed=instance.user_data_base64, text=instance.user_data, urn=instance.urn
+    ).apply(
+        lambda now: _warn(
+            user_data_warning(name, made_with(now["compressed"], now["text"]), wanted, now["urn"])
+        )
     )
+
+
+def made_with(compressed: str | None, text: str | None) -> str | None:
+    """The document an instance was made with: given gzipped, or as text (or its SHA-1) by a
+    program before it gzipped it; None while unknown."""
+    return uncompressed_user_data(compressed) if compressed else text
 
 
 def user_data_warning(name: str, made_with: str | None, wanted: str, urn: str) -> str | None:

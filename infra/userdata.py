@@ -27,8 +27,8 @@ FILES_DIR = CLOUD_INIT_DIR / "files"
 ROLES = ("hub", "worker", "nfs")
 CLOUD_CONFIG_HEADER = "#cloud-config\n"
 
-# EC2 refuses user-data above 16 KB; the tests keep every role under three quarters of it, so
-# the document itself needs no gzip (the larger files go in gzipped).
+# EC2 refuses user-data above 16 KB (before base64). The document goes in gzipped
+# (`compressed_user_data`); the tests keep every role under three quarters of the limit.
 EC2_USER_DATA_LIMIT = 16 * 1024
 
 # cloud-init's name for gzipped, then base64-encoded write_files content.
@@ -51,6 +51,17 @@ def render_user_data(role: str) -> str:
     return CLOUD_CONFIG_HEADER + yaml.dump(
         config, Dumper=_BlockStyleDumper, sort_keys=False, width=100, allow_unicode=True
     )
+
+
+def compressed_user_data(document: str) -> str:
+    """What EC2 is given: the document gzipped (cloud-init unpacks it, whatever the datasource),
+    base64-encoded for the API. No timestamp in the header: the same document, the same bytes."""
+    return base64.b64encode(gzip.compress(document.encode(), mtime=0)).decode()
+
+
+def uncompressed_user_data(given: str) -> str:
+    """The document of `compressed_user_data`'s result."""
+    return gzip.decompress(base64.b64decode(given)).decode()
 
 
 def merge_configs(base: Any, override: Any) -> Any:

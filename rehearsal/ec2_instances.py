@@ -77,10 +77,11 @@ def _change_record(change: InstanceChange, instance_id: str) -> dict[str, Any]:
     return {"how": change.how, "inputs": list(change.inputs), "instance": instance_id}
 
 
-def _user_data(inputs: dict[str, Any]) -> str:
+def _user_data(inputs: dict[str, Any]) -> bytes:
+    """The user-data as EC2 hands it to the instance (gzipped or not: cloud-init unpacks it)."""
     if inputs.get("userDataBase64"):
-        return base64.b64decode(inputs["userDataBase64"]).decode()
-    return inputs.get("userData") or ""
+        return base64.b64decode(inputs["userDataBase64"])
+    return (inputs.get("userData") or "").encode()
 
 
 def _launch(env: Environment, args, changes: list[dict[str, Any]]):

@@ -63,7 +63,7 @@ class InstanceContainers:
         self,
         resource_name: str,
         instance_id: str,
-        user_data: str,
+        user_data: bytes,
         public_keys: list[str],
         image: str,
         builds_images: bool = False,
@@ -75,7 +75,7 @@ class InstanceContainers:
         container = self.container_name(resource_name)
         seed_dir = self._seed_dir(resource_name)
         seed_dir.mkdir(parents=True, exist_ok=True)
-        (seed_dir / "user-data").write_text(user_data)
+        (seed_dir / "user-data").write_bytes(user_data)
         meta_data = {
             "instance-id": instance_id,
             "local-hostname": resource_name,
@@ -120,12 +120,12 @@ class InstanceContainers:
         for container in running.split():
             docker("exec", container, "sh", "-c", LOAD_IMAGES_IF_DOCKER_RUNS)
 
-    def stop_and_start(self, resource_name: str, user_data: str, address: str) -> None:
+    def stop_and_start(self, resource_name: str, user_data: bytes, address: str) -> None:
         """What EC2 does to apply a changed instance type or user-data: the machine (at private
         `address`) shuts down and boots again, with its disks, addresses and instance id. Its
         seed serves the new user-data, as the metadata service would; cloud-init does not run
         it (it runs per instance id, and the id is the same)."""
-        (self._seed_dir(resource_name) / "user-data").write_text(user_data)
+        (self._seed_dir(resource_name) / "user-data").write_bytes(user_data)
         container = self.container_name(resource_name)
         docker("stop", f"--time={STOP_TIMEOUT_SECONDS}", container)
         docker("start", container)

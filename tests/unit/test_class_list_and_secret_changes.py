@@ -7,7 +7,7 @@ INSTANCE = "aws:ec2/instance:Instance"
 
 
 def user_data(deployment) -> dict[str, str]:
-    return {i.name: i.inputs["userData"] for i in deployment.of_type(INSTANCE)}
+    return {i.name: i.inputs["userDataBase64"] for i in deployment.of_type(INSTANCE)}
 
 
 def test_a_changed_class_list_leaves_every_user_data_byte_identical(base_config, class_list_file):

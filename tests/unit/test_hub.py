@@ -4,7 +4,7 @@ import pytest
 from components import AMI, base_of, deploy_component, hub_of
 
 from infra import layout
-from infra.userdata import render_user_data
+from infra.userdata import render_user_data, uncompressed_user_data
 
 VOLUME = "aws:ebs/volume:Volume"
 ATTACHMENT = "aws:ec2/volumeAttachment:VolumeAttachment"
@@ -19,7 +19,7 @@ def test_the_hub_instance_runs_the_hub_role(hub):
     instance = hub.named("hub")
     assert instance.inputs["ami"] == AMI
     assert instance.inputs["instanceType"] == "t3.medium"
-    assert instance.inputs["userData"] == render_user_data("hub")
+    assert uncompressed_user_data(instance.inputs["userDataBase64"]) == render_user_data("hub")
 
 
 def test_the_elastic_ip_is_attached_to_the_hub(hub):

@@ -16,6 +16,7 @@ from google.protobuf import struct_pb2
 from program import Deployment, RecordingMonitor, deploy
 
 from infra import userdata
+from infra.machine import made_with as document_made_with
 from infra.machine import user_data_warning
 from rehearsal.ec2_instance_changes import changed_inputs, how_ec2_applies
 
@@ -71,12 +72,13 @@ def replace_warnings(caplog) -> list[str]:
 
 def made_with(deployment: Deployment) -> dict[str, str]:
     """Each instance's user-data as the engine keeps it."""
-    return {i.name: i.inputs["userData"] for i in deployment.of_type(INSTANCE)}
+    return {i.name: i.inputs["userDataBase64"] for i in deployment.of_type(INSTANCE)}
 
 
 def test_every_instance_ignores_a_changed_user_data_and_a_newer_ami(deployment):
     for instance in deployment.of_type(INSTANCE):
-        assert {"userData", "ami"} <= set(instance.ignore_changes), instance.name
+        ignored = {"userDataBase64", "userData", "ami"}  # userData: as an earlier program gave it
+        assert ignored <= set(instance.ignore_changes), instance.name
         # Were it not ignored, a change would stop the machine; it never replaces it unasked.
         assert instance.inputs["userDataReplaceOnChange"] is False
 
@@ -119,6 +121,13 @@ def test_the_same_user_data_gives_no_warning_in_either_form_the_state_keeps():
     assert user_data_warning("nfs", wanted, wanted, "urn") is None
     assert user_data_warning("nfs", sha1, wanted, "urn") is None
     assert user_data_warning("nfs", None, wanted, "urn") is None  # not known yet (a preview)
+
+
+def test_the_document_a_machine_was_made_with_is_read_in_either_form_the_program_gave():
+    wanted = userdata.render_user_data("worker")
+    assert document_made_with(userdata.compressed_user_data(wanted), None) == wanted
+    assert document_made_with(None, wanted) == wanted  # before the program gzipped it
+    assert document_made_with(None, None) is None
 
 
 def test_the_local_cloud_knows_how_ec2_applies_a_change_of_every_input_the_program_sets(deployment):

@@ -8,6 +8,7 @@ from program import FAKE_HOST_KEY, FAKE_JOIN_TOKEN, FAKE_PRIVATE_KEY, deploy
 
 from infra.layout import SSH_PORT
 from infra.policy_rules import violations
+from infra.userdata import uncompressed_user_data
 
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 INSTANCE = "aws:ec2/instance:Instance"
@@ -102,6 +103,8 @@ def test_secrets_never_appear_in_user_data_or_command_text(deployed):
     _, deployment = deployed
     for resource in deployment.resources:
         visible = dict(resource.inputs)
+        if "userDataBase64" in visible:  # what EC2 shows, unpacked
+            visible["userDataBase64"] = uncompressed_user_data(visible["userDataBase64"])
         # Secret-carrying inputs, checked below.
         for key in (
             "stdin",
