@@ -2,9 +2,9 @@
 
 `cloud-init/common.yaml` is merged into `cloud-init/<role>.yaml` (maps merged, lists appended, the
 role wins on a scalar). A `write_files` entry without `content` takes it from
-`cloud-init/files/<path>`, a tree that mirrors the target filesystem; with `encoding: gz+b64` it
-goes in gzipped (cloud-init unpacks it), for the larger files. `{{ NAME }}` in any of these
-files is replaced by the value of NAME in infra/layout.py, so paths and names have one source.
+`cloud-init/files/<path>`, a tree that mirrors the target filesystem. `{{ NAME }}` in any of
+these files is replaced by the value of NAME in infra/layout.py, so paths and names have one
+source. EC2 is given the document gzipped (`compressed_user_data`).
 
 The result depends only on those files: it is static per role and byte-identical from run to run,
 so a changed class list or secret never changes user-data. A running machine keeps the user-data
@@ -30,9 +30,6 @@ CLOUD_CONFIG_HEADER = "#cloud-config\n"
 # EC2 refuses user-data above 16 KB (before base64). The document goes in gzipped
 # (`compressed_user_data`); the tests keep every role under three quarters of the limit.
 EC2_USER_DATA_LIMIT = 16 * 1024
-
-# cloud-init's name for gzipped, then base64-encoded write_files content.
-GZIP_ENCODING = "gz+b64"
 
 _LAYOUT_NAME = re.compile(r"\{\{\s*([A-Z][A-Z0-9_]*)\s*\}\}")
 
@@ -108,11 +105,7 @@ def _fill_file_content(entry: dict[str, Any]) -> None:
         raise UserDataError(
             f"write_files entry {target!r} has no content and {source} does not exist"
         )
-    content = substitute_layout(source.read_text(), str(source))
-    if entry.get("encoding") == GZIP_ENCODING:
-        # mtime 0: the same file always compresses to the same bytes, so user-data stays static.
-        content = base64.b64encode(gzip.compress(content.encode(), mtime=0)).decode()
-    entry["content"] = content
+    entry["content"] = substitute_layout(source.read_text(), str(source))
 
 
 class _BlockStyleDumper(yaml.SafeDumper):

@@ -24,9 +24,7 @@ def file_paths(role: str) -> list[str]:
 
 
 def written_content(entry: dict) -> str:
-    """What cloud-init writes for a write_files entry: gz+b64 content unpacked."""
-    if entry.get("encoding") == "gz+b64":
-        return gzip.decompress(base64.b64decode(entry["content"])).decode()
+    """What cloud-init writes for a write_files entry."""
     return entry["content"]
 
 
