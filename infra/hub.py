@@ -83,6 +83,7 @@ class Hub(pulumi.ComponentResource):
     machine: StepTarget
     public_ip: pulumi.Output[str]
     private_ip: pulumi.Output[str]
+    host_key: pulumi.Output[str]  # what its sshd shows (infra/host_key.py)
     url: pulumi.Output[str]
     swarm: pulumi.Resource  # the initialised swarm and its overlay network
     jump_host: JumpHost  # for the NFS server and the workers
@@ -105,6 +106,7 @@ class Hub(pulumi.ComponentResource):
             parent=self,
         )
         self.instance = machine.instance
+        self.host_key = machine.identity.public_host_key
         self.address = aws.ec2.Eip(
             f"{name}-address",
             domain="vpc",
@@ -183,6 +185,7 @@ class Hub(pulumi.ComponentResource):
                 "privateIp": self.private_ip,
                 "url": self.url,
                 "instanceId": self.instance.id,
+                "hostKey": self.host_key,
             }
         )
 

@@ -37,6 +37,7 @@ class NfsServer(pulumi.ComponentResource):
     share: HomesShare  # for the machines that mount the homes
     server: HomesServer  # for work on the homes volume itself (infra/archive.py)
     private_ip: pulumi.Output[str]
+    host_key: pulumi.Output[str]
     homes_volume_id: pulumi.Output[str]
     class_homes: ClassHomes  # for JupyterHub
 
@@ -54,6 +55,7 @@ class NfsServer(pulumi.ComponentResource):
             parent=self,
         )
         instance = machine.instance
+        self.host_key = machine.identity.public_host_key
         volume_id = self._homes_volume(name, args)
         attachment = aws.ec2.VolumeAttachment(
             f"{name}-homes",
@@ -115,6 +117,7 @@ class NfsServer(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "privateIp": self.private_ip,
+                "hostKey": self.host_key,
                 "homesVolumeId": volume_id,
                 "exportDir": layout.NFS_EXPORT_DIR,
             }

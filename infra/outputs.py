@@ -2,8 +2,12 @@
 reach the machines, and what the week costs.
 
 The admin key (root on every machine) is saved outside the project, in ~/.ssh, where no `git add`
-of the project can pick it up; the ssh_config beside the project holds only addresses (and is
-ignored by git as well)."""
+of the project can pick it up; the ssh_config beside the project holds only addresses, and the
+known_hosts file only the machines' public host keys, which ssh then requires (both ignored by git
+as well)."""
+
+from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
@@ -20,6 +24,29 @@ from infra.region import current_region
 from infra.workers import SwarmWorkerPool
 
 SSH_CONFIG_FILE = "camphub.ssh_config"
+KNOWN_HOSTS_FILE = "camphub.known_hosts"
+HUB_ALIAS = "camphub-hub"
+
+
+@dataclass(frozen=True)
+class SshHost:
+    """A machine as the organizer's ssh knows it: by alias, at an address, through the hub when
+    `jump` names it, showing `host_key`."""
+
+    alias: str
+    address: str
+    host_key: str
+    jump: str | None = None
+
+
+def ssh_hosts(
+    hub: tuple[str, str], workers: list[tuple[str, str]], nfs: tuple[str, str]
+) -> list[SshHost]:
+    """The hub directly, every other machine through it; each given as (address, host key)."""
+    hosts = [SshHost(HUB_ALIAS, *hub)]
+    hosts += [SshHost(f"camphub-worker-{i}", *w, jump=HUB_ALIAS) for i, w in enumerate(workers)]
+    hosts.append(SshHost("camphub-nfs", *nfs, jump=HUB_ALIAS))
+    return hosts
 
 
 def key_file(stack: str) -> str:
@@ -27,19 +54,35 @@ def key_file(stack: str) -> str:
     return f"~/.ssh/camphub-{stack}.key"
 
 
-def ssh_config(hub_ip: str, worker_ips: list[str], nfs_ip: str, identity_file: str) -> str:
-    """An ssh_config: the hub directly, every other machine through the hub."""
-    hosts = [("camphub-hub", hub_ip, None)]
-    hosts += [(f"camphub-worker-{i}", ip, "camphub-hub") for i, ip in enumerate(worker_ips)]
-    hosts.append(("camphub-nfs", nfs_ip, "camphub-hub"))
+def ssh_config(hosts: list[SshHost], identity_file: str) -> str:
+    """An ssh_config that trusts each machine's own host key only (`known_hosts`), by alias: a
+    replaced machine at a new address is still the same host."""
     blocks = []
-    for alias, address, jump in hosts:
-        lines = [f"Host {alias}", f"  HostName {address}", f"  User {layout.LOGIN_USER}"]
+    for host in hosts:
+        lines = [f"Host {host.alias}", f"  HostName {host.address}", f"  User {layout.LOGIN_USER}"]
         lines.append(f"  IdentityFile {identity_file}")
-        if jump:
-            lines.append(f"  ProxyJump {jump}")
+        lines += [f"  HostKeyAlias {host.alias}", f"  UserKnownHostsFile {KNOWN_HOSTS_FILE}"]
+        lines.append("  StrictHostKeyChecking yes")
+        if host.jump:
+            lines.append(f"  ProxyJump {host.jump}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
+
+
+def known_hosts(hosts: list[SshHost]) -> str:
+    """The known_hosts file of `ssh_config`: each alias with the key the program made for it."""
+    return "".join(f"{host.alias} {host.host_key.strip()}\n" for host in hosts if host.host_key)
+
+
+def host_keys_by_address(outputs: dict[str, Any]) -> dict[str, str]:
+    """Each machine's host key by its address, from the stack's outputs (plain values)."""
+    keys = dict(line.split(" ", 1) for line in outputs["sshKnownHosts"].splitlines())
+    return {host.address: keys[host.alias] for host in _hosts_of(outputs)}
+
+
+def _hosts_of(outputs: dict[str, Any]) -> list[SshHost]:
+    workers = [(address, "") for address in outputs["workerPrivateIps"]]
+    return ssh_hosts((outputs["hubPublicIp"], ""), workers, (outputs["nfsPrivateIp"], ""))
 
 
 def adopt_command(volume_id: str) -> str:
@@ -80,12 +123,15 @@ def export_outputs(
     pulumi.export("homesArchiveLinksCommand", archive.links_command)
     pulumi.export("adminSshKey", admin_key.private_key)
     identity = key_file(config.stack)
-    pulumi.export(
-        "sshConfig",
-        pulumi.Output.all(hub.public_ip, workers.private_ips, nfs.private_ip).apply(
-            lambda v: ssh_config(*v, identity_file=identity)
-        ),
+    hosts = pulumi.Output.all(
+        hub=pulumi.Output.all(hub.public_ip, hub.host_key),
+        workers=pulumi.Output.all(workers.private_ips, workers.host_keys),
+        nfs=pulumi.Output.all(nfs.private_ip, nfs.host_key),
+    ).apply(
+        lambda m: ssh_hosts(tuple(m["hub"]), list(zip(*m["workers"], strict=True)), tuple(m["nfs"]))
     )
+    pulumi.export("sshConfig", hosts.apply(lambda h: ssh_config(h, identity_file=identity)))
+    pulumi.export("sshKnownHosts", hosts.apply(known_hosts))
     pulumi.export("sshCommand", ssh_command(config.stack))
     pulumi.export(
         "weeklyCostEstimate",
@@ -100,6 +146,7 @@ def ssh_command(stack: str) -> str:
     return (
         f"(umask 077 && mkdir -p ~/.ssh && {output} --show-secrets adminSshKey > {key_file(stack)})"
         f" && {output} sshConfig > {SSH_CONFIG_FILE}"
+        f" && {output} sshKnownHosts > {KNOWN_HOSTS_FILE}"
         f" && ssh -F {SSH_CONFIG_FILE} camphub-hub   # or camphub-worker-0, camphub-nfs"
     )
 

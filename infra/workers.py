@@ -16,7 +16,14 @@ import pulumi
 from infra import layout
 from infra.homes import HomesShare, mount_homes
 from infra.hub import SwarmManager
-from infra.machine import InstanceArgs, JumpHost, MachineBasics, bring_up_behind, declare_machine
+from infra.machine import (
+    InstanceArgs,
+    JumpHost,
+    Machine,
+    MachineBasics,
+    bring_up_behind,
+    declare_machine,
+)
 from infra.notebook_image import ShippedImage
 from infra.remote import Step, StepTarget, run_step, script_line
 
@@ -41,6 +48,7 @@ class ServerPool:
 
 class SwarmWorkerPool(pulumi.ComponentResource):
     private_ips: pulumi.Output[list[str]]
+    host_keys: pulumi.Output[list[str]]  # each worker's, in the order of private_ips
     servers: ServerPool  # for JupyterHub, and the archive that runs before the workers go
 
     def __init__(
@@ -49,11 +57,17 @@ class SwarmWorkerPool(pulumi.ComponentResource):
         super().__init__("camphub:index:SwarmWorkerPool", name, None, opts)
         self._args = args
         self.instances = []
+        self.machines: list[Machine] = []
         ready = [self._add_worker(f"{name}-{i}") for i in range(args.basics.config.workers.count)]
         self.private_ips = pulumi.Output.all(*(i.private_ip for i in self.instances))
+        self.host_keys = pulumi.Output.all(*(m.identity.public_host_key for m in self.machines))
         self.servers = ServerPool(notebook_image=args.notebook_image.tag, ready=ready)
         self.register_outputs(
-            {"privateIps": self.private_ips, "notebookImage": self.servers.notebook_image}
+            {
+                "privateIps": self.private_ips,
+                "hostKeys": self.host_keys,
+                "notebookImage": self.servers.notebook_image,
+            }
         )
 
     def _add_worker(self, name: str) -> pulumi.Resource:
@@ -72,6 +86,7 @@ class SwarmWorkerPool(pulumi.ComponentResource):
         )
         instance = machine.instance
         self.instances.append(instance)
+        self.machines.append(machine)
         target = bring_up_behind(name, machine, args.jump_host, basics.admin_key, parent=self)
         mounted = mount_homes(target, args.homes, parent=self)
         image = self._load_notebook_image(target)

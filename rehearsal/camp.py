@@ -21,6 +21,7 @@ import yaml
 from infra.config import NAMESPACE
 from infra.config_keys import SECRET_KEYS as SECRET_SETTINGS
 from infra.errors import ConfigError
+from infra.outputs import host_keys_by_address
 from infra.payload import HUB_IMAGE, NOTEBOOK_IMAGE, PROXY_IMAGE, image_tag
 from infra.userlist import read_class_list
 from rehearsal import docker_cli, google_stand_in, local_images, ssh
@@ -102,7 +103,10 @@ def let_hub_reach_google(rehearsal: Rehearsal, outputs: dict[str, Any]) -> None:
     hub machine's operator, the rehearsal allows its address there, and only there (students'
     containers on the workers stay off it). Changes nothing when it is allowed already."""
     host = urllib.parse.urlsplit(google_stand_in.recorded(rehearsal.work_dir).base_url).hostname
-    hub = ssh.Connection(outputs["hubPublicIp"]["value"], "admin", outputs["adminSshKey"]["value"])
+    plain = {name: output["value"] for name, output in outputs.items()}
+    hub_ip = plain["hubPublicIp"]
+    hub_key = host_keys_by_address(plain)[hub_ip]
+    hub = ssh.Connection(hub_ip, "admin", plain["adminSshKey"], host_key=hub_key)
     allowed = f"# the rehearsal's Google sign-in stand-in\n{host}\n"
     result = ssh.run(hub, ALLOW_ON_THE_WALL, allowed)
     if result.exit_status != 0:

@@ -49,6 +49,7 @@ from rehearsal import (
     route53,
     s3_iam,
     security_groups,
+    ssm_parameters,
     vpc,
 )
 from rehearsal.environment import ZONE, Environment, Handler, plausible_id, short
@@ -61,6 +62,7 @@ HANDLERS: dict[str, Handler] = {
     **ec2_addresses.HANDLERS,
     **commands.HANDLERS,
     **s3_iam.HANDLERS,
+    **ssm_parameters.HANDLERS,
     **random_tls.HANDLERS,
     **route53.HANDLERS,
     **vpc.HANDLERS,

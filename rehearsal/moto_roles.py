@@ -8,6 +8,9 @@ import json
 
 from rehearsal.moto_server import REGION, Credentials
 
+# The services whose actions moto checks against no resource.
+UNSCOPED_BY_MOTO = ("ec2:", "ssm:")
+
 
 class RoleUsers:
     """The users standing for instance roles, their policies and keys, in the rehearsal's moto
@@ -16,10 +19,12 @@ class RoleUsers:
 
     def put_role_policy(self, role: str, name: str, document: str) -> None:
         """The role's policy on the user standing for the role. Moto checks S3 actions against
-        their bucket and key but gives EC2 actions no resource, so EC2 statements name '*'."""
+        their bucket and key but gives EC2 and SSM actions no resource, so their statements name
+        '*' (rehearsal/substitutions.py)."""
         policy = json.loads(document)
         for statement in policy["Statement"]:
-            if _actions(statement) and all(a.startswith("ec2:") for a in _actions(statement)):
+            actions = _actions(statement)
+            if actions and all(a.startswith(UNSCOPED_BY_MOTO) for a in actions):
                 statement["Resource"] = "*"
         self._ensure_user(role)
         self.client("iam").put_user_policy(

@@ -11,6 +11,7 @@ camp is up, the next `up` starts an empty one and makes the bucket again, but th
 is not made again (its data is the loop device's), so the archive's snapshot then fails.
 """
 
+import contextlib
 from pathlib import Path
 
 from rehearsal.moto_roles import RoleUsers
@@ -60,6 +61,25 @@ class AwsStandIn(MotoServer, RoleUsers):
 
     def has_bucket(self, name: str) -> bool:
         return name in {b["Name"] for b in self.client("s3").list_buckets()["Buckets"]}
+
+    # SSM's parameters (the machines' host keys).
+
+    def put_parameter(self, name: str, value: str, type_: str) -> None:
+        self.client("ssm").put_parameter(Name=name, Value=value, Type=type_, Overwrite=True)
+
+    def delete_parameter(self, name: str) -> None:
+        ssm = self.client("ssm")
+        # Deleted already: a teardown run again.
+        with contextlib.suppress(ssm.exceptions.ParameterNotFound):
+            ssm.delete_parameter(Name=name)
+
+    def has_parameter(self, name: str) -> bool:
+        ssm = self.client("ssm")
+        try:
+            ssm.get_parameter(Name=name)
+        except ssm.exceptions.ParameterNotFound:
+            return False
+        return True
 
     # EC2's volumes (their attachments are the local cloud's: moto holds no instances).
 

@@ -68,21 +68,24 @@ SUBSTITUTIONS = (
     ),
     Substitution(
         production="the end-of-week archive's AWS side: the S3 bucket and its settings, the "
-        "homes volume's id and snapshot, and the NFS server's instance role, whose credentials "
-        "the server gets from the instance metadata service (IMDS)",
-        rehearsal="moto's server (S3, EC2, IAM), started by the rehearsal on its network's "
+        "homes volume's id and snapshot; each machine's host key in SSM; and every machine's "
+        "instance role, whose credentials the machine gets from the instance metadata service "
+        "(IMDS)",
+        rehearsal="moto's server (S3, EC2, IAM, SSM), started by the rehearsal on its network's "
         "gateway, checking every request's signature and permissions; the bucket, its "
         "versioning, encryption and public access block and the homes volume are made in it "
         "(moto's ids, the volume with its tags, so a kept volume is looked up there; whether "
         "it is attached is the local cloud's, from its recorded attachments, as moto holds no "
-        "instances); the bucket's TLS-only policy is recorded, not applied (moto would apply "
-        "its Deny without the condition, and speaks plain HTTP); in place of IMDS, the NFS "
-        "server gets in /root/.aws the endpoint and the key of a moto user holding exactly the "
-        "role's policies (EC2 statements widened to '*': moto gives EC2 actions no resource); "
+        "instances); each host key is a SecureString parameter made in it; the bucket's TLS-only "
+        "policy is recorded, not applied (moto would apply its Deny without the condition, and "
+        "speaks plain HTTP); in place of IMDS, every machine gets in /root/.aws the endpoint "
+        "and the key of a moto user holding exactly the role's policies (EC2 and SSM statements "
+        "widened to '*': moto gives their actions no resource, so here a machine's role could "
+        "read another's host key; the unit tests hold the policy to its one parameter); "
         "`down` archives for real, stops when the archive fails, and saves the bucket's "
         "objects under <work dir>/archive (moto keeps them in memory only)",
         piece="rehearsal/moto_server.py, rehearsal/moto_stand_in.py, rehearsal/moto_roles.py, "
-        "rehearsal/s3_iam.py, rehearsal/ec2_instance_roles.py",
+        "rehearsal/s3_iam.py, rehearsal/ssm_parameters.py, rehearsal/ec2_instance_roles.py",
     ),
     Substitution(
         production="Let's Encrypt (production and staging) and the internet's DNS, for a stack "

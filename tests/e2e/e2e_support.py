@@ -10,6 +10,7 @@ from jupyter_api import HubClient, user_path
 from waiting import wait_for
 
 from infra import layout
+from infra.outputs import host_keys_by_address
 from infra.payload import NOTEBOOK_IMAGE, image_tag
 from infra.userlist import escaped_username as escaped  # the tests' name for it
 from rehearsal import ssh
@@ -88,11 +89,16 @@ class Camp:
         return {name: output["value"] for name, output in self.rehearsal.outputs().items()}
 
     def _connection(self, host: str | None = None) -> ssh.Connection:
+        """To the hub, or to `host` through it, each pinned to its own host key."""
         outputs = self.outputs
-        hub = ssh.Connection(outputs["hubPublicIp"], "admin", outputs["adminSshKey"])
+        host_keys = host_keys_by_address(outputs)
+        hub_ip = outputs["hubPublicIp"]
+        hub = ssh.Connection(hub_ip, "admin", outputs["adminSshKey"], host_key=host_keys[hub_ip])
         if host is None:
             return hub
-        return ssh.Connection(host, "admin", outputs["adminSshKey"], proxy=hub)
+        return ssh.Connection(
+            host, "admin", outputs["adminSshKey"], host_key=host_keys[host], proxy=hub
+        )
 
     def run(self, command: str, host: str | None = None, stdin: str | None = None) -> str:
         """Runs `command` on the hub (or on `host`, through the hub); fails if it fails."""

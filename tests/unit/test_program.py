@@ -61,11 +61,33 @@ def test_outputs_tell_the_organizer_where_everything_is(deployment):
     assert "ssh -F camphub.ssh_config camphub-hub" in outputs["sshCommand"]
     ssh_config = outputs["sshConfig"]
     assert "Host camphub-hub\n  HostName 203.0.113.10\n  User admin" in ssh_config
-    for address in [*outputs["workerPrivateIps"], outputs["nfsPrivateIp"]]:
+    aliases = ["camphub-worker-0", "camphub-worker-1", "camphub-nfs"]
+    for alias, address in zip(
+        aliases, [*outputs["workerPrivateIps"], outputs["nfsPrivateIp"]], strict=True
+    ):
         assert (
-            f"HostName {address}\n  User admin\n  IdentityFile ~/.ssh/camphub-test.key\n"
-            "  ProxyJump camphub-hub" in ssh_config
+            f"Host {alias}\n  HostName {address}\n  User admin\n"
+            "  IdentityFile ~/.ssh/camphub-test.key\n"
+            f"  HostKeyAlias {alias}\n  UserKnownHostsFile camphub.known_hosts\n"
+            "  StrictHostKeyChecking yes\n  ProxyJump camphub-hub" in ssh_config
         )
+
+
+def test_ssh_knows_each_machine_by_the_host_key_the_program_made_for_it(deployment):
+    outputs = deployment.outputs
+    assert "sshKnownHosts > camphub.known_hosts" in outputs["sshCommand"]
+    known = dict(line.split(" ", 1) for line in outputs["sshKnownHosts"].splitlines())
+    machines = {
+        "camphub-hub": "hub",
+        "camphub-worker-0": "workers-0",
+        "camphub-worker-1": "workers-1",
+        "camphub-nfs": "nfs",
+    }
+    assert known == {
+        alias: deployment.named(f"{machine}-host-key").outputs["publicKeyOpenssh"].strip()
+        for alias, machine in machines.items()
+    }
+    assert not deployment.output_is_secret("sshKnownHosts")
 
 
 def test_a_domain_gives_its_url_and_dns_record(base_config):
