@@ -2,11 +2,15 @@
 
 Same semantics as pulumi-command's provider: it dials `connection.host` as `connection.user`
 with `connection.private_key`, through `connection.proxy` when set, retrying the dial like its
-`dial_error_limit`/`per_dial_timeout`; the command's stdin is written then closed; environment
+`dial_error_limit`/`per_dial_timeout`. With `connection.host_key` it accepts that host key alone
+(Go's ssh.FixedHostKey, asking for that key's type only): another one fails the dial, which is
+dialled again when direct and fails at once through a proxy (pulumi-command dials again over the
+connection the failed handshake closed). The command's stdin is written then closed; environment
 variables are sent as SSH "env" requests (which sshd drops unless AcceptEnv allows them, as
 with the real provider); stdout loses one trailing newline.
 """
 
+import base64
 import io
 import stat
 import time
@@ -27,6 +31,10 @@ class RemoteError(RuntimeError):
     """A remote command failed or a machine could not be reached."""
 
 
+class HostKeyMismatch(RemoteError):
+    """The machine showed a host key other than the one it was expected to show."""
+
+
 @dataclass(frozen=True)
 class Connection:
     host: str
@@ -36,6 +44,7 @@ class Connection:
     dial_attempts: int = DEFAULT_DIAL_ATTEMPTS
     dial_timeout: float = DEFAULT_DIAL_TIMEOUT
     proxy: "Connection | None" = None
+    host_key: str | None = None  # authorized_keys form; None accepts any, as pulumi-command does
 
     @classmethod
     def from_inputs(cls, inputs: dict) -> "Connection":
@@ -53,6 +62,7 @@ class Connection:
             dial_attempts=attempts if attempts > 0 else 10 * DEFAULT_DIAL_ATTEMPTS,
             dial_timeout=float(inputs.get("perDialTimeout") or DEFAULT_DIAL_TIMEOUT),
             proxy=cls.from_inputs(proxy) if proxy else None,
+            host_key=inputs.get("hostKey") or None,
         )
 
 
@@ -72,28 +82,70 @@ def _load_key(text: str) -> paramiko.PKey:
     raise RemoteError("the connection's privateKey is not an Ed25519, ECDSA or RSA private key")
 
 
-def _client() -> paramiko.SSHClient:
+def _client(connection: Connection) -> paramiko.SSHClient:
+    """A client that accepts the connection's host key alone, or any without one."""
     client = paramiko.SSHClient()
-    # pulumi-command does not verify host keys either: a new instance has new ones.
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    if connection.host_key is None:
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        return client
+    expected = _public_key(connection.host_key)
+    name = connection.host if connection.port == 22 else f"[{connection.host}]:{connection.port}"
+    client.get_host_keys().add(name, expected.get_name(), expected)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
     return client
+
+
+def _public_key(authorized: str) -> paramiko.PKey:
+    key_type, blob = authorized.split()[:2]
+    return paramiko.PKey.from_type_string(key_type, base64.b64decode(blob))
+
+
+def _fingerprint(key: paramiko.PKey) -> str:
+    return f"{key.get_name()} {key.fingerprint}"
 
 
 def _dial_once(connection: Connection, sock=None) -> paramiko.SSHClient:
-    client = _client()
-    client.connect(
-        connection.host,
-        port=connection.port,
-        username=connection.user,
-        pkey=_load_key(connection.private_key),
-        timeout=connection.dial_timeout,
-        banner_timeout=connection.dial_timeout,
-        auth_timeout=connection.dial_timeout,
-        look_for_keys=False,
-        allow_agent=False,
-        sock=sock,
-    )
+    client = _client(connection)
+    try:
+        client.connect(
+            connection.host,
+            port=connection.port,
+            username=connection.user,
+            pkey=_load_key(connection.private_key),
+            timeout=connection.dial_timeout,
+            banner_timeout=connection.dial_timeout,
+            auth_timeout=connection.dial_timeout,
+            look_for_keys=False,
+            allow_agent=False,
+            sock=sock,
+            # Only the expected key's type is asked for, as pulumi-command asks.
+            disabled_algorithms=_other_host_key_types(connection),
+        )
+    except paramiko.BadHostKeyException as error:
+        raise _mismatch(connection, error.key) from error
+    except paramiko.SSHException as error:
+        # RejectPolicy: a key of another type than the expected one.
+        transport = client.get_transport()
+        if connection.host_key is not None and "not found in known_hosts" in str(error):
+            raise _mismatch(connection, transport.get_remote_server_key()) from error
+        raise
     return client
+
+
+def _other_host_key_types(connection: Connection) -> dict[str, list[str]]:
+    if connection.host_key is None:
+        return {}
+    wanted = _public_key(connection.host_key).get_name()
+    others = [t for t in paramiko.Transport._preferred_keys if t != wanted]
+    return {"keys": others}
+
+
+def _mismatch(connection: Connection, shown: paramiko.PKey) -> HostKeyMismatch:
+    expected = _public_key(connection.host_key)
+    return HostKeyMismatch(
+        f"host key mismatch: {connection.user}@{connection.host} showed {_fingerprint(shown)}, "
+        f"not the key made for it ({_fingerprint(expected)}); nothing was sent"
+    )
 
 
 def _dial(connection: Connection, via: paramiko.SSHClient | None = None) -> paramiko.SSHClient:
@@ -111,15 +163,20 @@ def _dial(connection: Connection, via: paramiko.SSHClient | None = None) -> para
                     timeout=connection.dial_timeout,
                 )
             return _dial_once(connection, sock)
+        except HostKeyMismatch as error:
+            if via is not None:
+                raise
+            last_error = error
         # EOFError: sshd closed the connection mid-handshake, as it does while cloud-init
         # restarts it on a machine's first boot.
         except (TimeoutError, OSError, EOFError, paramiko.SSHException) as error:
             last_error = error
-            time.sleep(pause)
-            pause = min(pause * DIAL_PAUSE_GROWTH, DIAL_MAX_PAUSE)
-    raise RemoteError(
+        time.sleep(pause)
+        pause = min(pause * DIAL_PAUSE_GROWTH, DIAL_MAX_PAUSE)
+    mismatch = isinstance(last_error, HostKeyMismatch)
+    raise (HostKeyMismatch if mismatch else RemoteError)(
         f"could not reach {connection.user}@{connection.host} after "
-        f"{connection.dial_attempts} attempts: {last_error!r}"
+        f"{connection.dial_attempts} attempts: {last_error if mismatch else repr(last_error)}"
     )
 
 
