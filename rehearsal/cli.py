@@ -21,6 +21,7 @@ import sys
 import time
 from typing import Any
 
+from infra.outputs import HUB_ALIAS
 from rehearsal import acme_pebble_files, acme_stand_in, google_stand_in
 from rehearsal.camp import (
     SECRET_KEYS,
@@ -58,12 +59,15 @@ def print_sign_in(rehearsal: Rehearsal, outputs: dict[str, Any]) -> None:
     print(f"  sign in as an admin:  {', '.join(admins)}  (then /hub/admin)")
     print(f"  Google stand-in: {google.base_url} (log: {google.log_path})")
     print(f"  class list: {userlist} (edit it and run `bin/rehearse up` again)")
-    print(f"  ssh to the hub: ssh -i {rehearsal.work_dir / 'admin.key'} "
+    key_file, known_hosts = rehearsal.work_dir / "admin.key", rehearsal.work_dir / "known_hosts"
+    # The hub's own host key only, as the organizer's camphub.ssh_config requires it.
+    print(f"  ssh to the hub: ssh -i {key_file} -o UserKnownHostsFile={known_hosts} "
+          f"-o StrictHostKeyChecking=yes -o HostKeyAlias={HUB_ALIAS} "
           f"admin@{outputs['hubPublicIp']['value']}")  # fmt: skip
-    key_file = rehearsal.work_dir / "admin.key"
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as file:
         file.write(outputs["adminSshKey"]["value"])
+    known_hosts.write_text(outputs["sshKnownHosts"]["value"])
 
 
 def status(rehearsal: Rehearsal) -> None:

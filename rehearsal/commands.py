@@ -43,7 +43,10 @@ def _command(env: Environment, args, previous):
 
 def _run_remote(env: Environment, name: str, inputs: dict, script: str) -> ssh.Result:
     connection = ssh.Connection.from_inputs(inputs["connection"])
-    result = ssh.run(connection, script, inputs.get("stdin"), inputs.get("environment"))
+    try:
+        result = ssh.run(connection, script, inputs.get("stdin"), inputs.get("environment"))
+    except ssh.RemoteError as unreached:  # named by its step, as Pulumi names the resource
+        raise type(unreached)(f"{name}: {unreached}") from unreached
     logged = inputs.get("logging", "stdoutAndStderr") != "none"
     if logged:
         log = env.log_dir / f"{name}.log"
