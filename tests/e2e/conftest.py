@@ -12,13 +12,17 @@ from e2e_support import Camp
 from rehearsal.camp import class_list
 from rehearsal.run import PROJECT_DIR, Rehearsal
 
-# Modules that destroy the shared camp and bring it back: they run last, so that a failure there
-# cannot leave the modules after them without a camp.
-LAST = ("test_bring_back.py",)
+# Modules that leave the shared camp unlike they found it run last, in this order:
+# test_instance_changes.py leaves the workers on another instance type (putting it back would stop
+# and start them again, minutes for nothing), and test_bring_back.py, which destroys the camp
+# first, brings it back as configured; running last, a failure there leaves no module without a
+# camp.
+LAST = ("test_instance_changes.py", "test_bring_back.py")
 
 
 def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: item.path.name in LAST)  # stable: the order otherwise kept
+    # Stable: the order otherwise kept.
+    items.sort(key=lambda item: LAST.index(item.path.name) + 1 if item.path.name in LAST else 0)
 
 
 @pytest.fixture(scope="session")

@@ -101,15 +101,8 @@ def test_a_changed_cloud_init_file_stops_no_machine_and_names_each_replace_comma
     assert replace_warnings(out + err) == {}
 
 
-@pytest.fixture
-def worker_type_restored(camp):
-    yield
-    camp.up(workers=2)
-
-
-def test_a_changed_worker_type_stops_and_starts_every_worker_and_stops_their_servers(
-    camp, worker_type_restored
-):
+def test_a_changed_worker_type_stops_and_starts_every_worker_and_stops_their_servers(camp):
+    # The workers stay on the new type: this module runs next to last (conftest.LAST).
     camp.start_server(STUDENT)
     camp.in_server(STUDENT, "sh -c 'echo kept > ~/instance-type-change.txt'")
     server = camp.running_task(STUDENT)

@@ -15,6 +15,20 @@ from rehearsal import ssh
 from tests.unit.ssh_keys import openssh_private_text, openssh_public_text
 
 
+def serve(listener: socket.socket, handle) -> None:
+    """Hands every connection `listener` accepts to `handle`, in a thread, until it is closed."""
+
+    def accept():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            handle(connection)
+
+    threading.Thread(target=accept, daemon=True).start()
+
+
 @pytest.fixture
 def sshd_that_hangs_up_mid_handshake():
     """A port that answers like sshd, then closes the connection before the key exchange, as sshd
@@ -22,17 +36,12 @@ def sshd_that_hangs_up_mid_handshake():
     listener = socket.create_server(("127.0.0.1", 0))
     connections = []
 
-    def serve():
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            connections.append(connection)
-            connection.sendall(b"SSH-2.0-OpenSSH_9.9\r\n")
-            connection.close()
+    def hang_up(connection):
+        connections.append(connection)
+        connection.sendall(b"SSH-2.0-OpenSSH_9.9\r\n")
+        connection.close()
 
-    threading.Thread(target=serve, daemon=True).start()
+    serve(listener, hang_up)
     yield listener.getsockname()[1], connections
     listener.close()
 
@@ -86,18 +95,13 @@ def sshd():
     listener = socket.create_server(("127.0.0.1", 0))
     server = Sshd(listener.getsockname()[1], openssh_public_text(private))
 
-    def serve():
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            server.connections.append(connection)
-            transport = paramiko.Transport(connection)
-            transport.add_server_key(host_key)
-            transport.start_server(server=_AnyKeySignsIn(server.sign_ins))
+    def handshake(connection):
+        server.connections.append(connection)
+        transport = paramiko.Transport(connection)
+        transport.add_server_key(host_key)
+        transport.start_server(server=_AnyKeySignsIn(server.sign_ins))
 
-    threading.Thread(target=serve, daemon=True).start()
+    serve(listener, handshake)
     yield server
     listener.close()
 
