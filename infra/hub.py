@@ -16,7 +16,6 @@ import pulumi_aws as aws
 from infra import layout
 from infra.config import CampConfig
 from infra.machine import (
-    InstanceArgs,
     JumpHost,
     MachineBasics,
     MachineToBringUp,
@@ -95,16 +94,7 @@ class Hub(pulumi.ComponentResource):
     def __init__(self, name: str, args: HubArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("camphub:index:Hub", name, None, opts)
         basics = args.basics
-        machine = declare_machine(
-            name,
-            InstanceArgs(
-                role="hub",
-                instance_type=basics.config.hub.instance_type,
-                security_groups=["hub", "cluster"],
-            ),
-            basics,
-            parent=self,
-        )
+        machine = declare_machine(name, "hub", basics, parent=self)
         self.instance = machine.instance
         self.host_key = machine.identity.public_host_key
         self.address = aws.ec2.Eip(

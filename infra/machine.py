@@ -32,7 +32,9 @@ ROLE_TAG = "camphub:role"
 
 DEBIAN_OWNER = "136693071363"
 DEBIAN_13_AMI_NAME = "debian-13-amd64-*"
+# Per role: the root volume's size, and the placement's security groups the machine is in.
 ROOT_VOLUME_GB = {"hub": 30, "worker": 40, "nfs": 10}
+SECURITY_GROUPS = {"hub": ("hub", "cluster"), "worker": ("cluster",), "nfs": ("nfs",)}
 
 # `cloud-init status --wait` exits 2 when cloud-init finished with only recoverable warnings.
 WAIT_FOR_CLOUD_INIT = 'sudo cloud-init status --wait >/dev/null || [ "$?" -eq 2 ]'
@@ -98,40 +100,37 @@ class MachineToBringUp:
         return KnownHost(self.host, self.machine.identity.public_host_key)
 
 
-@dataclass(frozen=True)
-class InstanceArgs:
-    """What sets one machine apart; the rest is its `MachineBasics`."""
-
-    role: str  # hub | worker | nfs: selects the user-data and root volume size
-    instance_type: str
-    security_groups: Sequence[str]  # roles of the placement's groups: hub, cluster, nfs
+def instance_type_of(role: str, config: CampConfig) -> str:
+    """The instance type the stack sets for the machines of `role`."""
+    return {"hub": config.hub, "worker": config.workers, "nfs": config.nfs}[role].instance_type
 
 
 def declare_machine(
-    name: str, args: InstanceArgs, basics: MachineBasics, parent: pulumi.Resource
+    name: str, role: str, basics: MachineBasics, parent: pulumi.Resource
 ) -> Machine:
-    """Instance `name` with its own role and host key, the key handed over to it."""
+    """Instance `name` of `role` (hub, worker, nfs: its user-data, root volume, security groups
+    and instance type), with its own AWS role and host key, the key handed over to it."""
     identity = declare_identity(name, parent)
-    instance = declare_instance(name, args, basics, identity, parent)
+    instance = declare_instance(name, role, basics, identity, parent)
     handed_over = hand_over_host_key(name, identity, instance.id, parent)
     return Machine(instance, identity, handed_over)
 
 
 def declare_instance(
     name: str,
-    args: InstanceArgs,
+    role: str,
     basics: MachineBasics,
     identity: MachineIdentity,
     parent: pulumi.Resource,
 ) -> aws.ec2.Instance:
-    user_data = render_user_data(args.role)
+    user_data = render_user_data(role)
     placement = basics.placement
     instance = aws.ec2.Instance(
         name,
         ami=basics.ami_id,
-        instance_type=args.instance_type,
+        instance_type=instance_type_of(role, basics.config),
         subnet_id=placement.subnet_id,
-        vpc_security_group_ids=[placement.security_group_ids[g] for g in args.security_groups],
+        vpc_security_group_ids=[placement.security_group_ids[g] for g in SECURITY_GROUPS[role]],
         key_name=basics.admin_key.key_name,
         iam_instance_profile=identity.instance_profile.id,  # an instance profile's id is its name
         user_data_base64=compressed_user_data(user_data),
@@ -147,10 +146,10 @@ def declare_instance(
         root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
             encrypted=True,
             volume_type="gp3",
-            volume_size=ROOT_VOLUME_GB[args.role],
+            volume_size=ROOT_VOLUME_GB[role],
             delete_on_termination=True,
         ),
-        tags={"Name": name, ROLE_TAG: args.role},
+        tags={"Name": name, ROLE_TAG: role},
         opts=pulumi.ResourceOptions(
             parent=parent,
             # Every step reaches the machine after it: a changed sshAllowedCidrs holds first.

@@ -16,7 +16,7 @@ from infra.adoption import HOMES_VOLUME_NAME, STACK_TAG, KeptVolume
 from infra.backups import BACKUP_TAG, back_up_daily, homes_backup_tags
 from infra.config import CampConfig
 from infra.homes import ClassHomes, HomesServer, HomesShare, make_homes, schedule_snapshots
-from infra.machine import InstanceArgs, JumpHost, MachineBasics, bring_up_behind, declare_machine
+from infra.machine import JumpHost, MachineBasics, bring_up_behind, declare_machine
 from infra.materials import materials_version, publish_course_files
 from infra.payload import SCRIPTS, materials_payload
 from infra.remote import Step, run_step, script_line, warn_about
@@ -46,14 +46,7 @@ class NfsServer(pulumi.ComponentResource):
         basics = args.basics
         config, placement = basics.config, basics.placement
         # Its role reads the host key; infra/archive.py grants it the archive's permissions.
-        machine = declare_machine(
-            name,
-            InstanceArgs(
-                role="nfs", instance_type=config.nfs.instance_type, security_groups=["nfs"]
-            ),
-            basics,
-            parent=self,
-        )
+        machine = declare_machine(name, "nfs", basics, parent=self)
         instance = machine.instance
         self.host_key = machine.identity.public_host_key
         volume_id = self._homes_volume(name, args)

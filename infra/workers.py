@@ -17,7 +17,6 @@ from infra import layout
 from infra.homes import HomesShare, mount_homes
 from infra.hub import SwarmManager
 from infra.machine import (
-    InstanceArgs,
     JumpHost,
     Machine,
     MachineBasics,
@@ -74,16 +73,7 @@ class SwarmWorkerPool(pulumi.ComponentResource):
         """Declares worker `name`; returns the step after which it takes students."""
         args = self._args
         basics = args.basics
-        machine = declare_machine(
-            name,
-            InstanceArgs(
-                role="worker",
-                instance_type=basics.config.workers.instance_type,
-                security_groups=["cluster"],
-            ),
-            basics,
-            parent=self,
-        )
+        machine = declare_machine(name, "worker", basics, parent=self)
         instance = machine.instance
         self.instances.append(instance)
         self.machines.append(machine)
