@@ -62,7 +62,9 @@ def _instance(env: Environment, args, previous):
     changes = [*previous.made.get("changes", []), _change_record(change, previous.id)]
     if change.how == REPLACE:
         # The container is the machine, named after the resource: the old one goes first.
-        return _launch(env, args, changes)
+        launched = _launch(env, args, changes)
+        _release_instance(env, previous)
+        return launched
     made = {**previous.made, "changes": changes}
     if change.how == STOP_AND_START:
         env.cloud.stop_and_start(args.name, _user_data(args.inputs), made["address"])
@@ -141,6 +143,11 @@ def _remove_instance(env: Environment, record: Record) -> None:
     revoke_role(env, record.made)
 
 
+def _release_instance(env: Environment, record: Record) -> None:
+    """A machine replaced in its container: its role's key goes with it (revoke_role)."""
+    revoke_role(env, record.made)
+
+
 def _trust_acme_stand_in(env: Environment, made: dict[str, Any]) -> None:
     """What an EC2 machine has of Let's Encrypt, the local cloud's ACME stand-in gives the
     instance, if the rehearsal has one (a stack with a domain): its CA trusted, certbot pointed
@@ -167,6 +174,11 @@ def _public_keys(env: Environment, key_name: str | None) -> list[str]:
 
 
 HANDLERS = {
-    INSTANCE: Handler(_instance, still_there=_instance_still_there, delete=_remove_instance),
+    INSTANCE: Handler(
+        _instance,
+        still_there=_instance_still_there,
+        delete=_remove_instance,
+        release=_release_instance,
+    ),
     KEY_PAIR: Handler(_key_pair),
 }

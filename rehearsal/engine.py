@@ -139,6 +139,8 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         _filter_again(self.env, record)
         if replaced is not None and not _made_in_place_of(record, replaced):
             self.replaced.append(replaced)
+        elif replaced is not None and handler and handler.release:
+            handler.release(self.env, replaced)
         verb = "replaced" if replaced else "created" if previous is None else "updated"
         self.progress(f"{verb} {short(args.typ)} {args.name}", time.monotonic() - began)
         return resource_id, self._state(declared, outputs)

@@ -49,7 +49,8 @@ class Handler:
     `create(env, args, previous)` makes or updates the resource and returns (id, computed
     outputs, what it made); `still_there(env, record)` says whether an unchanged resource may be
     reused as recorded (always, when not given); `delete(env, record)` undoes what it made
-    (nothing, when not given)."""
+    (nothing, when not given); `release(env, record)` undoes what a record that a new one was
+    made in place of held beside what the new one took over (an instance's role key)."""
 
     create: Callable[
         [Environment, pulumi.runtime.MockResourceArgs, Record | None],
@@ -57,6 +58,7 @@ class Handler:
     ]
     still_there: Callable[[Environment, Record], bool] | None = None
     delete: Callable[[Environment, Record], None] | None = None
+    release: Callable[[Environment, Record], None] | None = None
 
 
 def short(type_: str) -> str:
