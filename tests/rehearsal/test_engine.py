@@ -14,6 +14,7 @@ from rehearsal import (
     random_tls,
     route53,
     s3_iam,
+    ssm_parameters,
     vpc,
 )
 from rehearsal.cloud import LocalCloud
@@ -50,10 +51,18 @@ def test_each_resource_type_is_played_by_one_handler_module():
         commands,
         random_tls,
         route53,
+        ssm_parameters,
         vpc,
     )
     assert sum(len(module.HANDLERS) for module in modules) == len(engine.HANDLERS)
-    played = {ec2_instances.INSTANCE, s3_iam.BUCKET, commands.COMMAND, UUID, route53.RECORD}
+    played = {
+        ec2_instances.INSTANCE,
+        s3_iam.BUCKET,
+        ssm_parameters.PARAMETER,
+        commands.COMMAND,
+        UUID,
+        route53.RECORD,
+    }
     assert played <= engine.HANDLERS.keys()
 
 
