@@ -77,7 +77,9 @@ def known_hosts(hosts: list[SshHost]) -> str:
 def host_keys_by_address(outputs: dict[str, Any]) -> dict[str, str]:
     """Each machine's host key by its address, from the stack's outputs (plain values)."""
     keys = dict(line.split(" ", 1) for line in outputs["sshKnownHosts"].splitlines())
-    return {host.address: keys[host.alias] for host in _hosts_of(outputs)}
+    by_address = {host.address: keys[host.alias] for host in _hosts_of(outputs)}
+    # The hub is also reached at its private address (through itself, as the others are).
+    return by_address | {outputs["hubPrivateIp"]: keys[HUB_ALIAS]}
 
 
 def _hosts_of(outputs: dict[str, Any]) -> list[SshHost]:

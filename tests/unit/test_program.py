@@ -11,6 +11,7 @@ from infra.capacity import pool_capacity
 from infra.config import load_config
 from infra.config_keys import REQUIRED
 from infra.layout import PROJECT_DIR
+from infra.outputs import host_keys_by_address
 
 STACK_FILES = sorted(PROJECT_DIR.glob("Pulumi.*.yaml"))
 INSTANCE = "aws:ec2/instance:Instance"
@@ -88,6 +89,18 @@ def test_ssh_knows_each_machine_by_the_host_key_the_program_made_for_it(deployme
         for alias, machine in machines.items()
     }
     assert not deployment.output_is_secret("sshKnownHosts")
+
+
+def test_the_local_cloud_finds_each_machines_key_by_any_address_it_dials(deployment):
+    outputs = deployment.outputs
+    known = dict(line.split(" ", 1) for line in outputs["sshKnownHosts"].splitlines())
+    workers = {ip: known[f"camphub-worker-{i}"] for i, ip in enumerate(outputs["workerPrivateIps"])}
+    assert host_keys_by_address(outputs) == {
+        outputs["hubPublicIp"]: known["camphub-hub"],
+        outputs["hubPrivateIp"]: known["camphub-hub"],
+        outputs["nfsPrivateIp"]: known["camphub-nfs"],
+        **workers,
+    }
 
 
 def test_a_domain_gives_its_url_and_dns_record(base_config):
