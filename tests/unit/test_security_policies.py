@@ -105,13 +105,11 @@ def test_secrets_never_appear_in_user_data_or_command_text(deployed):
         visible = dict(resource.inputs)
         if "userDataBase64" in visible:  # what EC2 shows, unpacked
             visible["userDataBase64"] = uncompressed_user_data(visible["userDataBase64"])
-        # Secret-carrying inputs, checked below.
-        for key in (
-            "stdin",
-            "triggers",
-            "connection",
-            "value" if resource.type == PARAMETER else "",
-        ):
+        # Secret-carrying inputs, checked below (a parameter's value too).
+        carriers = ["stdin", "triggers", "connection"] + (
+            ["value"] if resource.type == PARAMETER else []
+        )
+        for key in carriers:
             visible.pop(key, None)
         for text in _every_string(visible):
             for secret in SECRET_VALUES:
