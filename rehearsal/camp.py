@@ -98,15 +98,25 @@ def _gateway(network: str) -> str:
     return docker_cli.docker("network", "inspect", "--format", template, network)
 
 
+def machine_connection(outputs: dict[str, Any], host: str | None = None) -> ssh.Connection:
+    """From the stack's (plain) outputs, as the organizer's ssh_config reaches them: the hub, or
+    `host` through it, each pinned to its own host key."""
+    host_keys = host_keys_by_address(outputs)
+    hub_ip = outputs["hubPublicIp"]
+    hub = ssh.Connection(hub_ip, "admin", outputs["adminSshKey"], host_key=host_keys[hub_ip])
+    if host is None:
+        return hub
+    return ssh.Connection(
+        host, "admin", outputs["adminSshKey"], host_key=host_keys[host], proxy=hub
+    )
+
+
 def let_hub_reach_google(rehearsal: Rehearsal, outputs: dict[str, Any]) -> None:
     """camphub-wall keeps containers off private addresses, the stand-in's among them: as the
     hub machine's operator, the rehearsal allows its address there, and only there (students'
     containers on the workers stay off it). Changes nothing when it is allowed already."""
     host = urllib.parse.urlsplit(google_stand_in.recorded(rehearsal.work_dir).base_url).hostname
-    plain = {name: output["value"] for name, output in outputs.items()}
-    hub_ip = plain["hubPublicIp"]
-    hub_key = host_keys_by_address(plain)[hub_ip]
-    hub = ssh.Connection(hub_ip, "admin", plain["adminSshKey"], host_key=hub_key)
+    hub = machine_connection({name: output["value"] for name, output in outputs.items()})
     allowed = f"# the rehearsal's Google sign-in stand-in\n{host}\n"
     result = ssh.run(hub, ALLOW_ON_THE_WALL, allowed)
     if result.exit_status != 0:

@@ -10,7 +10,6 @@ from jupyter_api import HubClient, user_path
 from waiting import wait_for
 
 from infra import layout
-from infra.outputs import host_keys_by_address
 from infra.payload import NOTEBOOK_IMAGE, image_tag
 from infra.userlist import escaped_username as escaped  # the tests' name for it
 from rehearsal import ssh
@@ -18,6 +17,7 @@ from rehearsal.camp import (
     NAMESPACE,
     SECRET_KEYS,
     let_hub_reach_google,
+    machine_connection,
     prebuilt_images,
     program_config,
 )
@@ -88,21 +88,9 @@ class Camp:
     def outputs(self) -> dict:
         return {name: output["value"] for name, output in self.rehearsal.outputs().items()}
 
-    def _connection(self, host: str | None = None) -> ssh.Connection:
-        """To the hub, or to `host` through it, each pinned to its own host key."""
-        outputs = self.outputs
-        host_keys = host_keys_by_address(outputs)
-        hub_ip = outputs["hubPublicIp"]
-        hub = ssh.Connection(hub_ip, "admin", outputs["adminSshKey"], host_key=host_keys[hub_ip])
-        if host is None:
-            return hub
-        return ssh.Connection(
-            host, "admin", outputs["adminSshKey"], host_key=host_keys[host], proxy=hub
-        )
-
     def run(self, command: str, host: str | None = None, stdin: str | None = None) -> str:
         """Runs `command` on the hub (or on `host`, through the hub); fails if it fails."""
-        result = ssh.run(self._connection(host), command, stdin)
+        result = ssh.run(machine_connection(self.outputs, host), command, stdin)
         assert result.exit_status == 0, f"`{command}` exited {result.exit_status}: {result.stderr}"
         return result.stdout
 
