@@ -75,8 +75,11 @@ STEP_SECONDS = {
     "hub-notebook-image": 174.4,
     "serve-images": 1.2,
     "publish-notebook-image": 6.7,
-    # The two workers loaded the archive at once, side by side with each other on the 2 cores.
-    "notebook-image": 59.8,
+    # One worker's load of the archive, measured alone: on AWS each worker loads on its own CPUs
+    # and disk, while two workers of a rehearsal share these 2 cores and one disk (59.8 s for
+    # both at once, in the cold run above). The slowest of four lone loads: 21.5 s (bench/results/
+    # rehearse-up-one-worker-2026-12-04T1852Z.log), 29.3 s twice and 36.5 s (bench.worker_join).
+    "notebook-image": 36.5,
     "swarm-init": 0.8,
     "swarm-join-token": 0.7,
     "swarm-join": 1.0,
@@ -96,9 +99,6 @@ STEP_SECONDS = {
     "make-homes": 2.0,
     "schedule-home-snapshots": 4.4,
 }
-MEASURED_LINE = re.compile(
-    r"\[\s*(?P<elapsed>[\d.]+)s\] (?:created|updated) \w+ (?P<name>\S+) \((?P<seconds>[\d.]+)s\)"
-)
 
 
 @dataclass(frozen=True)
@@ -198,6 +198,12 @@ def program_graph(stack: str, measured: dict[str, float]) -> dict[str, Node]:
         for r in deployment.resources
         if not r.type.startswith("camphub:")
     }
+
+
+# A deploy log's line per created or updated resource, as `rehearse up` prints it.
+MEASURED_LINE = re.compile(
+    r"\[\s*(?P<elapsed>[\d.]+)s\] (?:created|updated) \w+ (?P<name>\S+) \((?P<seconds>[\d.]+)s\)"
+)
 
 
 def measured_steps(log: Path) -> dict[str, float]:
