@@ -70,9 +70,15 @@ PROBE = "/payload/tests/payload/wall/probe.py"
 
 @dataclass(frozen=True)
 class Lab:
+    """A worker with Docker, the walls and a student's container, and a peer machine that
+    plays the rest of the camp: what the student may and may not reach from there."""
+
     node: Machine
     peer_address: str
     node_address: str
+
+    def docker(self, *args: str) -> str:
+        return self.node.run("docker", *args).stdout
 
     def gateway_address(self) -> str:
         """The node's own address on docker_gwbridge, the students' way out of the overlay."""
@@ -91,9 +97,6 @@ class Lab:
         """What a student must not open on the overlay: a classmate's server, the hub's
         other port (the proxy's public side, reached through nginx instead)."""
         return [f"{CLASSMATE}:{SINGLE_USER_PORT}", f"{layout.HUB_CONTAINER}:{layout.HUB_PORT}"]
-
-    def docker(self, *args: str) -> str:
-        return self.node.run("docker", *args).stdout
 
     def probe(self, *targets: str, container: str = STUDENT) -> dict[str, str]:
         outcomes = self.try_probe(*targets, container=container)

@@ -24,16 +24,14 @@ STAND_IN = OAuthEndpoints(
 
 def test_settings_carry_the_notebook_limits_and_idle_timeout(camp_config):
     settings = hub_settings(camp_config, "https://hub.example.org", "camphub/notebook:abc")
-    assert settings.notebook == schema.Notebook(
-        image="camphub/notebook:abc",
-        mem_limit="2G",
-        mem_guarantee="1G",
-        cpu_limit=1.0,
-        cpu_guarantee=0.25,
-        idle_timeout_seconds=3600,
-        start_timeout_seconds=600,
-        http_timeout_seconds=300,
-    )
+    notebook = settings.notebook
+    assert notebook.image == "camphub/notebook:abc"
+    # The camp stack's notebook section; the idle time given in minutes, sent in seconds.
+    assert (notebook.mem_limit, notebook.mem_guarantee) == ("2G", "1G")
+    assert (notebook.cpu_limit, notebook.cpu_guarantee) == (1.0, 0.25)
+    assert notebook.idle_timeout_seconds == camp_config.notebook.idle_cull_minutes * 60 == 3600
+    # How long a start may take in all, and how long a started server has to answer.
+    assert (notebook.start_timeout_seconds, notebook.http_timeout_seconds) == (600, 300)
     assert settings.oauth.callback_url == "https://hub.example.org/hub/oauth_callback"
     assert settings.swarm.placement_constraints == ("node.role == worker",)
 

@@ -27,12 +27,10 @@ WORKER_USER = "nobody"
 
 @dataclass(frozen=True)
 class NginxFront:
-    prefix: Path
-    process: subprocess.Popen
+    """nginx in the foreground, a child of the test run, and the log of its errors."""
 
-    @property
-    def error_log(self) -> Path:
-        return self.prefix / "error.log"
+    process: subprocess.Popen
+    error_log: Path  # as nginx-main.conf names it
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -117,7 +115,7 @@ def start(prefix: Path, config: Path, health_url: str, ca_file: Path) -> NginxFr
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
-    front = NginxFront(prefix, process)
+    front = NginxFront(process, prefix / "error.log")
 
     def proxying() -> bool:
         if process.poll() is not None:
