@@ -22,7 +22,7 @@ from infra.machine import (
     bring_up_jump_host,
     declare_machine,
 )
-from infra.payload import HUB_IMAGE, NGINX, NOTEBOOK_IMAGE, PROXY_IMAGE, SCRIPTS
+from infra.payload import PROGRAM_PAYLOAD
 from infra.remote import Step, StepTarget, run_step, script_line
 
 HUB_VOLUME_GB = 1
@@ -121,7 +121,7 @@ class Hub(pulumi.ComponentResource):
                 host=self.public_ip,
                 private_key=basics.admin_key.private_key,
                 after=[association],
-                payload=(SCRIPTS, NGINX, HUB_IMAGE, PROXY_IMAGE, NOTEBOOK_IMAGE),
+                payload=PROGRAM_PAYLOAD,
             ),
             parent=self,
         )

@@ -19,7 +19,7 @@ from infra.config import CampConfig, DomainSpec
 from infra.homes import ClassHomes, mount_homes
 from infra.hub import HubSite
 from infra.hub_settings import HUB_READY_WAIT_SECONDS, hub_settings_json, schema
-from infra.payload import HUB_IMAGE, NGINX, PROXY_IMAGE, image_tag
+from infra.payload import HUB_IMAGE, NGINX, PROXY_IMAGE, build_image_arguments, image_tag
 from infra.remote import Step, run_step, script_line, warn_about
 from infra.workers import ServerPool
 
@@ -72,12 +72,11 @@ class JupyterHubService(pulumi.ComponentResource):
             run_step(
                 hub.machine,
                 Step(
-                    f"{tree.name}-image",
-                    script_line("build-image", "--context", tree.remote_dir, "--tag", tag),
+                    f"{tree.name}-image", script_line("build-image", *build_image_arguments(tree))
                 ),
                 parent=self,
             )
-            for tree, tag in ((HUB_IMAGE, hub_image), (PROXY_IMAGE, proxy_image))
+            for tree in (HUB_IMAGE, PROXY_IMAGE)
         ]
         settings = hub.url.apply(
             lambda url: hub_settings_json(args.config, url, args.workers.notebook_image)

