@@ -48,6 +48,12 @@ each server, and routes to its task.
   that takes long because the class starts together; start() returns once the server's port
   accepts connections, checked every `listen_poll_seconds`, so the hub's first check succeeds.
 
+- Long emails: a server's service is named "jupyter-<escaped email>", and Docker refuses a service
+  name over 63 characters (the overlay's DNS resolves it: one label). A name that would be longer
+  keeps its start and ends in "--" and a hash of the email: the same at every start and hub
+  restart, never another student's ("--" is in no escaped name: the escape character "-" is
+  always followed by two hex digits), and the student's home keeps the full escaped name.
+
 The decisions (which task states mean what, what makes a task unplaceable, which address a
 server has) are the functions at the top, over the task JSON the Docker API returns.
 """
@@ -55,6 +61,8 @@ server has) are the functions at the top, over the task JSON the Docker API retu
 import asyncio
 import contextlib
 import enum
+import hashlib
+import re
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
@@ -65,6 +73,23 @@ from dockerspawner import SwarmSpawner
 from jupyterhub.spawner import SpawnException
 from sqlalchemy.orm import object_session
 from traitlets import Float, Integer, default
+
+# Docker's longest service name: a DNS label.
+SERVICE_NAME_LIMIT = 63
+# Hex digits of the email's SHA-256 that end a shortened name: 64 bits, no two students alike.
+SHORTENED_NAME_HASH_DIGITS = 16
+
+
+def service_name_within_limit(name: str, username: str) -> str:
+    """`name` if Docker takes it, else its start, "--" and a hash of `username`."""
+    if len(name) <= SERVICE_NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(username.encode()).hexdigest()[:SHORTENED_NAME_HASH_DIGITS]
+    start = name[: SERVICE_NAME_LIMIT - len(digest) - 2]
+    # Not half an escape ("-2" of "-2e"): the start reads as the name's own characters.
+    start = re.sub(r"-[0-9a-f]?$", "", start)
+    return f"{start}--{digest}"
+
 
 # A task in one of these states (swarmkit's TaskState, as the Docker API writes them) is on its
 # way to running or runs; every later state (complete, shutdown, failed, rejected, remove,
@@ -236,6 +261,10 @@ class CamphubSwarmSpawner(SwarmSpawner):
         if cls._executor is None:
             cls._executor = ThreadPoolExecutor(self.docker_threads)
         return cls._executor
+
+    @default("object_name")
+    def _object_name_default(self):
+        return service_name_within_limit(super()._object_name_default(), self.user.name)
 
     @default("client_kwargs")
     def _default_client_kwargs(self):

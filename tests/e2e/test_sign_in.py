@@ -4,7 +4,8 @@ while the hub runs the real GoogleOAuthenticator.
 
 A student signs in, works in JupyterLab and keeps their files across a server restart; a student
 added during the week signs in while those already working keep their kernels; a student removed
-from the class list is refused and their home stays.
+from the class list is refused and their home stays; a student whose email is too long for a
+Docker service name, escaped, signs in and runs a cell all the same.
 """
 
 import re
@@ -27,6 +28,7 @@ from infra.config import DEFAULTS
 pytestmark = pytest.mark.live
 
 HOME_LIMIT_GIB = DEFAULTS["nfs"]["homeQuotaGb"]
+DOCKER_SERVICE_NAME_LIMIT = 63
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,12 @@ class People:
     worker: str
     leaver: str
     newcomer: str
+    long_named: str  # 60 characters: escaped, too long for a Docker service name
 
     @classmethod
     def for_run(cls) -> "People":
         run = secrets.token_hex(3)
-        names = ("mary", "katherine", "dorothy", "annie")
+        names = ("mary", "katherine", "dorothy", "annie", "margaret.heafield.hamilton.of.apollo")
         return cls(*(f"{name}.{run}@camp.example.org" for name in names))
 
 
@@ -62,7 +65,7 @@ def people() -> People:
 
 @pytest.fixture(scope="module")
 def hub_url(camp, people) -> str:
-    camp.add_to_class_list(people.writer, people.worker, people.leaver)
+    camp.add_to_class_list(people.writer, people.worker, people.leaver, people.long_named)
     camp.up()
     return camp.outputs["hubUrl"].rstrip("/")
 
@@ -114,6 +117,13 @@ def test_student_signs_in_runs_a_cell_and_keeps_files_across_a_server_restart(si
 
     printed = mary.client.run_code(mary.email, "print(open('persist.txt').read())")
     assert printed.strip() == content
+
+
+def test_a_student_with_a_60_character_email_signs_in_and_runs_a_cell(sign_in, people):
+    assert len(people.long_named) == 60
+    assert len(f"jupyter-{escaped(people.long_named)}") > DOCKER_SERVICE_NAME_LIMIT
+    margaret = sign_in(people.long_named)
+    assert student_browser.run_first_cell(margaret.page, "print(6 * 7)").strip() == "42"
 
 
 def test_student_added_later_signs_in_and_working_students_keep_their_kernels(

@@ -1,19 +1,32 @@
 """What lets a whole class start at once (bench/RESULTS.md), inside the real hub image: camphub's
 spawner (images/hub/camphub_spawner.py) and the sign-in's HTTP client (jupyterhub_config.py)."""
 
+import json
 import subprocess
 
 import pytest
 
 pytestmark = pytest.mark.live
 
+# Two 60-character emails alike in their first 43; escaped, "jupyter-" and either is 84 long.
+LONG_EMAIL = "margaret.heafield.hamilton.of.apollo.a1b2c3@camp.example.org"
+NAMED = {
+    "long": LONG_EMAIL,
+    "long_again": LONG_EMAIL,
+    "long_other": LONG_EMAIL.replace("c3@", "c4@"),
+}
+SERVICE_NAME_LIMIT = 63  # Docker's
+
 # Runs in the hub image; prints one line per check.
 PROBE = """
-import asyncio, socket, time
+import asyncio, json, os, socket, time
 from types import SimpleNamespace
 from camphub_spawner import CamphubSwarmSpawner
 
 spawner = CamphubSwarmSpawner(user=SimpleNamespace(name="alice@example.org"))
+print("name_short", spawner.object_name)
+for label, email in json.loads(os.environ["NAMED"]).items():
+    print("name_" + label, CamphubSwarmSpawner(user=SimpleNamespace(name=email)).object_name)
 print("threads", spawner.executor._max_workers)
 print("pool", spawner.client_kwargs["max_pool_size"])
 
@@ -45,7 +58,18 @@ print("after_listen", f"{waited:.2f}")
 @pytest.fixture(scope="module")
 def probe(camphub_images) -> dict[str, str]:
     result = subprocess.run(
-        ["docker", "run", "--rm", "--entrypoint", "python3", camphub_images.hub, "-c", PROBE],
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--env",
+            f"NAMED={json.dumps(NAMED)}",
+            "--entrypoint",
+            "python3",
+            camphub_images.hub,
+            "-c",
+            PROBE,
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -53,6 +77,19 @@ def probe(camphub_images) -> dict[str, str]:
     )
     assert result.returncode == 0, result.stderr
     return dict(line.split(" ", 1) for line in result.stdout.splitlines())
+
+
+def test_a_servers_service_is_jupyter_and_the_escaped_email(probe):
+    assert probe["name_short"] == "jupyter-alice-40example-2eorg"
+
+
+def test_an_email_too_long_for_a_service_name_gets_a_stable_short_name_of_its_own(probe):
+    long_name = probe["name_long"]
+    assert len(LONG_EMAIL) == 60
+    assert len(long_name) <= SERVICE_NAME_LIMIT
+    assert long_name.startswith("jupyter-margaret-2eheafield-2ehamilton-2eof--")
+    assert probe["name_long_again"] == long_name
+    assert probe["name_long_other"] != long_name
 
 
 def test_docker_calls_of_a_whole_class_run_side_by_side(probe):
