@@ -211,8 +211,11 @@ def configure_spawner(c, settings):
     spawner.image = notebook.image
     # Set, so the hub does not inspect the image on the manager, where it is never built.
     spawner.cmd = ["jupyterhub-singleuser"]
-    # Images are built on every worker; there is no registry to pull from.
+    # Every worker has loaded the hub's build (fetch-image); there is no registry to pull from.
     spawner.pull_policy = "skip"
+    # A student's own ~/.jupyter cannot reconfigure the server the hub and their teachers talk
+    # to (its headers, its extensions, its auth): the server reads the image's settings only.
+    spawner.disable_user_config = True
     spawner.network_name = settings.swarm.network
     # Servers are reached at their task's address on the overlay (camphub_spawner.py); dnsrr
     # because nothing may rely on IPVS VIPs.

@@ -2,7 +2,8 @@
 "Sign in with Google" answered by the rehearsal's Google stand-in (rehearsal/google_stand_in.py)
 while the hub runs the real GoogleOAuthenticator.
 
-A student signs in, works in JupyterLab and keeps their files across a server restart; a student
+A student signs in, works in JupyterLab and keeps their files across a server restart (and the
+server ignores the Jupyter settings in their home); a student
 added during the week signs in while those already working keep their kernels; a student removed
 from the class list is refused and their home stays; a student whose email is too long for a
 Docker service name, escaped, signs in and runs a cell all the same.
@@ -29,6 +30,14 @@ pytestmark = pytest.mark.live
 
 HOME_LIMIT_GIB = DEFAULTS["nfs"]["homeQuotaGb"]
 DOCKER_SERVICE_NAME_LIMIT = 63
+USER_CONFIG_HEADER = "X-Camphub-Student-Config"
+WRITE_USER_CONFIG = f"""
+import pathlib
+config = pathlib.Path.home() / ".jupyter"
+config.mkdir(exist_ok=True)
+setting = {{"headers": {{"{USER_CONFIG_HEADER}": "read"}}}}
+(config / "jupyter_server_config.py").write_text(f"c.ServerApp.tornado_settings = {{setting!r}}")
+"""
 
 
 @dataclass(frozen=True)
@@ -111,12 +120,16 @@ def test_student_signs_in_runs_a_cell_and_keeps_files_across_a_server_restart(si
     expect(mary.page.locator("#jp-main-statusbar")).to_contain_text(limits, timeout=120_000)
     content = f"written by {mary.email} at {time.time()}"
     _write_file(mary, "persist.txt", content)
+    # A server that read its student's own settings would send this header from now on.
+    mary.client.run_code(mary.email, WRITE_USER_CONFIG)
 
     mary.client.stop_server(mary.email)
     mary.client.start_server_and_wait_until_it_answers(mary.email)
 
     printed = mary.client.run_code(mary.email, "print(open('persist.txt').read())")
     assert printed.strip() == content
+    status = mary.client.server_api(mary.email, "GET", "/status")
+    assert status.ok and USER_CONFIG_HEADER not in status.headers
 
 
 def test_a_student_with_a_60_character_email_signs_in_and_runs_a_cell(sign_in, people):

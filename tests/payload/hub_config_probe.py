@@ -102,6 +102,7 @@ def spawner_report(hub, username):
         "http_timeout",
         "remove",
         "default_url",
+        "disable_user_config",
         "notebook_dir",
         "object_name",
         "volume_binds",

@@ -209,6 +209,8 @@ def test_students_run_as_swarm_services_on_workers(report):
     assert spawner["remove"] is True
     assert spawner["start_timeout"] == 600
     assert spawner["default_url"] == "/lab"
+    # Nothing in a student's home configures the server their teachers open.
+    assert spawner["disable_user_config"] is True
 
 
 @pytest.mark.live
