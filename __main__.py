@@ -9,6 +9,7 @@ from infra.capacity import capacity_warning, homes_overcommit_warning
 from infra.config import load_config
 from infra.hub import Hub, HubArgs
 from infra.jupyterhub import JupyterHubService, JupyterHubServiceArgs
+from infra.landing_page import LandingPage, LandingPageArgs
 from infra.machine import MachineBasics, debian_ami_id
 from infra.network import Network, NetworkArgs
 from infra.network_move import refuse_to_move_a_running_camp
@@ -56,6 +57,9 @@ jupyterhub = JupyterHubService(
         config=config, hub=hub.site, homes=nfs.class_homes, workers=workers.servers
     ),
 )
+landing_page = LandingPage(
+    "landing-page", LandingPageArgs(config=config, hub=hub.site.machine, hub_url=hub.url)
+)
 archive = HomesArchive(
     "archive",
     HomesArchiveArgs(
@@ -64,4 +68,4 @@ archive = HomesArchive(
         before_these_go=[jupyterhub.started, *workers.servers.ready],
     ),
 )
-export_outputs(config, placement, admin_key, hub, workers, nfs, archive)
+export_outputs(config, placement, admin_key, hub, workers, nfs, archive, landing_page)

@@ -11,6 +11,7 @@ they can only be a value the organizer has not replaced yet. A stack that sets `
 signs in with a stand-in provider instead (the rehearsal), where such values are the point.
 """
 
+import datetime
 import ipaddress
 import re
 import urllib.parse
@@ -26,6 +27,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from infra.config_keys import (
     BY_NAME,
     DEFAULTS,
+    MAX_CAMP_NAME_CHARACTERS,
+    MAX_SITE_FILE_MIB,
+    MAX_SITE_MIB,
     MAX_SNAPSHOT_MINUTES,
     MIN_SNAPSHOT_MINUTES,
     TOP_LEVEL,
@@ -120,6 +124,15 @@ class MaterialsRepo:
 
 
 @dataclass(frozen=True)
+class CampSpec:
+    """What the landing page says of the camp."""
+
+    name: str = DEFAULTS["camp"]["name"]
+    first_day: datetime.date | None = None  # None: no dates on the page (then last_day too)
+    last_day: datetime.date | None = None
+
+
+@dataclass(frozen=True)
 class OAuthEndpoints:
     """Where sign-in goes instead of Google: a test provider standing in for it."""
 
@@ -157,6 +170,8 @@ class CampConfig:
     admin_ssh_key: AdminSshKey | None  # None: the program generates one
     availability_zone: str | None  # None: the first zone that offers every instance type
     subnet_id: str | None = None  # None: the camp's own VPC and subnet (infra/network.py)
+    camp: CampSpec = CampSpec()
+    site_dir: Path | None = None  # None: camphub's landing page for `camp`
 
     @property
     def instance_types(self) -> dict[str, str]:
@@ -233,6 +248,8 @@ def parse_config(reader: Any, *, stack: str, project_dir: Path) -> CampConfig:
         admin_ssh_key=_admin_ssh_key(reader, problems),
         availability_zone=_availability_zone(reader.value("availabilityZone"), problems),
         subnet_id=_subnet_id(reader.value("subnetId"), problems),
+        camp=_camp(_section(reader, "camp", problems), problems),
+        site_dir=_site_dir(reader, project_dir, problems),
     )
     _check_class_list_in_hosted_domains(config, problems)
     if config.oauth_endpoints is None:
@@ -461,6 +478,85 @@ def _materials_dir(reader: Any, project_dir: Path, problems: _Problems) -> Path:
             "machines; rename the folder.",
         )
     return path
+
+
+def _camp(section: Mapping[str, Any], problems: _Problems) -> CampSpec:
+    name = str(section["name"]).strip()
+    if not name or len(name) > MAX_CAMP_NAME_CHARACTERS or not name.isprintable():
+        problems.add(
+            "camp.name",
+            f"{section['name']!r} is not a name for the landing page: one line of at most "
+            f"{MAX_CAMP_NAME_CHARACTERS} characters, e.g. `Data science camp 2027`.",
+        )
+    given = [key for key in ("firstDay", "lastDay") if section.get(key) is not None]
+    days = [_day(section[key], f"camp.{key}", problems) for key in given]
+    if None in days:
+        return CampSpec(name)  # a day that is not a date: said by _day
+    if len(given) == 1:
+        problems.add(f"camp.{given[0]}", "set camp.firstDay and camp.lastDay both, or neither.")
+        return CampSpec(name)
+    first, last = days or (None, None)
+    if first and last and last < first:
+        problems.add("camp.lastDay", f"{last} is before camp.firstDay {first}; swap them.")
+    return CampSpec(name, first, last)
+
+
+def _day(value: Any, key: str, problems: _Problems) -> datetime.date | None:
+    try:
+        return datetime.date.fromisoformat(str(value))
+    except ValueError:
+        problems.add(key, f"{value!r} is not a date; write it as YYYY-MM-DD, e.g. 2027-07-05.")
+        return None
+
+
+def _site_dir(reader: Any, project_dir: Path, problems: _Problems) -> Path | None:
+    """The landing pages' folder, checked file by file before anything is created."""
+    shown = reader.value("siteDir")
+    if shown is None:
+        return None
+    path = Path(str(shown)) if Path(str(shown)).is_absolute() else project_dir / str(shown)
+    if not path.is_dir():
+        problems.add("siteDir", f"{shown!r} is not a folder: create it, with an index.html.")
+        return path
+    if path.name in {tree.name for tree in PROGRAM_PAYLOAD}:
+        problems.add(
+            "siteDir",
+            f"the folder's name {path.name!r} is taken by the program's own files on the "
+            "machines; rename the folder.",
+        )
+    for problem in site_problems(path):
+        problems.add("siteDir", problem)
+    return path
+
+
+def site_problems(folder: Path) -> list[str]:
+    """What keeps `folder` from being published as the landing pages, each naming its file."""
+    problems = []
+    if not (folder / "index.html").is_file():
+        problems.append(f"{folder}/index.html is missing: the landing page starts there.")
+    total = 0
+    for path in sorted(folder.rglob("*")):
+        shown = path.relative_to(folder)
+        if path.is_symlink():
+            problems.append(
+                f"{shown} is a symbolic link; put the file itself in the folder (a link could "
+                "publish a file from outside it)."
+            )
+        elif path.is_file():
+            size = path.stat().st_size
+            total += size
+            if size > MAX_SITE_FILE_MIB * 1024**2:
+                problems.append(
+                    f"{shown} is {size / 1024**2:.1f} MiB, over the {MAX_SITE_FILE_MIB} MiB a "
+                    "landing page's file may have; link to large files elsewhere (course "
+                    "materials: materialsDir)."
+                )
+    if total > MAX_SITE_MIB * 1024**2:
+        problems.append(
+            f"the folder holds {total / 1024**2:.1f} MiB, over the {MAX_SITE_MIB} MiB the landing "
+            "pages may have together."
+        )
+    return problems
 
 
 def _check_class_list_in_hosted_domains(config: CampConfig, problems: _Problems) -> None:

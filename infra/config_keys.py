@@ -17,6 +17,10 @@ MAX_SNAPSHOT_MINUTES = 24 * 60
 MAX_SNAPSHOTS_KEPT = 7 * 24  # per home and kind: a week of hourly snapshots
 MAX_BACKUP_DAYS = 365
 MAX_CPUS = 64
+CAMP_NAME = "Data science camp"
+MAX_CAMP_NAME_CHARACTERS = 100
+MAX_SITE_FILE_MIB = 10  # a page, a picture, a PDF of the timetable: not datasets
+MAX_SITE_MIB = 50
 
 
 @dataclass(frozen=True)
@@ -293,6 +297,21 @@ SETTINGS: tuple[Setting, ...] = (
         "_materials_repo",
     ),
     Setting("materialsRepo.ref", "git ref", "its tag or commit", "_materials_repo"),
+    Setting(
+        "camp.name", "text", "the camp's name, on its landing page", "_camp", default=CAMP_NAME
+    ),
+    Setting(
+        "camp.firstDay", "date (YYYY-MM-DD)", "the camp's first day, on its landing page", "_camp"
+    ),
+    Setting("camp.lastDay", "date (YYYY-MM-DD)", "its last day (with firstDay)", "_camp"),
+    Setting(
+        "siteDir",
+        "path",
+        "the camp's own landing pages (an index.html and what it links to), served at the hub's "
+        "address; relative to the project or absolute",
+        "_site_dir",
+        unset="none (a page with the camp's name, dates and sign-in)",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -15,6 +15,7 @@ import pulumi_aws as aws
 
 from infra import layout
 from infra.config import CampConfig
+from infra.landing_page import organizer_pages
 from infra.machine import (
     JumpHost,
     MachineBasics,
@@ -121,7 +122,7 @@ class Hub(pulumi.ComponentResource):
                 host=self.public_ip,
                 private_key=basics.admin_key.private_key,
                 after=[association],
-                payload=PROGRAM_PAYLOAD,
+                payload=(*PROGRAM_PAYLOAD, *organizer_pages(basics.config)),
             ),
             parent=self,
         )

@@ -166,6 +166,10 @@ class JupyterHubService(pulumi.ComponentResource):
                     # On the hub's volume: a new hub serves the certificate students accepted.
                     "--tls-dir",
                     layout.HUB_TLS_DIR,
+                    "--landing-pages",
+                    layout.LANDING_PAGES_DIR,
+                    "--landing-page-path",
+                    layout.LANDING_PAGE_PATH,
                     *lets_encrypt_options(self._args.config.domain),
                 ),
                 # A changed site template is applied, not only delivered.

@@ -94,6 +94,11 @@ HUB_API_PORT = 8081  # on the overlay network, for the students' servers
 IMAGES_DIR = "/var/cache/camphub/images"
 IMAGES_PORT = 8090
 
+# The camp's landing pages on the hub (publish-site): each version in a folder of its own, and
+# `current` pointing at the one nginx serves at LANDING_PAGE_PATH, beside the hub.
+LANDING_PAGES_DIR = "/var/lib/camphub/landing-pages"
+LANDING_PAGE_PATH = "/camp/"
+
 # Ports the security groups open (swarm mode and NFSv4).
 SWARM_MANAGER_PORT = 2377
 SWARM_GOSSIP_PORT = 7946

@@ -18,6 +18,7 @@ from infra.config import ADOPT_KEY, CampConfig
 from infra.cost import weekly_cost
 from infra.hub import Hub
 from infra.hub_settings import OAUTH_CALLBACK_PATH
+from infra.landing_page import LandingPage
 from infra.network import Placement
 from infra.nfs import NfsServer
 from infra.region import current_region
@@ -101,9 +102,12 @@ def export_outputs(
     workers: SwarmWorkerPool,
     nfs: NfsServer,
     archive: HomesArchive,
+    landing_page: LandingPage,
 ) -> None:
     callback_url = pulumi.Output.format("{0}{1}", hub.url, OAUTH_CALLBACK_PATH)
     pulumi.export("hubUrl", hub.url)
+    # The camp's address leads there too; the pages that say what the camp is and where to sign in.
+    pulumi.export("landingPageUrl", landing_page.url)
     pulumi.export("oauthCallbackUrl", callback_url)
     pulumi.export("googleSignIn", callback_url.apply(lambda url: google_sign_in(config, url)))
     if hub.dns_record_to_create is not None:

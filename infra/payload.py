@@ -57,6 +57,11 @@ def materials_payload(materials_dir: Path) -> PayloadTree:
     return PayloadTree(materials_dir, layout.PAYLOAD_DIR)
 
 
+def site_payload(site_dir: Path) -> PayloadTree:
+    """The organizer's landing pages (camphub:siteDir): to the hub, which publishes them."""
+    return PayloadTree(site_dir, layout.PAYLOAD_DIR)
+
+
 def content_hash(*directories: Path, length: int = 12) -> str:
     """A hash of every file's relative path and bytes, independent of timestamps and order."""
     digest = hashlib.sha256()

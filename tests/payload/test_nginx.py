@@ -30,7 +30,7 @@ def test_configure_nginx_fills_every_placeholder_of_the_template():
     filled = set(re.findall(r"s\|\{\{(\w+)\}\}\|", CONFIGURE_NGINX.read_text()))
     assert placeholders == filled == {
         "SERVER_NAME", "HTTP_PORT", "HTTPS_PORT", "HUB_PORT", "TLS_CERT", "TLS_KEY",
-        "ACME_WEBROOT",
+        "ACME_WEBROOT", "LANDING_PAGES", "LANDING_PAGE_PATH",
     }  # fmt: skip
 
 
@@ -110,6 +110,20 @@ class TestTheSiteOnAHub:
         assert f"IP Address:{HUB_IP}" in subject_alt_name(hub, SELF_SIGNED_CERT)
         mode = hub.run("stat", "-c", "%a %U", f"{TLS_DIR}/camphub-selfsigned.key").stdout.split()
         assert mode == ["600", "root"]
+
+    def test_the_address_leads_to_the_landing_pages_published_beside_the_hub(self, hub):
+        page = "<h1>Summer camp</h1>\n"
+        hub.script("publish-site", "--dir", layout.LANDING_PAGES_DIR, "--index-from-stdin",
+                   stdin=page)  # fmt: skip
+        status = "%{http_code} %{redirect_url}"
+        to_the_pages = curl(hub, "-o", "/dev/null", "-w", status, "https://127.0.0.1/")
+        assert to_the_pages == f"302 https://127.0.0.1{layout.LANDING_PAGE_PATH}"
+        assert curl(hub, f"https://127.0.0.1{layout.LANDING_PAGE_PATH}") == page
+        written = curl(hub, "-o", "/dev/null", "-w", "%{http_code}", "--data", "x",
+                       f"https://127.0.0.1{layout.LANDING_PAGE_PATH}index.html")  # fmt: skip
+        assert written == "403"
+        # Everything else still reaches the hub.
+        assert forwarded(hub)["path"] == "/hub/home"
 
     def test_a_second_run_changes_nothing(self, hub):
         fingerprint = hub.run("openssl", "x509", "-in", SELF_SIGNED_CERT, "-noout", "-fingerprint")

@@ -219,6 +219,54 @@ def test_build_image_refuses_a_builder_context_without_its_tag(tmp_path):
     assert "missing --builder-tag" in result.stderr
 
 
+def published(pages: Path) -> dict[str, str]:
+    """The published version's files and their content, by path."""
+    current = pages / "current"
+    return {
+        str(path.relative_to(current)): path.read_text()
+        for path in sorted(current.rglob("*"))
+        if path.is_file()
+    }
+
+
+@requires_root
+def test_publish_site_swaps_in_a_folder_keeps_one_version_and_is_idempotent(tmp_path):
+    pages, site = tmp_path / "pages", tmp_path / "site"
+    (site / "img").mkdir(parents=True)
+    (site / "index.html").write_text("v1")
+    (site / "img" / "map.svg").write_text("<svg/>")
+    first = run_script("publish-site", "--dir", str(pages), "--from", str(site))
+    assert first.stdout.endswith("published\n") and "already" not in first.stdout
+    assert published(pages) == {"index.html": "v1", "img/map.svg": "<svg/>"}
+    assert oct((pages / "current" / "img" / "map.svg").stat().st_mode & 0o777) == "0o644"
+    again = run_script("publish-site", "--dir", str(pages), "--from", str(site))
+    assert "already published" in again.stdout
+    (site / "index.html").write_text("v2")
+    run_script("publish-site", "--dir", str(pages), "--from", str(site))
+    assert published(pages)["index.html"] == "v2"
+    versions = [p.name for p in pages.iterdir() if p.is_dir() and not p.is_symlink()]
+    assert versions == [os.readlink(pages / "current")]
+
+
+@requires_root
+def test_publish_site_takes_one_page_from_stdin(tmp_path):
+    pages = tmp_path / "pages"
+    run_script("publish-site", "--dir", str(pages), "--index-from-stdin", stdin="<h1>Camp</h1>")
+    assert published(pages) == {"index.html": "<h1>Camp</h1>"}
+
+
+@requires_root
+def test_publish_site_refuses_a_symbolic_link_and_keeps_what_is_published(tmp_path):
+    pages, site = tmp_path / "pages", tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("v1")
+    run_script("publish-site", "--dir", str(pages), "--from", str(site))
+    (site / "secrets").symlink_to("/etc")
+    refused = run_script("publish-site", "--dir", str(pages), "--from", str(site), check=False)
+    assert refused.returncode != 0 and "symbolic link" in refused.stderr
+    assert published(pages) == {"index.html": "v1"}
+
+
 def test_build_image_refuses_a_context_without_dockerfile(tmp_path):
     result = run_script("build-image", "--context", str(tmp_path), "--tag", "x:y", check=False)
     assert result.returncode != 0

@@ -78,6 +78,19 @@ BAD_CONFIGS = [
     ({"nfs": {"snapshotKeepHourly": 0}}, "nfs.snapshotKeepHourly: 0 is not a whole number from 1"),
     ({"nfs": {"snapshotKeepDaily": "a week"}}, "nfs.snapshotKeepDaily: 'a week' is not a whole"),
     ({"nfs": {"backupKeepDays": -1}}, "nfs.backupKeepDays: -1 is not a whole number from 0 to 365"),
+    ({"camp": {"name": ""}}, "camphub:camp.name: '' is not a name for the landing page"),
+    ({"camp": {"name": "Camp\n<script>"}}, "camphub:camp.name: 'Camp\\n<script>' is not a name"),
+    ({"camp": {"firstDay": "5 July"}}, "camphub:camp.firstDay: '5 July' is not a date; write it"),
+    (
+        {"camp": {"firstDay": "2027-07-05"}},
+        "camphub:camp.firstDay: set camp.firstDay and camp.last",
+    ),
+    (
+        {"camp": {"firstDay": "2027-07-09", "lastDay": "2027-07-05"}},
+        "camphub:camp.lastDay: 2027-07-05 is before camp.firstDay 2027-07-09; swap them",
+    ),
+    ({"camp": {"days": 5}}, "camphub:camp.days: unknown setting"),
+    ({"siteDir": "no-such-folder"}, "camphub:siteDir: 'no-such-folder' is not a folder"),
     ({"nfs": {"backupKeepDays": 400}}, "nfs.backupKeepDays: 400 is not a whole number"),
     ({"nfs": {"homeQuota": 20}}, "camphub:nfs.homeQuota: unknown setting"),
     ({"hub": "t3.large"}, "camphub:hub: expected an object"),
@@ -313,3 +326,33 @@ def test_the_camp_stack_file_of_before_is_refused_with_every_example_named(base_
     assert len(error.problems) == 5
     named = {problem.split(":")[1] for problem in error.problems}
     assert named == {"oauthClientId", "sshAllowedCidrs", "domain", "letsEncryptEmail", "hostedZone"}
+
+
+def _site(folder, files: dict[str, bytes]):
+    folder.mkdir()
+    for name, content in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(content)
+    return folder
+
+
+def test_a_landing_page_folder_without_index_html_is_refused(base_config, tmp_path):
+    site = _site(tmp_path / "site", {"about.html": b"<p>about</p>"})
+    error = config_error({**base_config, "siteDir": str(site)})
+    assert f"camphub:siteDir: {site}/index.html is missing" in str(error)
+
+
+def test_a_symbolic_link_in_the_landing_pages_is_refused_naming_it(base_config, tmp_path):
+    site = _site(tmp_path / "site", {"index.html": b"<h1>Camp</h1>"})
+    (site / "keys").symlink_to(tmp_path.parent)
+    error = config_error({**base_config, "siteDir": str(site)})
+    assert "camphub:siteDir: keys is a symbolic link; put the file itself in the folder" in str(
+        error
+    )
+
+
+def test_a_landing_page_file_over_the_size_limit_is_refused_naming_it(base_config, tmp_path):
+    big = b"x" * (10 * 1024**2 + 1)
+    site = _site(tmp_path / "site", {"index.html": b"<h1>Camp</h1>", "media/talk.mp4": big})
+    error = config_error({**base_config, "siteDir": str(site)})
+    assert "camphub:siteDir: media/talk.mp4 is 10.0 MiB, over the 10 MiB" in str(error)

@@ -143,9 +143,10 @@ def live_hub(overlay, google, run_id, tmp_path_factory, camphub_images) -> Itera
         idle_timeout_seconds=RELAXED_IDLE_TIMEOUT_SECONDS,
     )
     hub.prepare(files, people.class_list())
+    nginx_prefix = files.root / "nginx"  # its files, the certificate among them
     try:
         hub.start_hub(camphub_images, placement, files, settings)
-        front = _start_nginx(files.root / "nginx", http_port, https_port, placement.port)
+        front = _start_nginx(nginx_prefix, http_port, https_port, placement.port)
     except BaseException:
         _dump_hub_log(placement.container)
         placement.remove_containers()
@@ -153,7 +154,7 @@ def live_hub(overlay, google, run_id, tmp_path_factory, camphub_images) -> Itera
     yield LiveHub(
         public_url,
         f"http://{LOOPBACK}:{http_port}",
-        front.prefix / "cert.pem",
+        nginx_prefix / "cert.pem",
         placement,
         camphub_images.hub,
         files,

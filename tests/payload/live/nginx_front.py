@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 from waiting import stop_process, wait_for
 
+from infra import layout
 from infra.layout import PROJECT_DIR
 
 MAIN_CONFIG_TEMPLATE = Path(__file__).with_name("nginx-main.conf")
@@ -153,6 +154,8 @@ def render_site(
         "TLS_CERT": cert,
         "TLS_KEY": key,
         "ACME_WEBROOT": prefix / "acme",
+        "LANDING_PAGES": prefix / "landing-pages",
+        "LANDING_PAGE_PATH": layout.LANDING_PAGE_PATH,
     }
     text = SITE_TEMPLATE.read_text()
     for name, value in values.items():
