@@ -55,28 +55,24 @@ print("after_listen", f"{waited:.2f}")
 """
 
 
-@pytest.fixture(scope="module")
-def probe(camphub_images) -> dict[str, str]:
+def in_hub_image(image: str, code: str, *env: str) -> str:
+    """What `code` prints, run by the hub image's Python with environment `env` (NAME=value)."""
+    environment = [option for variable in env for option in ("--env", variable)]
     result = subprocess.run(
-        [
-            "docker",
-            "run",
-            "--rm",
-            "--env",
-            f"NAMED={json.dumps(NAMED)}",
-            "--entrypoint",
-            "python3",
-            camphub_images.hub,
-            "-c",
-            PROBE,
-        ],
+        ["docker", "run", "--rm", *environment, "--entrypoint", "python3", image, "-c", code],
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    return dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def probe(camphub_images) -> dict[str, str]:
+    printed = in_hub_image(camphub_images.hub, PROBE, f"NAMED={json.dumps(NAMED)}")
+    return dict(line.split(" ", 1) for line in printed.splitlines())
 
 
 def test_a_servers_service_is_jupyter_and_the_escaped_email(probe):
@@ -117,23 +113,7 @@ print(asyncio.run(max_clients()))
 
 
 def test_a_class_of_100_signs_in_without_queueing_behind_10_requests(camphub_images):
-    result = subprocess.run(
-        [
-            "docker",
-            "run",
-            "--rm",
-            "--entrypoint",
-            "python3",
-            camphub_images.hub,
-            "-c",
-            SIGN_IN_PROBE,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    default, configured = map(int, result.stdout.split())
+    printed = in_hub_image(camphub_images.hub, SIGN_IN_PROBE)
+    default, configured = map(int, printed.split())
     assert default == 10  # tornado's own, which failed 28 of 100 sign-ins
     assert configured >= 100
