@@ -454,7 +454,7 @@ def _class_list(
 ) -> ClassList:
     """The class list file, whose quota= marks must each fit the homes volume."""
     shown = str(reader.value("userlistFile") or DEFAULTS["userlistFile"])
-    path = Path(shown) if Path(shown).is_absolute() else project_dir / shown
+    path = _in_project(shown, project_dir)
     try:
         return read_class_list(path, shown, max_quota_gb=volume_size_gb)
     except ConfigError as error:
@@ -464,20 +464,31 @@ def _class_list(
 
 def _materials_dir(reader: Any, project_dir: Path, problems: _Problems) -> Path:
     shown = str(reader.value("materialsDir") or DEFAULTS["materialsDir"])
-    path = Path(shown) if Path(shown).is_absolute() else project_dir / shown
+    path = _in_project(shown, project_dir)
     if not path.is_dir():
         problems.add(
             "materialsDir",
             f"{shown!r} is not a folder: create it (it may stay empty) or set materialsDir to "
             "the folder that holds the course materials.",
         )
-    elif path.name in {tree.name for tree in PROGRAM_PAYLOAD}:
+    else:
+        _check_name_is_free("materialsDir", path, problems)
+    return path
+
+
+def _in_project(shown: str, project_dir: Path) -> Path:
+    """A path setting as the organizer wrote it: absolute, or relative to the project."""
+    return Path(shown) if Path(shown).is_absolute() else project_dir / shown
+
+
+def _check_name_is_free(key: str, folder: Path, problems: _Problems) -> None:
+    """A folder delivered beside the program's own files must not take one of their names."""
+    if folder.name in {tree.name for tree in PROGRAM_PAYLOAD}:
         problems.add(
-            "materialsDir",
-            f"the folder's name {path.name!r} is taken by the program's own files on the "
+            key,
+            f"the folder's name {folder.name!r} is taken by the program's own files on the "
             "machines; rename the folder.",
         )
-    return path
 
 
 def _camp(section: Mapping[str, Any], problems: _Problems) -> CampSpec:
@@ -514,16 +525,11 @@ def _site_dir(reader: Any, project_dir: Path, problems: _Problems) -> Path | Non
     shown = reader.value("siteDir")
     if shown is None:
         return None
-    path = Path(str(shown)) if Path(str(shown)).is_absolute() else project_dir / str(shown)
+    path = _in_project(str(shown), project_dir)
     if not path.is_dir():
         problems.add("siteDir", f"{shown!r} is not a folder: create it, with an index.html.")
         return path
-    if path.name in {tree.name for tree in PROGRAM_PAYLOAD}:
-        problems.add(
-            "siteDir",
-            f"the folder's name {path.name!r} is taken by the program's own files on the "
-            "machines; rename the folder.",
-        )
+    _check_name_is_free("siteDir", path, problems)
     for problem in site_problems(path):
         problems.add("siteDir", problem)
     return path
