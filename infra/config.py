@@ -114,6 +114,12 @@ class DomainSpec:
     hosted_zone: str | None  # create the A record in this Route 53 zone; None: the organizer does
     lets_encrypt_staging: bool = False  # Let's Encrypt's staging CA: untrusted, but no limits
 
+    @property
+    def user_subdomains(self) -> bool:
+        """Each student's server on its own origin (<them>.<name>): only where the program can
+        make the wildcard record and prove the zone to Let's Encrypt for a wildcard certificate."""
+        return self.hosted_zone is not None
+
 
 @dataclass(frozen=True)
 class MaterialsRepo:

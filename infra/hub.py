@@ -15,6 +15,7 @@ import pulumi_aws as aws
 
 from infra import layout
 from infra.config import CampConfig
+from infra.hub_dns import declare_zone_records
 from infra.landing_page import organizer_pages
 from infra.machine import (
     JumpHost,
@@ -112,7 +113,7 @@ class Hub(pulumi.ComponentResource):
         )
         self.public_ip = self.address.public_ip
         self.private_ip = self.instance.private_ip
-        self.host_name = self._host_name(name, basics.config)
+        self.host_name = self._host_name(name, basics.config, machine.identity.role)
         self.dns_record_to_create = self._record_for_organizer(basics.config)
         self.url = pulumi.Output.format("https://{0}", self.host_name)
         self.machine, self.jump_host = bring_up_jump_host(
@@ -233,26 +234,15 @@ class Hub(pulumi.ComponentResource):
         record.apply(_warn_of_missing_record)
         return record
 
-    def _host_name(self, name: str, config: CampConfig) -> pulumi.Output[str]:
-        """The camp's domain (with its DNS record when the zone is ours), else the Elastic IP.
+    def _host_name(self, name: str, config: CampConfig, role: aws.iam.Role) -> pulumi.Output[str]:
+        """The camp's domain (with its DNS records when the zone is ours), else the Elastic IP.
 
-        With our zone the name is known only once its record exists: whatever uses it (nginx's
-        certificate, whose HTTP challenge comes by that name) waits for the record."""
+        With our zone the name is known only once its records and the hub's challenge
+        permission exist: whatever uses it (nginx's certificate, whose challenge comes by that
+        name) waits for them."""
         domain = config.domain
         if domain is None:
             return self.public_ip
         if not domain.hosted_zone:
             return pulumi.Output.from_input(domain.name)
-        zone = aws.route53.get_zone_output(
-            name=domain.hosted_zone, opts=pulumi.InvokeOutputOptions(parent=self)
-        )
-        record = aws.route53.Record(
-            f"{name}-dns",
-            zone_id=zone.zone_id,
-            name=domain.name,
-            type="A",
-            ttl=300,
-            records=[self.public_ip],
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return record.fqdn.apply(lambda _: domain.name)
+        return declare_zone_records(name, domain, self.public_ip, role, parent=self)

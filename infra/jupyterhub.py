@@ -36,11 +36,13 @@ class JupyterHubServiceArgs:
 
 
 def lets_encrypt_options(domain: DomainSpec | None) -> list[str]:
-    """configure-nginx's options for the domain's certificate; none without a domain."""
+    """configure-nginx's options for the domain's certificate (a wildcard too, with students'
+    servers on subdomains); none without a domain."""
     if domain is None:
         return []
     ca = ["--letsencrypt-ca", "staging"] if domain.lets_encrypt_staging else []
-    return ["--letsencrypt-email", domain.lets_encrypt_email, *ca]
+    subdomains = ["--user-subdomains"] if domain.user_subdomains else []
+    return ["--letsencrypt-email", domain.lets_encrypt_email, *ca, *subdomains]
 
 
 class JupyterHubService(pulumi.ComponentResource):

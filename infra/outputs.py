@@ -17,6 +17,7 @@ from infra.archive import HomesArchive
 from infra.config import ADOPT_KEY, CampConfig
 from infra.cost import weekly_cost
 from infra.hub import Hub
+from infra.hub_dns import user_server_host_pattern
 from infra.hub_settings import OAUTH_CALLBACK_PATH
 from infra.landing_page import LandingPage
 from infra.network import Placement
@@ -108,6 +109,8 @@ def export_outputs(
     pulumi.export("hubUrl", hub.url)
     # The camp's address leads there too; the pages that say what the camp is and where to sign in.
     pulumi.export("landingPageUrl", landing_page.url)
+    pulumi.export("userServerUrl", hub.url.apply(lambda url: user_server_url(config, url)))
+    pulumi.export("userServerOrigin", user_server_origin(config))
     pulumi.export("oauthCallbackUrl", callback_url)
     pulumi.export("googleSignIn", callback_url.apply(lambda url: google_sign_in(config, url)))
     if hub.dns_record_to_create is not None:
@@ -142,6 +145,30 @@ def export_outputs(
     pulumi.export(
         "weeklyCostEstimate",
         current_region().apply(lambda name: weekly_cost(config, name).as_output()),
+    )
+
+
+def user_server_url(config: CampConfig, hub_url: str) -> str:
+    """Where a student's server is, as a pattern (<user>: their sign-in name; on a subdomain,
+    made a valid DNS label)."""
+    path = "/user/<user>/"
+    if config.domain and config.domain.user_subdomains:
+        return f"https://{user_server_host_pattern(config.domain.name)}{path}"
+    return f"{hub_url}{path}"
+
+
+def user_server_origin(config: CampConfig) -> str:
+    """What a page served at a student's server can reach, said plainly (README, security)."""
+    if config.domain and config.domain.user_subdomains:
+        return (
+            "its own: each student's server has an origin of its own, apart from the hub's and "
+            "every other student's"
+        )
+    return (
+        "the hub's: a page served at a student's server runs with the hub's origin and can act "
+        "as whoever opens it there, a teacher included. Set camphub:domain and "
+        "camphub:hostedZone (a Route 53 zone) to give each server its own (README: 'One origin, "
+        "and what shares it')"
     )
 
 

@@ -155,6 +155,11 @@ class HubSettings:
     paths: Paths = required("The class list and the secrets.")
     materials: CourseFiles | None = optional(None, "The course materials; None: none mounted.")
     shared_data: CourseFiles | None = optional(None, "The shared data; None: none mounted.")
+    user_subdomains: bool = optional(
+        False,
+        "Each student's server on a host of its own under public_url's, its own origin.",
+        written_at_default=False,
+    )
 
 
 def load(path):

@@ -125,6 +125,10 @@ def configure_hub(c, settings):
     state_dir = Path(settings.hub.state_dir)
     api_port = settings.swarm.hub_api_port
     c.JupyterHub.public_url = settings.public_url
+    if settings.user_subdomains:
+        # A page a student serves runs on their own origin, never the hub's (README, security).
+        # Routes then carry a host: the proxy runs with --host-routing (start-hub).
+        c.JupyterHub.subdomain_host = settings.public_url
     # nginx on the host terminates TLS and reaches the proxy's port, published on 127.0.0.1 only.
     c.JupyterHub.bind_url = f"http://0.0.0.0:{settings.hub.port}"
     # Students' servers on the overlay network call the hub API at the hub's fixed address there,

@@ -34,6 +34,7 @@ def hub_report(hub):
         name: getattr(hub, name)
         for name in (
             "public_url",
+            "subdomain_host",
             "bind_url",
             "hub_bind_url",
             "hub_connect_url",

@@ -175,6 +175,7 @@ def test_secrets_come_from_the_secret_files(default_inputs, report):
 def test_hub_listens_behind_nginx_and_keeps_state_on_the_host(report):
     hub = report["hub"]
     assert hub["public_url"] == "https://camp.example.org/"
+    assert hub["subdomain_host"] == ""  # students' servers on the hub's origin, unless asked
     assert hub["bind_url"] == f"http://0.0.0.0:{layout.HUB_PORT}"
     assert hub["hub_bind_url"] == f"http://0.0.0.0:{layout.HUB_API_PORT}"
     assert hub["hub_connect_url"] == (f"http://{layout.HUB_OVERLAY_ADDRESS}:{layout.HUB_API_PORT}")
@@ -191,6 +192,14 @@ def test_hub_listens_behind_nginx_and_keeps_state_on_the_host(report):
     assert hub["concurrent_spawn_limit"] == 30
     assert hub["active_server_limit"] == 40
     assert hub["authenticate_prometheus"] is True
+
+
+@pytest.mark.live
+def test_user_subdomains_put_each_server_under_the_hubs_host(camphub_images, hub_inputs):
+    hub_inputs.settings["user_subdomains"] = True
+    hub_inputs.write()
+    hub = probe_report(camphub_images, hub_inputs)["hub"]
+    assert hub["subdomain_host"] == "https://camp.example.org"
 
 
 @pytest.mark.live

@@ -227,6 +227,34 @@ class TestTheSiteOnAHub:
             hub.run("rm", "-rf", "/etc/letsencrypt")
             configure(hub, HUB_IP)
 
+    def test_user_subdomains_are_served_and_named_by_the_certificate(self, hub):
+        """Students' servers on <them>.<domain>: the site answers for the wildcard and its
+        certificate names both; a certificate that lacks the wildcard is not kept."""
+        wildcard = f"*.{HUB_DOMAIN}"
+        try:
+            output = configure(hub, HUB_DOMAIN, "--user-subdomains").stdout
+            assert f"self-signed certificate for DNS:{HUB_DOMAIN},DNS:{wildcard}" in output
+            assert f"server_name {HUB_DOMAIN} {wildcard};" in hub.read(SITE)
+            wait_for(
+                lambda: f"DNS:{wildcard}" in subject_alt_name(hub, "served"),
+                timeout=SERVED_CERT_TIMEOUT_SECONDS,
+                what="nginx serving the wildcard certificate",
+            )
+            student = f"alice.{HUB_DOMAIN}"
+            url = f"https://{student}/user/a/"
+            answer = json.loads(curl(hub, "--resolve", f"{student}:443:127.0.0.1", url))
+            assert answer["headers"]["host"] == student
+            assert configure(hub, HUB_DOMAIN, "--user-subdomains").stdout.strip() == (
+                "configure-nginx: nothing changed"
+            )
+        finally:
+            configure(hub, HUB_IP)
+
+    def test_user_subdomains_are_refused_for_an_ip_address(self, hub):
+        result = configure(hub, HUB_IP, "--user-subdomains", check=False)
+        assert result.returncode != 0
+        assert "--user-subdomains needs a domain" in result.stderr
+
     def test_lets_encrypt_is_refused_for_an_ip_address(self, hub):
         result = configure(hub, HUB_IP, "--letsencrypt-email", "organizer@example.org", check=False)
         assert result.returncode != 0
