@@ -167,8 +167,8 @@ def user_server_origin(config: CampConfig) -> str:
     return (
         "the hub's: a page served at a student's server runs with the hub's origin and can act "
         "as whoever opens it there, a teacher included. Set camphub:domain and "
-        "camphub:hostedZone (a Route 53 zone) to give each server its own (README: 'One origin, "
-        "and what shares it')"
+        "camphub:hostedZone (a Route 53 zone) to give each server its own (README: 'What each "
+        "origin can reach')"
     )
 
 

@@ -210,12 +210,12 @@ class Camp:
     def server_node(self, user: str) -> str:
         return self.running_task(user)[0]
 
-    def in_server(self, user: str, command: str) -> str:
-        """Runs `command` in `user`'s notebook container, on the worker that runs it."""
+    def in_server(self, user: str, command: str, stdin: str | None = None) -> str:
+        """Runs `command` in `user`'s notebook container, as them, on the worker that runs it."""
         worker, task = self.running_task(user)
         address = self.outputs["workerPrivateIps"][int(worker.rsplit("-", 1)[1])]
         container = f"$(sudo docker ps -q --filter label=com.docker.swarm.task.id={task})"
-        return self.run(f"sudo docker exec {container} {command}", host=address)
+        return self.run(f"sudo docker exec -i {container} {command}", host=address, stdin=stdin)
 
 
 def in_kernel(client, owner: str, code: str) -> object:

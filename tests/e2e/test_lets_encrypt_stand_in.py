@@ -1,22 +1,35 @@
-"""A rehearsed camp with a domain gets its certificate from the local cloud's Let's Encrypt (Pebble,
-rehearsal/acme_stand_in.py) as a camp on AWS gets one from Let's Encrypt, through the same
-program: the Route 53 record lands in the stand-in's DNS, Pebble validates on the hub's Elastic
-IP, and the hub trusts Pebble as it trusts Let's Encrypt. The step's report is read from the
-rehearsal's state: `up` repeats its WARNING from there (infra/remote.py warn_about).
+"""A rehearsed camp with a domain in a Route 53 zone gets its certificate from the local cloud's
+Let's Encrypt (Pebble, rehearsal/acme_stand_in.py) as a camp on AWS gets one from Let's Encrypt,
+through the same program: the Route 53 records land in the stand-in's DNS, the hub's certbot
+answers the DNS-01 challenge for the domain and its wildcard in Route 53 (moto, whose TXT records
+the stand-in's DNS answers), and the hub trusts Pebble as it trusts Let's Encrypt. The step's
+report is read from the rehearsal's state: `up` repeats its WARNING from there (infra/remote.py
+warn_about).
 
 In file order: with the CA unreachable, `up` with a domain succeeds, the hub serves its
-self-signed certificate and the step's report (which `up` repeats as a warning) says why; once the
-CA answers, the retry (what the timer runs) gets the certificate, which nginx serves after a
+self-signed certificate and the step's report (which `up` repeats as a warning) says why; once
+the CA answers, the retry (what the timer runs) gets the certificate, which nginx serves after a
 reload, its master process the same; a replaced hub serves that certificate from its volume and
-asks the CA for none. The camp goes back to its settings (no domain) at the end of the module,
-whatever happened, so the modules after it find the camp they expect.
+asks the CA for none. Then, in Chromium: a student's server is on a subdomain of its own, where
+the hub's cookies do not go; a page the student serves there, opened by their teacher, runs with
+the teacher's access to that server but cannot read the hub or make it act for the teacher; the
+teacher still reaches the hub's admin page. The camp goes back to its settings (no domain) at the
+end of the module, whatever happened, so the modules after it find the camp they expect.
 """
 
+import json
+import secrets
 import socket
 import ssl
+import string
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import student_browser
 from cryptography import x509
+from jupyter_api import user_path
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 from waiting import wait_for
 
 from infra import layout
@@ -28,6 +41,9 @@ ZONE = "camp.rehearsal.test"
 DOMAIN = f"jupyter.{ZONE}"
 # The settings an organizer sets for a domain in a Route 53 zone (README, step 7).
 DOMAIN_SETTINGS = {"domain": DOMAIN, "hostedZone": ZONE, "letsEncryptEmail": f"organizer@{ZONE}"}
+# This run's own student, put on the class list with the domain; the sample list's admin.
+STUDENT = f"origins.{secrets.token_hex(3)}@camp.example.org"
+TEACHER = "teacher@camp.example.org"
 CONFIGURE_NGINX = "hub-configure-nginx"  # the bootstrap step that asks for the certificate
 WARNING = "WARNING: no certificate from Let's Encrypt yet: "
 RETRY_SERVICE = "camphub-certificate.service"
@@ -37,10 +53,12 @@ SERVED_CERT_TIMEOUT_SECONDS = 30
 HANDSHAKE_TIMEOUT_SECONDS = 10
 
 
-def served_certificate(camp, trusted_root: str | None = None) -> x509.Certificate:
-    """The certificate the hub serves to a client that asks for DOMAIN (SNI) at the hub's
+def served_certificate(
+    camp, trusted_root: str | None = None, host: str = DOMAIN
+) -> x509.Certificate:
+    """The certificate the hub serves to a client that asks for `host` (SNI) at the hub's
     address, as a browser does once the name resolves there; with `trusted_root` the handshake
-    fails unless the served chain verifies against that root for DOMAIN."""
+    fails unless the served chain verifies against that root for `host`."""
     context = ssl.create_default_context(cadata=trusted_root) if trusted_root else None
     if context is None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -49,7 +67,7 @@ def served_certificate(camp, trusted_root: str | None = None) -> x509.Certificat
     address = (camp.outputs["hubPublicIp"], layout.HTTPS_PORT)
     with (
         socket.create_connection(address, timeout=HANDSHAKE_TIMEOUT_SECONDS) as connection,
-        context.wrap_socket(connection, server_hostname=DOMAIN) as tls,
+        context.wrap_socket(connection, server_hostname=host) as tls,
     ):
         return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
 
@@ -76,6 +94,7 @@ def acme(camp):
 def with_domain(camp, acme):
     """The camp's `up` with a domain in a Route 53 zone while the CA is unreachable; afterwards
     the camp's own settings again (no domain: its record deleted, the hub on its address)."""
+    camp.add_to_class_list(STUDENT)
     try:
         yield camp.up(settings=DOMAIN_SETTINGS)
     finally:
@@ -146,3 +165,145 @@ def test_a_replaced_hub_serves_the_same_certificate_and_asks_for_none(camp, acme
     served = served_certificate(camp, trusted_root=issued["root"])
     assert served.serial_number == issued["served"].serial_number
     assert acme.resolve(DOMAIN) == [replaced["hubPublicIp"]]
+
+
+def test_the_certificate_names_every_students_server_too(camp, issued, replaced):
+    served = served_certificate(camp, trusted_root=issued["root"], host=f"anyone.{DOMAIN}")
+    assert served.serial_number == issued["served"].serial_number
+
+
+# Each student's server on its own subdomain, in a real browser: Chromium resolves the domain and
+# every name under it to the hub's address, as the Route 53 records make the internet do. It
+# accepts Pebble's chain unchecked (a new root at each Pebble start; the tests above check it).
+HUB_COOKIES = {"jupyterhub-session-id", "jupyterhub-hub-login"}
+ATTACK_PAGE = Path(__file__).with_name("attacker_page.html")
+STOLEN_TOKEN_NOTE = "taken by the attacker's page"  # what the page asks for (attacker_page.html)
+# Run in the student's container, as the student, with `page` set before it: the attacker's
+# notebook, one cell whose output is the page, signed by the student. The student's server then
+# trusts it, and JupyterLab runs its script for whoever opens it there.
+WRITE_TRUSTED_NOTEBOOK = """
+import pathlib, subprocess, nbformat
+output = nbformat.v4.new_output("display_data", data={"text/html": page})
+notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=[output])])
+path = pathlib.Path.home() / "help-me.ipynb"
+nbformat.write(notebook, path)
+subprocess.run(["jupyter", "trust", str(path)], check=True, capture_output=True)
+"""
+ATTACK_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def browser(camp, replaced):
+    address = replaced["hubPublicIp"]
+    rules = f"MAP {DOMAIN} {address},MAP *.{DOMAIN} {address}"
+    with sync_playwright() as playwright:
+        chromium = student_browser.launch_chromium(playwright, f"--host-resolver-rules={rules}")
+        yield chromium
+        chromium.close()
+
+
+def new_person(browser) -> BrowserContext:
+    return browser.new_context(ignore_https_errors=True)
+
+
+@pytest.fixture(scope="module")
+def student(camp, browser):
+    """The student signed in at the hub's domain, in JupyterLab on their own server."""
+    context = new_person(browser)
+    page, _ = student_browser.sign_in(context, f"https://{DOMAIN}", STUDENT)
+    student_browser.wait_for_jupyterlab(page, f"https://{DOMAIN}", STUDENT)
+    yield context, page
+    context.close()
+    camp.hub_api(f"/users/{user_path(STUDENT)}/server", method="DELETE")
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def test_a_students_server_is_served_on_a_subdomain_of_its_own(student):
+    _, page = student
+    host = urlsplit(page.url).hostname
+    assert host.endswith(f".{DOMAIN}") and host.count(".") == DOMAIN.count(".") + 1, page.url
+    assert student_browser.run_first_cell(page, "print(6 * 7)").strip() == "42"
+
+
+def test_the_hubs_cookies_are_not_sent_to_the_students_server(student):
+    context, page = student
+    sent_to_server = {cookie["name"] for cookie in context.cookies([page.url])}
+    sent_to_hub = {cookie["name"] for cookie in context.cookies([f"https://{DOMAIN}/hub/home"])}
+    assert sent_to_hub >= HUB_COOKIES  # signed in at the hub...
+    assert not HUB_COOKIES & sent_to_server, sent_to_server  # ...and none of it goes there
+
+
+def attacker_page(teacher: str) -> str:
+    """The page a student serves, aimed at `teacher`."""
+    page = string.Template(ATTACK_PAGE.read_text())
+    return page.substitute(hub=f"https://{DOMAIN}", teacher=user_path(teacher))
+
+
+def open_as_teacher(context: BrowserContext, server_url: str) -> Page:
+    """The teacher signs in and opens the student's notebook on the student's server, as they do
+    to help; the hub may first ask the teacher to let their browser into that server."""
+    page, _ = student_browser.sign_in(
+        context, f"https://{DOMAIN}", TEACHER, start_path="/hub/login?next=%2Fhub%2Fhome"
+    )
+    student_browser.open_url(page, f"{server_url}lab/tree/help-me.ipynb")
+    authorize = page.get_by_role("button", name="Authorize")
+    lab = page.locator("#jp-main-dock-panel")
+    authorize.or_(lab).first.wait_for(timeout=student_browser.UI_TIMEOUT_MS)
+    if authorize.is_visible():
+        authorize.click()
+    expect(lab).to_be_visible(timeout=student_browser.UI_TIMEOUT_MS)
+    return page
+
+
+def teachers_token_notes(camp) -> list[str]:
+    tokens = camp.hub_api(f"/users/{user_path(TEACHER)}/tokens")["api_tokens"]
+    return [token.get("note") or "" for token in tokens]
+
+
+@pytest.fixture(scope="module")
+def attack(camp, browser, student):
+    """The student's trusted notebook, opened by the teacher on the student's server: the
+    student's server's URL, and what the attacker's page found it could do."""
+    script = f"page = {attacker_page(TEACHER)!r}\n{WRITE_TRUSTED_NOTEBOOK}"
+    camp.in_server(STUDENT, "python3 -", stdin=script)
+    server_url = camp.hub_api(f"/users/{user_path(STUDENT)}")["server"]
+    context = new_person(browser)
+    try:
+        page = open_as_teacher(context, server_url)
+        found = page.wait_for_function("() => window.camphubAttack", timeout=ATTACK_TIMEOUT_MS)
+        yield {"server_url": server_url, "found": found.json_value()}
+    finally:
+        context.close()
+
+
+def test_the_attackers_page_runs_on_the_students_origin_with_the_teachers_access(attack):
+    found = attack["found"]
+    assert found["origin"] == origin(attack["server_url"]) != f"https://{DOMAIN}"
+    # The page does act as the teacher on its own origin: the server lets the teacher in.
+    assert found["ownServer"]["status"] == 200, json.dumps(found)
+
+
+def test_the_attackers_page_cannot_read_the_hub_with_the_teachers_cookies(attack):
+    found = attack["found"]
+    assert "refused" in found["hubUser"], json.dumps(found)
+    assert "refused" in found["hubTokenPage"], json.dumps(found)
+
+
+def test_the_attackers_page_cannot_make_the_hub_act_for_the_teacher(camp, attack):
+    assert "newToken" in attack["found"]  # sent, its answer unreadable
+    assert STOLEN_TOKEN_NOTE not in teachers_token_notes(camp)
+
+
+def test_the_teacher_still_reaches_the_hubs_admin_page(browser):
+    context = new_person(browser)
+    try:
+        page, _ = student_browser.sign_in(
+            context, f"https://{DOMAIN}", TEACHER, start_path="/hub/login?next=%2Fhub%2Fadmin"
+        )
+        expect(page.get_by_text(STUDENT).first).to_be_visible(timeout=student_browser.UI_TIMEOUT_MS)
+    finally:
+        context.close()
