@@ -56,6 +56,14 @@ def subject_alt_name(hub, cert_source: str) -> str:
     return hub.run("sh", "-c", command, check=False).stdout
 
 
+def wait_until_served(hub, name: str) -> None:
+    wait_for(
+        lambda: f"DNS:{name}" in subject_alt_name(hub, "served"),
+        timeout=SERVED_CERT_TIMEOUT_SECONDS,
+        what=f"nginx serving a certificate for {name}",
+    )
+
+
 def curl(hub, *args: str) -> str:
     return hub.run("curl", "--silent", "--show-error", "--insecure", *args).stdout
 
@@ -198,11 +206,7 @@ class TestTheSiteOnAHub:
         output = configure(hub, HUB_DOMAIN).stdout
         assert f"self-signed certificate for DNS:{HUB_DOMAIN}" in output
         assert f"server_name {HUB_DOMAIN};" in hub.read(SITE)
-        wait_for(
-            lambda: f"DNS:{HUB_DOMAIN}" in subject_alt_name(hub, "served"),
-            timeout=SERVED_CERT_TIMEOUT_SECONDS,
-            what="nginx serving the new certificate",
-        )
+        wait_until_served(hub, HUB_DOMAIN)
         configure(hub, HUB_IP)
 
     def test_a_certificate_certbot_already_has_is_used_without_asking_again(self, hub):
@@ -232,14 +236,11 @@ class TestTheSiteOnAHub:
         certificate names both; a certificate that lacks the wildcard is not kept."""
         wildcard = f"*.{HUB_DOMAIN}"
         try:
+            configure(hub, HUB_DOMAIN)  # a certificate for the domain alone
             output = configure(hub, HUB_DOMAIN, "--user-subdomains").stdout
             assert f"self-signed certificate for DNS:{HUB_DOMAIN},DNS:{wildcard}" in output
             assert f"server_name {HUB_DOMAIN} {wildcard};" in hub.read(SITE)
-            wait_for(
-                lambda: f"DNS:{wildcard}" in subject_alt_name(hub, "served"),
-                timeout=SERVED_CERT_TIMEOUT_SECONDS,
-                what="nginx serving the wildcard certificate",
-            )
+            wait_until_served(hub, wildcard)
             student = f"alice.{HUB_DOMAIN}"
             url = f"https://{student}/user/a/"
             answer = json.loads(curl(hub, "--resolve", f"{student}:443:127.0.0.1", url))
