@@ -4,7 +4,11 @@ internet's DNS, on the rehearsal's public network (where Elastic IPs live: the i
 A rehearsed camp with a domain gets its certificate from Pebble as a camp on AWS gets one from
 Let's Encrypt: the program's Route 53 record becomes an A record in challtestsrv's DNS
 (rehearsal/route53.py), Pebble resolves the domain there only (`-dnsserver`, never Docker's
-aliases) and validates the HTTP-01 challenge on the hub's Elastic IP, port 80. Every instance
+aliases) and validates the HTTP-01 challenge on the hub's Elastic IP, port 80. A DNS-01
+challenge (a wildcard certificate) is a TXT record certbot's Route 53 plugin sets in moto's
+Route 53 with the hub's role key, which moto sets in challtestsrv too before it answers
+(rehearsal/moto_route53.py): moto finds challtestsrv's management URL in the file `ensure`
+writes (`management_url_file`), and finds none when the stand-in is gone. Every instance
 trusts Pebble's HTTPS endpoint and has certbot pointed at it (`trust_on`, run at launch by
 rehearsal/ec2_instances.py): the program and the hub's scripts are the same as on AWS.
 
@@ -26,6 +30,7 @@ in it, which is how configure-nginx tells a staging certificate from a productio
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import requests
 
@@ -79,8 +84,14 @@ class AcmeStandIn(ChallengeDns):
         if not exists("container", self.pebble_container):
             write_tls_files(self.directory, self.address)
             self._run_pebble(image)
+        self.management_url_file.write_text(f"{self.management_url}\n")
         self._share_trust()
         return self
+
+    @property
+    def management_url_file(self) -> Path:
+        """Where moto's Route 53 finds the DNS to set TXT records in (rehearsal/moto_route53.py)."""
+        return self.directory / "dns-management-url"
 
     def _run_pebble(self, image: str) -> None:
         docker(

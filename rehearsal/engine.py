@@ -11,7 +11,8 @@ pool, after each resource's inputs resolved. What plays what:
 - rehearsal/s3_iam.py: an S3 bucket and its settings and an instance role's policy are played by
   moto (rehearsal/moto_stand_in.py);
 - rehearsal/commands.py: a remote command runs over SSH, a copy goes over SFTP;
-- rehearsal/route53.py: a DNS record is set in the DNS of the ACME stand-in (Let's Encrypt's);
+- rehearsal/route53.py: a DNS record is set in the DNS of the ACME stand-in (Let's Encrypt's),
+  a hosted zone is looked up in moto's Route 53;
 - rehearsal/vpc.py: the camp's own network is recorded with AWS's ids, its subnet played by the
   stack's private Docker network;
 - rehearsal/random_tls.py: random values and keys are generated here;
@@ -161,7 +162,7 @@ class RehearsalMocks(pulumi.runtime.Mocks):
         """The lookups the program makes; anything else returns nothing, as the unit tests'."""
         if args.token == ec2_instances.OFFERINGS:
             return ec2_instances.offerings(args.args)
-        for module in (ec2_volumes, vpc):
+        for module in (ec2_volumes, vpc, route53):
             found = module.look_up(self.env, args.token, args.args)
             if found is not None:
                 return found
@@ -174,10 +175,6 @@ class RehearsalMocks(pulumi.runtime.Mocks):
                 "name": f"rehearsal-{self.env.instance_image}",
             },
             "aws:index/getAvailabilityZones:getAvailabilityZones": {"names": [ZONE]},
-            "aws:route53/getZone:getZone": {
-                "zoneId": "Z0REHEARSAL",
-                "name": args.args.get("name") or "rehearsal.test",
-            },
             "aws:index/getRegion:getRegion": {"name": REGION, "region": REGION},
             "aws:index/getCallerIdentity:getCallerIdentity": {"accountId": ACCOUNT_ID},
         }

@@ -4,8 +4,14 @@ first act, while moto still lets anyone in, is to make the rehearsal's administr
 root-only in the work directory), whose key every boto3 client of the rehearsal then signs with:
 from that moment on moto checks every request's signature and permissions.
 
-What the mocks play in it is rehearsal/moto_stand_in.py's (S3, EC2's volumes) and
-rehearsal/moto_roles.py's (the users standing for instance roles).
+The server is moto's own, run by rehearsal/moto_route53.py for what certbot's DNS-01 challenge
+needs of Route 53: signed GETs taken (moto refuses them), and a TXT record set in it set in the
+ACME stand-in's DNS too before the call returns, where Pebble finds it as Let's Encrypt finds
+the real one. The stand-in writes its DNS's address to a file whenever it is made;
+`ensure_running` tells the server that file.
+
+What the mocks play in it is rehearsal/moto_stand_in.py's (S3, EC2's volumes, Route 53's zones)
+and rehearsal/moto_roles.py's (the users standing for instance roles).
 """
 
 import json
@@ -20,7 +26,8 @@ import boto3
 
 from rehearsal import detached
 
-MODULE = "moto.server"
+MODULE = "rehearsal.moto_route53"
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # where `python -m` finds MODULE
 PORT = 5000  # moto's own default; each rehearsal binds its own network's gateway
 REGION = "us-east-1"
 ACCOUNT_ID = "000000000000"  # the account the mocks answer getCallerIdentity with
@@ -66,19 +73,22 @@ class MotoServer:
         process = self._process()
         return process is not None and process.is_ours() and self._answers(self.endpoint)
 
-    def ensure_running(self, host: str, port: int = PORT) -> str:
-        """Starts the server on `host` unless it runs there already; returns its endpoint."""
+    def ensure_running(self, host: str, port: int = PORT, challenge_dns: Path | None = None) -> str:
+        """Starts the server on `host` unless it runs there already; returns its endpoint.
+        `challenge_dns`: the file the ACME stand-in writes its DNS's address to, whenever it
+        is made (rehearsal/moto_route53.py); None: TXT records are moto's only."""
         endpoint = f"http://{host}:{port}"
         if self.is_running() and self.endpoint == endpoint:
             return endpoint
         self.stop()
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
+        told = ["--challenge-dns", str(challenge_dns)] if challenge_dns else []
         process = detached.start(
             MODULE,
-            ["--host", host, "--port", str(port)],
+            [*told, "--host", host, "--port", str(port)],
             self.log,
-            env={"MOTO_ACCOUNT_ID": ACCOUNT_ID},
+            env={"MOTO_ACCOUNT_ID": ACCOUNT_ID, "PYTHONPATH": str(PACKAGE_ROOT)},
         )
         self._pid_file.write_text(str(process.pid))
         self._endpoint_file.write_text(endpoint)

@@ -1,4 +1,5 @@
-"""The archive's AWS side on the local cloud: moto's server playing S3, EC2 and IAM.
+"""The archive's AWS side on the local cloud: moto's server playing S3, EC2 and IAM, and Route 53
+for certbot's DNS-01 challenge (rehearsal/moto_route53.py).
 
 The rehearsal starts it detached (pid and log under <work dir>/aws) on the gateway of its
 private network, the host as the instances see it, so the NFS server reaches it as it would
@@ -21,7 +22,7 @@ from rehearsal.moto_server import MotoServer, StandInError
 class AwsStandIn(MotoServer, RoleUsers):
     """One rehearsal's moto server (rehearsal/moto_server.py), the rehearsal's administrator
     key for it, and what the mocks play in it: the bucket and its settings, EC2's volumes, and
-    the users standing for instance roles (rehearsal/moto_roles.py)."""
+    the users standing for instance roles (rehearsal/moto_roles.py), Route 53's hosted zones."""
 
     # The bucket and its settings.
 
@@ -80,6 +81,18 @@ class AwsStandIn(MotoServer, RoleUsers):
         except ssm.exceptions.ParameterNotFound:
             return False
         return True
+
+    # Route 53's hosted zones (their TXT records are the internet's: moto_route53.py).
+
+    def hosted_zone(self, name: str) -> str:
+        """The id of the public zone `name`, made if missing: on AWS the organizer's zone is
+        there before the camp."""
+        route53, dns_name = self.client("route53"), f"{name.rstrip('.')}."
+        zones = route53.list_hosted_zones_by_name(DNSName=dns_name)["HostedZones"]
+        zone = next((zone for zone in zones if zone["Name"] == dns_name), None)
+        if zone is None:
+            zone = route53.create_hosted_zone(Name=dns_name, CallerReference=dns_name)["HostedZone"]
+        return zone["Id"].removeprefix("/hostedzone/")
 
     # EC2's volumes (their attachments are the local cloud's: moto holds no instances).
 

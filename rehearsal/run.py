@@ -123,7 +123,9 @@ class Rehearsal:
             self.cloud.ensure_shared_dir((local_images.BASE_IMAGE, *images))
             self.cloud.load_shared_images()
             self.cloud.ensure_apt_cache(image)
-            self.aws.ensure_running(self.cloud.gateway())
+            # A TXT record set in moto's Route 53 is set in the ACME stand-in's DNS, if any.
+            challenge_dns = acme_stand_in.AcmeStandIn(self.cloud).management_url_file
+            self.aws.ensure_running(self.cloud.gateway(), challenge_dns=challenge_dns)
         if config.get(f"{self.project}:domain"):
             with phase("ACME stand-in (Let's Encrypt: Pebble and its DNS)", self.timings):
                 acme_stand_in.AcmeStandIn(self.cloud).ensure()

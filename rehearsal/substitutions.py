@@ -71,17 +71,19 @@ SUBSTITUTIONS = (
         "homes volume's id and snapshot; each machine's host key in SSM; and every machine's "
         "instance role, whose credentials the machine gets from the instance metadata service "
         "(IMDS)",
-        rehearsal="moto's server (S3, EC2, IAM, SSM), started by the rehearsal on its network's "
-        "gateway, checking every request's signature and permissions; the bucket, its "
+        rehearsal="moto's server (S3, EC2, IAM, SSM, Route 53), started by the rehearsal on its "
+        "network's gateway, checking every request's signature and permissions; the bucket, its "
         "versioning, encryption and public access block and the homes volume are made in it "
         "(moto's ids, the volume with its tags, so a kept volume is looked up there; whether "
         "it is attached is the local cloud's, from its recorded attachments, as moto holds no "
         "instances); each host key is a SecureString parameter made in it; the bucket's TLS-only "
         "policy is recorded, not applied (moto would apply its Deny without the condition, and "
         "speaks plain HTTP); in place of IMDS, every machine gets in /root/.aws the endpoint "
-        "and the key of a moto user holding exactly the role's policies (EC2 and SSM statements "
-        "widened to '*': moto gives their actions no resource, so here a machine's role could "
-        "read another's host key; the unit tests hold the policy to its one parameter); "
+        "and the key of a moto user holding exactly the role's policies (EC2, SSM and Route 53 "
+        "statements widened to '*': moto gives their actions no resource, so here a machine's "
+        "role could read another's host key; nor does moto apply conditions, like the record "
+        "names and types the hub's Route 53 statement is limited to: the unit tests hold the "
+        "policies to them); "
         "`down` archives for real, stops when the archive fails, and saves the bucket's "
         "objects under <work dir>/archive (moto keeps them in memory only)",
         piece="rehearsal/moto_server.py, rehearsal/moto_stand_in.py, rehearsal/moto_roles.py, "
@@ -102,11 +104,13 @@ SUBSTITUTIONS = (
         "script, certbot wrapper), rehearsal/ec2_instances.py (at launch and every `up`)",
     ),
     Substitution(
-        production="Route 53: the hub's A record in the camp's hosted zone",
+        production="Route 53: the hub's A record in the camp's hosted zone, and the TXT records "
+        "of certbot's DNS-01 challenge",
         rehearsal="the A record set in the ACME stand-in's DNS (challtestsrv), the Elastic IP "
         "being the hub's address on the public network, and cleared when the record is "
-        "deleted; the zone look-up answers for any zone named",
-        piece="rehearsal/route53.py, rehearsal/engine.py (the zone look-up)",
+        "deleted; the zone looked up in moto's Route 53, made there if missing; a TXT record "
+        "set in moto's Route 53 set in challtestsrv too by moto's server before it answers",
+        piece="rehearsal/route53.py, rehearsal/moto_route53.py",
     ),
     Substitution(
         production="the camp's own VPC (layout.VPC_CIDR) with its one subnet (layout.SUBNET_CIDR), "
