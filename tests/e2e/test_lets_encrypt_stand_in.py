@@ -18,6 +18,7 @@ end of the module, whatever happened, so the modules after it find the camp they
 """
 
 import json
+import re
 import secrets
 import socket
 import ssl
@@ -81,12 +82,14 @@ def acme(camp):
     """The rehearsal's Let's Encrypt, made as `up` makes it for a stack with a domain, then
     stopped: unreachable, as Let's Encrypt behind a blocked network. `up` leaves it stopped.
     A certificate for DOMAIN that an earlier run left on the hub's volume (a camp kept with
-    CAMPHUB_E2E_KEEP=1) is deleted first: this module watches a first one come."""
+    CAMPHUB_E2E_KEEP=1) is deleted first: this module watches a first one come. So is that run's
+    ACME account, which the restarted Pebble has forgotten (Let's Encrypt never does)."""
     stand_in = acme_stand_in.AcmeStandIn(camp.rehearsal.cloud).ensure()
     stand_in.stop()
     renewal = f"{layout.LETSENCRYPT_DIR}/renewal/{DOMAIN}.conf"
     camp.run(f"sudo sh -c 'if [ -e {renewal} ]; then "
-             f"certbot delete --non-interactive --cert-name {DOMAIN}; fi'")  # fmt: skip
+             f"certbot delete --non-interactive --cert-name {DOMAIN}; fi; "
+             f"rm -rf {layout.LETSENCRYPT_DIR}/accounts'")  # fmt: skip
     return stand_in
 
 
@@ -175,19 +178,26 @@ def test_the_certificate_names_every_students_server_too(camp, issued, replaced)
 # Each student's server on its own subdomain, in a real browser: Chromium resolves the domain and
 # every name under it to the hub's address, as the Route 53 records make the internet do. It
 # accepts Pebble's chain unchecked (a new root at each Pebble start; the tests above check it).
-HUB_COOKIES = {"jupyterhub-session-id", "jupyterhub-hub-login"}
+HUB_LOGIN_COOKIE = "jupyterhub-hub-login"  # the hub's credential: who is signed in, encrypted
+# The one cookie JupyterHub shares with every subdomain, by design: a random id, no credential,
+# that lets signing out at the hub end the sign-ins at the servers; no script can read it.
+SESSION_COOKIE = "jupyterhub-session-id"
 ATTACK_PAGE = Path(__file__).with_name("attacker_page.html")
 STOLEN_TOKEN_NOTE = "taken by the attacker's page"  # what the page asks for (attacker_page.html)
-# Run in the student's container, as the student, with `page` set before it: the attacker's
-# notebook, one cell whose output is the page, signed by the student. The student's server then
-# trusts it, and JupyterLab runs its script for whoever opens it there.
-WRITE_TRUSTED_NOTEBOOK = """
-import pathlib, subprocess, nbformat
-output = nbformat.v4.new_output("display_data", data={"text/html": page})
-notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=[output])])
-path = pathlib.Path.home() / "help-me.ipynb"
-nbformat.write(notebook, path)
-subprocess.run(["jupyter", "trust", str(path)], check=True, capture_output=True)
+ATTACK_PAGE_TEXT = "A notebook that needs help"  # what the page shows
+RUN_THE_CELL = re.compile(r"^Run this cell")  # the notebook toolbar's button
+# Run in the student's container, as the student, with `page` set before it: the attacker's page
+# in their home, and a notebook whose one cell shows it. A teacher who runs that cell to help
+# sees its output in their own session, trusted, so JupyterLab runs the page's script, on the
+# origin of the student's server, with the teacher's access to it.
+WRITE_NOTEBOOK = """
+import pathlib, nbformat
+pathlib.Path.home().joinpath("help-me.html").write_text(page)
+show = "from IPython.display import HTML\\nHTML(open('help-me.html').read())"
+kernel = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(show)])
+notebook.metadata["kernelspec"] = kernel
+nbformat.write(notebook, pathlib.Path.home() / "help-me.ipynb")
 """
 ATTACK_TIMEOUT_MS = 60_000
 
@@ -229,12 +239,15 @@ def test_a_students_server_is_served_on_a_subdomain_of_its_own(student):
     assert student_browser.run_first_cell(page, "print(6 * 7)").strip() == "42"
 
 
-def test_the_hubs_cookies_are_not_sent_to_the_students_server(student):
+def test_the_hubs_sign_in_cookie_is_not_sent_to_the_students_server(student):
     context, page = student
-    sent_to_server = {cookie["name"] for cookie in context.cookies([page.url])}
-    sent_to_hub = {cookie["name"] for cookie in context.cookies([f"https://{DOMAIN}/hub/home"])}
-    assert sent_to_hub >= HUB_COOKIES  # signed in at the hub...
-    assert not HUB_COOKIES & sent_to_server, sent_to_server  # ...and none of it goes there
+    to_server = {cookie["name"]: cookie for cookie in context.cookies([page.url])}
+    to_hub = {cookie["name"] for cookie in context.cookies([f"https://{DOMAIN}/hub/home"])}
+    assert HUB_LOGIN_COOKIE in to_hub  # signed in at the hub...
+    assert HUB_LOGIN_COOKIE not in to_server, to_server  # ...which the server never learns
+    from_the_hub = {name for name, c in to_server.items() if c["domain"].lstrip(".") == DOMAIN}
+    assert from_the_hub == {SESSION_COOKIE}, to_server
+    assert to_server[SESSION_COOKIE]["httpOnly"]
 
 
 def attacker_page(teacher: str) -> str:
@@ -249,7 +262,9 @@ def open_as_teacher(context: BrowserContext, server_url: str) -> Page:
     page, _ = student_browser.sign_in(
         context, f"https://{DOMAIN}", TEACHER, start_path="/hub/login?next=%2Fhub%2Fhome"
     )
-    student_browser.open_url(page, f"{server_url}lab/tree/help-me.ipynb")
+    # In a workspace of the teacher's own: the student's (kept in their home) may restore
+    # notebooks of theirs beside it.
+    student_browser.open_url(page, f"{server_url}lab/workspaces/teacher/tree/help-me.ipynb")
     authorize = page.get_by_role("button", name="Authorize")
     lab = page.locator("#jp-main-dock-panel")
     authorize.or_(lab).first.wait_for(timeout=student_browser.UI_TIMEOUT_MS)
@@ -259,6 +274,21 @@ def open_as_teacher(context: BrowserContext, server_url: str) -> Page:
     return page
 
 
+def run_the_students_cell(page: Page) -> None:
+    """As the teacher does once the notebook's kernel is ready: its one cell, run."""
+    status_bar = page.locator("#jp-main-statusbar")
+    expect(status_bar).to_contain_text(
+        student_browser.KERNEL_IDLE, timeout=student_browser.CELL_TIMEOUT_MS
+    )
+    notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    cell = notebook.locator(".jp-Cell").first
+    cell.locator(".jp-InputPrompt").click()  # selects the cell, as a click beside its code does
+    notebook.get_by_role("button", name=RUN_THE_CELL).click()
+    expect(cell.locator(".jp-OutputArea-output")).to_contain_text(
+        ATTACK_PAGE_TEXT, timeout=student_browser.CELL_TIMEOUT_MS
+    )
+
+
 def teachers_token_notes(camp) -> list[str]:
     tokens = camp.hub_api(f"/users/{user_path(TEACHER)}/tokens")["api_tokens"]
     return [token.get("note") or "" for token in tokens]
@@ -266,14 +296,15 @@ def teachers_token_notes(camp) -> list[str]:
 
 @pytest.fixture(scope="module")
 def attack(camp, browser, student):
-    """The student's trusted notebook, opened by the teacher on the student's server: the
-    student's server's URL, and what the attacker's page found it could do."""
-    script = f"page = {attacker_page(TEACHER)!r}\n{WRITE_TRUSTED_NOTEBOOK}"
+    """The student's notebook, opened by the teacher on the student's server and its cell run:
+    the student's server's URL, and what the attacker's page found it could do."""
+    script = f"page = {attacker_page(TEACHER)!r}\n{WRITE_NOTEBOOK}"
     camp.in_server(STUDENT, "python3 -", stdin=script)
     server_url = camp.hub_api(f"/users/{user_path(STUDENT)}")["server"]
     context = new_person(browser)
     try:
         page = open_as_teacher(context, server_url)
+        run_the_students_cell(page)
         found = page.wait_for_function("() => window.camphubAttack", timeout=ATTACK_TIMEOUT_MS)
         yield {"server_url": server_url, "found": found.json_value()}
     finally:
@@ -287,14 +318,19 @@ def test_the_attackers_page_runs_on_the_students_origin_with_the_teachers_access
     assert found["ownServer"]["status"] == 200, json.dumps(found)
 
 
-def test_the_attackers_page_cannot_read_the_hub_with_the_teachers_cookies(attack):
+def test_the_attackers_page_cannot_read_the_hub_or_its_cookies(attack):
+    """On the hub's origin the page reads the hub's token page, the teacher's XSRF token in it."""
     found = attack["found"]
-    assert "refused" in found["hubUser"], json.dumps(found)
-    assert "refused" in found["hubTokenPage"], json.dumps(found)
+    for request in ("hubUser", "hubTokenPage"):
+        assert "refused" in found[request], json.dumps(found)
+    assert found["hubXsrfRead"] is False
+    assert "jupyterhub" not in found["cookies"], json.dumps(found)
 
 
 def test_the_attackers_page_cannot_make_the_hub_act_for_the_teacher(camp, attack):
-    assert "newToken" in attack["found"]  # sent, its answer unreadable
+    """On the hub's origin the page makes an API token of the teacher's, with their scopes."""
+    assert "refused" in attack["found"]["newToken"], json.dumps(attack["found"])
+    assert "newTokenBlind" in attack["found"]  # sent, its answer unreadable
     assert STOLEN_TOKEN_NOTE not in teachers_token_notes(camp)
 
 
