@@ -3,10 +3,12 @@
 running, the organizer runs `up` with the replacement and nothing else. Afterwards every student
 signs in through the browser, finds the file they wrote before, and runs a cell.
 
-The hub is replaced twice: each new hub serves the same certificate from the hub's own volume,
-never making (or, with a domain, requesting) another; the dev stack's certificate is self-signed,
-so what is checked is that configure-nginx found it there (its file unchanged) and the link that
-keeps Let's Encrypt's directory on the same volume.
+A new hub serves the same certificate from the hub's own volume, never making (or, with a domain,
+requesting) another; the dev stack's certificate is self-signed, so what is checked is that
+configure-nginx found it there (its file unchanged) and the link that keeps Let's Encrypt's
+directory on the same volume. (With a domain and Pebble's certificate:
+test_lets_encrypt_stand_in.py, whose replacement comes first in the suite, so the one here is the
+camp's second: a hub that was itself a replacement hands its volume on too.)
 """
 
 import secrets
@@ -116,23 +118,20 @@ def test_a_replaced_nfs_server_serves_the_same_homes_to_every_machine(camp, stud
     every_student_signs_in_finds_their_file_and_runs_a_cell(camp, written)
 
 
-def test_a_hub_replaced_twice_keeps_its_certificate_and_its_students_work_on(
-    camp, students, ca_file
-):
+def test_a_replaced_hub_keeps_its_certificate_and_its_students_work_on(camp, students, ca_file):
     certificate = served_certificate(camp)
     certificate_file = camp.run(f"sudo sha256sum {SELF_SIGNED_CERTIFICATE}")
-    for replacement in (1, 2):
-        written = start_working(camp, students, ca_file)
-        replaced = instance_id(camp, "hub")
+    written = start_working(camp, students, ca_file)
+    replaced = instance_id(camp, "hub")
 
-        camp.up(replace=("hub",))
+    camp.up(replace=("hub",))
 
-        assert instance_id(camp, "hub") != replaced, replacement
-        assert served_certificate(camp) == certificate, replacement
-        assert camp.run(f"sudo sha256sum {SELF_SIGNED_CERTIFICATE}") == certificate_file
-        letsencrypt = camp.run(f"readlink {layout.LETSENCRYPT_DIR}").strip()
-        assert letsencrypt == f"{layout.HUB_VOLUME_DIR}/letsencrypt"
-        # A new swarm, which both workers left the old one to join.
-        wait_for(lambda: swarm(camp) == SWARM, timeout=120, what="the new swarm whole", interval=3)
-        assert set(students) <= camp.usernames()
-        every_student_signs_in_finds_their_file_and_runs_a_cell(camp, written)
+    assert instance_id(camp, "hub") != replaced
+    assert served_certificate(camp) == certificate
+    assert camp.run(f"sudo sha256sum {SELF_SIGNED_CERTIFICATE}") == certificate_file
+    letsencrypt = camp.run(f"readlink {layout.LETSENCRYPT_DIR}").strip()
+    assert letsencrypt == f"{layout.HUB_VOLUME_DIR}/letsencrypt"
+    # A new swarm, which both workers left the old one to join.
+    wait_for(lambda: swarm(camp) == SWARM, timeout=120, what="the new swarm whole", interval=3)
+    assert set(students) <= camp.usernames()
+    every_student_signs_in_finds_their_file_and_runs_a_cell(camp, written)
