@@ -193,6 +193,13 @@ class TestACertificateThatComesLate:
         )
         assert f"server = {DIRECTORY_URL}" in hub.read(RENEWAL)
 
+    def test_a_certificate_proved_by_the_other_challenge_is_replaced(self, hub):
+        """A wildcard's DNS-01 certificate, the camp then without its hosted zone (whose record
+        the hub could no longer write at renewal): here the renewal settings rewritten so."""
+        hub.run("sed", "-i", "s|^authenticator = .*|authenticator = dns-route53|", RENEWAL)
+        assert f"Let's Encrypt certificate for {DOMAIN}" in configure(hub).stdout
+        assert "authenticator = webroot" in hub.read(RENEWAL)
+
     def test_a_rerun_with_the_certificate_changes_nothing_and_asks_for_none(self, hub, ca):
         issued = ca.issued_count()
         assert configure(hub).stdout == "configure-nginx: nothing changed\n"
