@@ -188,6 +188,11 @@ class CampConfig:
             "nfs.instanceType": self.nfs.instance_type,
         }
 
+    @property
+    def user_subdomains(self) -> bool:
+        """Whether each student's server is on a subdomain of its own (DomainSpec says when)."""
+        return self.domain is not None and self.domain.user_subdomains
+
 
 def load_config() -> CampConfig:
     """Reads this stack's `camphub:` configuration; raises ConfigError naming every problem."""

@@ -98,7 +98,7 @@ def hub_settings(config: CampConfig, hub_url: str, notebook_image: str) -> schem
         )
         if config.shared_data
         else None,
-        user_subdomains=bool(config.domain and config.domain.user_subdomains),
+        user_subdomains=config.user_subdomains,
     )
 
 

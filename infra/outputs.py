@@ -152,14 +152,14 @@ def user_server_url(config: CampConfig, hub_url: str) -> str:
     """Where a student's server is, as a pattern (<user>: their sign-in name; on a subdomain,
     made a valid DNS label)."""
     path = "/user/<user>/"
-    if config.domain and config.domain.user_subdomains:
+    if config.user_subdomains:
         return f"https://{user_server_host_pattern(config.domain.name)}{path}"
     return f"{hub_url}{path}"
 
 
 def user_server_origin(config: CampConfig) -> str:
     """What a page served at a student's server can reach, said plainly (README, security)."""
-    if config.domain and config.domain.user_subdomains:
+    if config.user_subdomains:
         return (
             "its own: each student's server has an origin of its own, apart from the hub's and "
             "every other student's"

@@ -40,6 +40,7 @@ pytestmark = pytest.mark.live
 
 ZONE = "camp.rehearsal.test"
 DOMAIN = f"jupyter.{ZONE}"
+HUB_URL = f"https://{DOMAIN}"
 # The settings an organizer sets for a domain in a Route 53 zone (README, step 7).
 DOMAIN_SETTINGS = {"domain": DOMAIN, "hostedZone": ZONE, "letsEncryptEmail": f"organizer@{ZONE}"}
 # This run's own student, put on the class list with the domain; the sample list's admin.
@@ -107,7 +108,7 @@ def with_domain(camp, acme):
 
 def test_the_route53_record_points_the_domain_at_the_hubs_address(camp, acme, with_domain):
     assert acme.resolve(DOMAIN) == [with_domain["hubPublicIp"]]
-    assert with_domain["hubUrl"].rstrip("/") == f"https://{DOMAIN}"
+    assert with_domain["hubUrl"].rstrip("/") == HUB_URL
 
 
 def test_without_the_ca_up_succeeds_and_warns_with_certbots_reason(camp, with_domain):
@@ -183,7 +184,7 @@ HUB_LOGIN_COOKIE = "jupyterhub-hub-login"  # the hub's credential: who is signed
 # that lets signing out at the hub end the sign-ins at the servers; no script can read it.
 SESSION_COOKIE = "jupyterhub-session-id"
 ATTACK_PAGE = Path(__file__).with_name("attacker_page.html")
-STOLEN_TOKEN_NOTE = "taken by the attacker's page"  # what the page asks for (attacker_page.html)
+STOLEN_TOKEN_NOTE = "taken by the attacker's page"  # the note of the token the page asks for
 ATTACK_PAGE_TEXT = "A notebook that needs help"  # what the page shows
 RUN_THE_CELL = re.compile(r"^Run this cell")  # the notebook toolbar's button
 # Run in the student's container, as the student, with `page` set before it: the attacker's page
@@ -220,8 +221,8 @@ def new_person(browser) -> BrowserContext:
 def student(camp, browser):
     """The student signed in at the hub's domain, in JupyterLab on their own server."""
     context = new_person(browser)
-    page, _ = student_browser.sign_in(context, f"https://{DOMAIN}", STUDENT)
-    student_browser.wait_for_jupyterlab(page, f"https://{DOMAIN}", STUDENT)
+    page, _ = student_browser.sign_in(context, HUB_URL, STUDENT)
+    student_browser.wait_for_jupyterlab(page, HUB_URL, STUDENT)
     yield context, page
     context.close()
     camp.hub_api(f"/users/{user_path(STUDENT)}/server", method="DELETE")
@@ -253,14 +254,14 @@ def test_the_hubs_sign_in_cookie_is_not_sent_to_the_students_server(student):
 def attacker_page(teacher: str) -> str:
     """The page a student serves, aimed at `teacher`."""
     page = string.Template(ATTACK_PAGE.read_text())
-    return page.substitute(hub=f"https://{DOMAIN}", teacher=user_path(teacher))
+    return page.substitute(hub=HUB_URL, teacher=user_path(teacher), note=STOLEN_TOKEN_NOTE)
 
 
 def open_as_teacher(context: BrowserContext, server_url: str) -> Page:
     """The teacher signs in and opens the student's notebook on the student's server, as they do
     to help; the hub may first ask the teacher to let their browser into that server."""
     page, _ = student_browser.sign_in(
-        context, f"https://{DOMAIN}", TEACHER, start_path="/hub/login?next=%2Fhub%2Fhome"
+        context, HUB_URL, TEACHER, start_path="/hub/login?next=%2Fhub%2Fhome"
     )
     # In a workspace of the teacher's own: the student's (kept in their home) may restore
     # notebooks of theirs beside it.
@@ -313,7 +314,7 @@ def attack(camp, browser, student):
 
 def test_the_attackers_page_runs_on_the_students_origin_with_the_teachers_access(attack):
     found = attack["found"]
-    assert found["origin"] == origin(attack["server_url"]) != f"https://{DOMAIN}"
+    assert found["origin"] == origin(attack["server_url"]) != HUB_URL
     # The page does act as the teacher on its own origin: the server lets the teacher in.
     assert found["ownServer"]["status"] == 200, json.dumps(found)
 
@@ -338,7 +339,7 @@ def test_the_teacher_still_reaches_the_hubs_admin_page(browser):
     context = new_person(browser)
     try:
         page, _ = student_browser.sign_in(
-            context, f"https://{DOMAIN}", TEACHER, start_path="/hub/login?next=%2Fhub%2Fadmin"
+            context, HUB_URL, TEACHER, start_path="/hub/login?next=%2Fhub%2Fadmin"
         )
         expect(page.get_by_text(STUDENT).first).to_be_visible(timeout=student_browser.UI_TIMEOUT_MS)
     finally:
